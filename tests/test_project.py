@@ -44,7 +44,7 @@ def test_every_sidebar_page_exists():
     listed = {p for _, ps in sidebar_sections(NBS) for p in ps}
     assert listed == {p.name for p in NBS.glob("*.ipynb")}, "nbs/sidebar.yml and the notebooks in nbs/ disagree"
 
-@pytest.mark.parametrize("script", ["radiomicnet-docs", "radiomicnet-run"])
+@pytest.mark.parametrize("script", ["radiomicnet-docs", "radiomicnet-run", "radiomicnet-paper", "radiomicnet-download"])
 def test_console_scripts_have_help(script):
     exe = shutil.which(script)
     assert exe, f"{script} is not installed: pip install -e ."
