@@ -10,8 +10,9 @@ export-check:
 	@if git rev-parse --git-dir >/dev/null 2>&1; then \
 	  test -z "$$(git status --porcelain -- radiomicnet)" || { git status --short -- radiomicnet; echo "radiomicnet/ differs from what nbs/ export: run nbdev-export and commit"; exit 1; }; fi
 
+# nbdev-test runs two notebooks at once on our 2-core machines: one torch thread each avoids oversubscription.
 test: install export-check
-	nbdev-test
+	OMP_NUM_THREADS=1 nbdev-test
 	python -m pytest -q
 
 readme:

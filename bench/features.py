@@ -1,11 +1,17 @@
 #!/usr/bin/env python
 """Throughput of the batched torch radiomics features against the scikit-image reference looped over the same images.
 
-Appends one row per run to bench/results/features.csv (written atomically): the machine, both timings (best of
-`--repeats`), the speed-up and the largest relative disagreement between the two. Real BUSI / Kvasir-SEG images are
-used when the data folder is found (radiomicnet.core.resolve_data_dir), else deterministic synthetic textures.
+Appends one row per run to bench/results/features.csv (written atomically): the machine, with its load average
+and OpenMP wait policy (other processes on a shared machine slow both sides, the multi-threaded torch path much
+more under libgomp's default busy-waiting, so the script waits passively unless told otherwise), both timings (best of
+`--repeats`, interleaved), the speed-up and the largest relative disagreement between the two. Real BUSI /
+Kvasir-SEG images are used when the data folder is found (radiomicnet.core.resolve_data_dir), else deterministic
+synthetic textures.
 """
 import csv, os, platform, time
+# libgomp's default busy-waiting makes multi-threaded torch crawl when other processes share the cores; a benchmark
+# on a shared machine should wait passively (set OMP_WAIT_POLICY=ACTIVE to measure the default). Must precede torch.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from datetime import datetime, timezone
 from pathlib import Path
 import numpy as np
@@ -17,9 +23,9 @@ from radiomicnet.core import DataError, atomic_path, cli_errors, resolve_data_di
 from radiomicnet.features import CPU_CHUNK_SIZE, FEATURE_RTOL, radiomics_features, radiomics_features_torch, relative_error
 
 RESULTS = Path(__file__).resolve().parent/"results"/"features.csv"
-COLUMNS = ["timestamp", "platform", "cpu_model", "cpu_count", "torch_version", "torch_threads", "device", "images",
-           "n_images", "size", "chunk_size", "repeats", "seconds_reference", "seconds_torch", "speedup",
-           "max_relative_error", "within_tolerance"]
+COLUMNS = ["timestamp", "platform", "cpu_model", "cpu_count", "load_average_1min", "torch_version", "torch_threads",
+           "omp_wait_policy", "device", "images", "n_images", "size", "chunk_size", "repeats", "seconds_reference", "seconds_torch", "speedup",
+           "cpu_seconds_reference", "cpu_seconds_torch", "max_relative_error", "within_tolerance"]
 
 def cpu_model()->str:
     "The CPU's model name from /proc/cpuinfo (platform.processor() elsewhere)."
@@ -47,12 +53,11 @@ def synthetic_images(n:int, size:int, seed:int=0)->list:
         images.append((255 * np.dstack([tex, tex ** 1.2, tex ** 0.8])).round().astype(np.uint8))
     return images
 
-def best_of(fn, repeats:int)->float:
-    "Shortest wall-clock time of `repeats` calls of fn."
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter(); fn(); times.append(time.perf_counter() - start)
-    return min(times)
+def timed(fn)->tuple:
+    "(result, wall-clock seconds, CPU seconds of this process) of one call of fn."
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = fn()
+    return result, time.perf_counter() - wall, time.process_time() - cpu
 
 def append_row(path:Path, row:dict):
     "Append one row to the CSV at path, rewriting it atomically (rows with another header are dropped)."
@@ -87,21 +92,26 @@ def main(n_images:int=64,  # Images per run (one torch batch)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     def run_torch():
         feats = radiomics_features_torch(batch.to(device), chunk_size or None); sync(); return feats
-    feats_torch = run_torch()                                    # warm-up: caches, CUDA context
-    feats_ref = np.stack([radiomics_features(im) for im in images])
-    seconds_ref = best_of(lambda: [radiomics_features(im) for im in images], repeats)
-    seconds_torch = best_of(run_torch, repeats)
+    run_torch()                                                  # warm-up: caches, CUDA context
+    ref_times, torch_times = [], []
+    for _ in range(repeats):                                     # interleaved, so both see the same machine load
+        feats_ref, *seconds = timed(lambda: np.stack([radiomics_features(im) for im in images])); ref_times.append(seconds)
+        feats_torch, *seconds = timed(run_torch); torch_times.append(seconds)
+    (seconds_ref, cpu_ref), (seconds_torch, cpu_torch) = min(ref_times), min(torch_times)
     errors = relative_error(feats_torch, feats_ref)
     row = dict(timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"), platform=platform.platform(),
-               cpu_model=cpu_model(), cpu_count=os.cpu_count(), torch_version=torch.__version__,
-               torch_threads=torch.get_num_threads(),
+               cpu_model=cpu_model(), cpu_count=os.cpu_count(), load_average_1min=f"{os.getloadavg()[0]:.2f}",
+               torch_version=torch.__version__, torch_threads=torch.get_num_threads(),
+               omp_wait_policy=os.environ["OMP_WAIT_POLICY"],
                device=torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu", images=source,
                n_images=n_images, size=size, chunk_size=chunk_size or (CPU_CHUNK_SIZE if device == "cpu" else n_images),
                repeats=repeats, seconds_reference=f"{seconds_ref:.4f}", seconds_torch=f"{seconds_torch:.4f}",
-               speedup=f"{seconds_ref / seconds_torch:.2f}", max_relative_error=f"{errors.max():.2e}",
+               speedup=f"{seconds_ref / seconds_torch:.2f}", cpu_seconds_reference=f"{cpu_ref:.4f}",
+               cpu_seconds_torch=f"{cpu_torch:.4f}", max_relative_error=f"{errors.max():.2e}",
                within_tolerance=bool((errors <= np.array(FEATURE_RTOL)).all()))
     append_row(Path(out), row)
     print(f"{n_images} images {size}x{size} ({source}) on {row['device']} ({row['cpu_model']}, {row['torch_threads']} torch threads)")
     print(f"reference (scikit-image, looped): {seconds_ref:.3f} s   torch (batched): {seconds_torch:.3f} s   "
-          f"speed-up: {seconds_ref / seconds_torch:.1f}x   max relative error: {errors.max():.1e}")
+          f"speed-up: {seconds_ref / seconds_torch:.1f}x (CPU time: {cpu_ref / cpu_torch:.1f}x)   "
+          f"max relative error: {errors.max():.1e}   load average: {row['load_average_1min']}")
     print(f"appended to {out}")
