@@ -228,7 +228,7 @@ def register_model(name_or_factory=None # A factory to register under its own na
     "Decorator registering a model factory (a class or function taking keyword arguments) in the model registry."
     def register(factory, name):
         old = _MODELS.get(name)
-        if old is not None and (old.__module__, old.__qualname__) != (factory.__module__, factory.__qualname__):
+        if old is not None and old.__qualname__ != factory.__qualname__:
             raise RadiomicNetError(f"model name {name!r} is already registered by {old.__module__}.{old.__qualname__}")
         _MODELS[name] = factory
         return factory
