@@ -13,14 +13,16 @@ import matplotlib.pyplot as plt
 from scipy import ndimage, stats
 import json
 from pathlib import Path
-from .core import RadiomicNetError, atomic_path
+from dataclasses import dataclass
+from .core import RadiomicNetError, DataError, atomic_path
+from .features import FeatureScaler
 from .model import load_checkpoint
 from .data import load_split, resized_pair, cached_radiomics
 
 # %% auto #0
 __all__ = ['METRICS', 'confusion_counts', 'ratio_metrics', 'segmentation_metrics', 'bootstrap_ci', 'summarize', 'paired_wilcoxon',
-           'CalibrationAccumulator', 'expected_calibration_error', 'reliability_diagram', 'hd95', 'predict_split',
-           'evaluate_checkpoint']
+           'CalibrationAccumulator', 'expected_calibration_error', 'reliability_diagram', 'hd95', 'TestSet',
+           'load_test_set', 'predict_probs', 'predict_split', 'evaluate_checkpoint']
 
 # %% ../nbs/06_evaluation.ipynb #c36f9b37
 def _as_batch(x, # Array or tensor, (H,W), (B,H,W) or (B,1,H,W)
@@ -217,6 +219,62 @@ def hd95(pred, # Predicted mask of one image, (H,W), foreground where > 0.5
     directed = [ndimage.distance_transform_edt(~to)[frm] for frm, to in ((edge_p, edge_m), (edge_m, edge_p))]
     return float(max(np.percentile(d, 95) for d in directed))
 
+# %% ../nbs/06_evaluation.ipynb #87e4c5bc
+@dataclass
+class TestSet:
+    "One split as tensors at the network's input size, with the model's standardised radiomics."
+    ids: list                # Sample ids, in split order
+    images: torch.Tensor     # (N,3,S,S) float32 RGB in [0,1]
+    radiomics: torch.Tensor  # (N,13) float32 z-scores (the checkpoint's `FeatureScaler`)
+    masks: torch.Tensor      # (N,1,S,S) float32 in {0,1}
+    dataset: str = ""        # Data set name
+    split: str = "test"      # Split name
+
+    def __len__(self): return len(self.ids)
+    def __getitem__(self, idx:slice)->TestSet:
+        "The images selected by a slice, as a smaller `TestSet`."
+        return TestSet(self.ids[idx], self.images[idx], self.radiomics[idx], self.masks[idx], self.dataset, self.split)
+
+# %% ../nbs/06_evaluation.ipynb #6e81d587
+def load_test_set(dataset:str,             # 'synthetic', 'busi' or 'kvasir-seg'
+                  scaler:FeatureScaler|None, # The model's training scaler (None: the model takes no radiomics; zeros)
+                  data_dir:str|Path=None,  # Data folder (default: `resolve_data_dir()`)
+                  img_size:int=256,        # Network input size the model was trained at
+                  split:str="test",        # Split to load
+                  subset:int=None,         # Keep the first N images of the split
+                  seed:int=0,              # Synthetic data: the base seed the run used (its `seed`)
+                  cache_dir:str|Path=None, # Feature cache folder (default: `radiomicnet.data.default_cache_dir()`)
+                 )->TestSet:
+    "Images, masks and standardised radiomics of one split, prepared as the training pipeline prepares them."
+    samples = load_split(dataset, split, data_dir, subset=subset, size=img_size, seed=seed)
+    if not samples: raise DataError(f"{dataset}: the {split!r} split holds no images")
+    pairs = [resized_pair(s, img_size) for s in samples]
+    images = torch.stack([torch.from_numpy(np.array(i)).permute(2, 0, 1) for i, _ in pairs]).float() / 255
+    masks = torch.stack([torch.from_numpy(np.array(m)) for _, m in pairs]).float()[:, None]
+    raw = cached_radiomics(samples, img_size, cache_dir)
+    z = np.zeros_like(raw) if scaler is None else np.asarray(scaler.transform(raw))
+    return TestSet([s.id for s in samples], images, torch.as_tensor(z, dtype=torch.float32), masks, dataset, split)
+
+# %% ../nbs/06_evaluation.ipynb #a6209973
+def _device(device=None)->torch.device:
+    "`device`, else CUDA when available, else the CPU."
+    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+def _batches(n:int, bs:int)->list: return [slice(i, i + bs) for i in range(0, n, bs)]
+
+@torch.no_grad()
+def predict_probs(model:torch.nn.Module, # Any registered model: forward(image, radiomics) -> logits
+                  images:torch.Tensor,    # (N,3,S,S) in [0,1]
+                  radiomics:torch.Tensor, # (N,13) z-scores
+                  bs:int=8,               # Images per forward pass
+                  device=None,            # Default: CUDA when available
+                 )->torch.Tensor: # (N,1,S,S) on the CPU
+    "Foreground probabilities sigmoid(model(image, radiomics)), eval mode, `bs` images at a time."
+    device = _device(device)
+    model = model.to(device).eval()
+    return torch.cat([torch.sigmoid(model(images[s].to(device), radiomics[s].to(device))).float().cpu()
+                      for s in _batches(len(images), bs)])
+
 # %% ../nbs/06_evaluation.ipynb #4a15f2a9
 def predict_split(checkpoint:str|Path,  # A file written by `radiomicnet.model.save_checkpoint` (e.g. a run's `best.pt`)
                   split:str="test",     # 'train', 'valid' or 'test'
@@ -229,19 +287,10 @@ def predict_split(checkpoint:str|Path,  # A file written by `radiomicnet.model.s
     model, scaler, ckpt = load_checkpoint(checkpoint)
     config = ckpt["extra"].get("config")
     if not config: raise RadiomicNetError(f"{checkpoint}: no run config in the checkpoint (write it with radiomicnet.train.train_run)")
-    size, dataset = config["img_size"], config["dataset"]
-    samples = load_split(dataset, split, data_dir, subset=config.get("subset") if subset is None else subset, size=size, seed=config["seed"])
-    if not samples: raise RadiomicNetError(f"{checkpoint}: the {split} split of {dataset} is empty")
-    z = torch.from_numpy(scaler.transform(cached_radiomics(samples, size))) if scaler is not None else torch.zeros(len(samples), 13)
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model.to(device)
-    pairs = [resized_pair(s, size) for s in samples]
-    probs = []
-    with torch.no_grad():
-        for i in range(0, len(samples), bs):
-            image = torch.from_numpy(np.stack([p[0] for p in pairs[i:i+bs]])).permute(0, 3, 1, 2).float().div(255)
-            probs.append(torch.sigmoid(model(image.to(device), z[i:i+bs].float().to(device)))[:, 0].cpu().numpy())
-    return [s.id for s in samples], np.concatenate(probs), np.stack([p[1] > 0 for p in pairs]), config
+    test = load_test_set(config["dataset"], scaler, data_dir, config["img_size"], split,
+                         config.get("subset") if subset is None else subset, config["seed"])
+    probs = predict_probs(model, test.images, test.radiomics, bs, device)
+    return test.ids, probs[:, 0].numpy(), test.masks[:, 0].numpy() > 0.5, config
 
 # %% ../nbs/06_evaluation.ipynb #c0478f74
 def evaluate_checkpoint(checkpoint:str|Path, # A file written by `save_checkpoint`

@@ -16,57 +16,20 @@ from matplotlib.patches import Patch
 from scipy import stats
 from fastai.callback.hook import Hooks
 from fastprogress.fastprogress import progress_bar
-from .core import RadiomicNetError, DataError, atomic_path
+from .core import RadiomicNetError, atomic_path
 from .features import FEATURE_NAMES, FeatureScaler
 from .model import load_checkpoint
 from .losses import CompositeLoss
-from .data import load_split, resized_pair, cached_radiomics
-from .evaluate import segmentation_metrics
+from .evaluate import segmentation_metrics, TestSet, load_test_set, predict_probs, _device, _batches
 from .train import variant_config
 
 # %% auto #0
-__all__ = ['ERROR_COLOURS', 'TestSet', 'load_test_set', 'load_interpretation', 'predict_probs', 'GateLevel', 'ModelOutputs',
-           'model_gates', 'run_model', 'has_gate_values', 'missing_gate_values', 'gate_table',
-           'channel_attention_table', 'plot_gates', 'importance_percent', 'gradient_importance', 'training_loss',
-           'mean_dsc', 'permutation_importance', 'importance_table', 'rank_agreement', 'feature_importance',
-           'agreement_sentence', 'plot_importance', 'error_overlay', 'best_median_worst', 'attention_level',
-           'attention_map', 'qualitative_grid', 'save_table', 'save_figure', 'interpret_checkpoint']
-
-# %% ../nbs/07_interpretability.ipynb #87e4c5bc
-@dataclass
-class TestSet:
-    "One split as tensors at the network's input size, with the model's standardised radiomics."
-    ids: list                # Sample ids, in split order
-    images: torch.Tensor     # (N,3,S,S) float32 RGB in [0,1]
-    radiomics: torch.Tensor  # (N,13) float32 z-scores (the checkpoint's `FeatureScaler`)
-    masks: torch.Tensor      # (N,1,S,S) float32 in {0,1}
-    dataset: str = ""        # Data set name
-    split: str = "test"      # Split name
-
-    def __len__(self): return len(self.ids)
-    def __getitem__(self, idx:slice)->TestSet:
-        "The images selected by a slice, as a smaller `TestSet`."
-        return TestSet(self.ids[idx], self.images[idx], self.radiomics[idx], self.masks[idx], self.dataset, self.split)
-
-# %% ../nbs/07_interpretability.ipynb #6e81d587
-def load_test_set(dataset:str,             # 'synthetic', 'busi' or 'kvasir-seg'
-                  scaler:FeatureScaler|None, # The model's training scaler (None: the model takes no radiomics; zeros)
-                  data_dir:str|Path=None,  # Data folder (default: `resolve_data_dir()`)
-                  img_size:int=256,        # Network input size the model was trained at
-                  split:str="test",        # Split to load
-                  subset:int=None,         # Keep the first N images of the split
-                  seed:int=0,              # Synthetic data: the base seed the run used (its `seed`)
-                  cache_dir:str|Path=None, # Feature cache folder (default: `radiomicnet.data.default_cache_dir()`)
-                 )->TestSet:
-    "Images, masks and standardised radiomics of one split, prepared as the training pipeline prepares them."
-    samples = load_split(dataset, split, data_dir, subset=subset, size=img_size, seed=seed)
-    if not samples: raise DataError(f"{dataset}: the {split!r} split holds no images")
-    pairs = [resized_pair(s, img_size) for s in samples]
-    images = torch.stack([torch.from_numpy(np.array(i)).permute(2, 0, 1) for i, _ in pairs]).float() / 255
-    masks = torch.stack([torch.from_numpy(np.array(m)) for _, m in pairs]).float()[:, None]
-    raw = cached_radiomics(samples, img_size, cache_dir)
-    z = np.zeros_like(raw) if scaler is None else np.asarray(scaler.transform(raw))
-    return TestSet([s.id for s in samples], images, torch.as_tensor(z, dtype=torch.float32), masks, dataset, split)
+__all__ = ['ERROR_COLOURS', 'load_interpretation', 'GateLevel', 'ModelOutputs', 'model_gates', 'run_model', 'has_gate_values',
+           'missing_gate_values', 'gate_table', 'channel_attention_table', 'plot_gates', 'importance_percent',
+           'gradient_importance', 'training_loss', 'mean_dsc', 'permutation_importance', 'importance_table',
+           'rank_agreement', 'feature_importance', 'agreement_sentence', 'plot_importance', 'error_overlay',
+           'best_median_worst', 'attention_level', 'attention_map', 'qualitative_grid', 'save_table', 'save_figure',
+           'interpret_checkpoint']
 
 # %% ../nbs/07_interpretability.ipynb #1a1e2b3c
 def load_interpretation(checkpoint:str|Path,    # A checkpoint written by `radiomicnet.train.train_run` / `save_checkpoint`
@@ -83,26 +46,6 @@ def load_interpretation(checkpoint:str|Path,    # A checkpoint written by `radio
     cfg = extra.get("config") or {}
     dataset, img_size = dataset or cfg.get("dataset", "synthetic"), img_size or cfg.get("img_size") or extra.get("img_size", 256)
     return model, scaler, ckpt, load_test_set(dataset, scaler, data_dir, img_size, split, subset, cfg.get("seed", 0), cache_dir)
-
-# %% ../nbs/07_interpretability.ipynb #a6209973
-def _device(device=None)->torch.device:
-    "`device`, else CUDA when available, else the CPU."
-    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-
-def _batches(n:int, bs:int)->list: return [slice(i, i + bs) for i in range(0, n, bs)]
-
-@torch.no_grad()
-def predict_probs(model:torch.nn.Module, # Any registered model: forward(image, radiomics) -> logits
-                  images:torch.Tensor,    # (N,3,S,S) in [0,1]
-                  radiomics:torch.Tensor, # (N,13) z-scores
-                  bs:int=8,               # Images per forward pass
-                  device=None,            # Default: CUDA when available
-                 )->torch.Tensor: # (N,1,S,S) on the CPU
-    "Foreground probabilities sigmoid(model(image, radiomics)), eval mode, `bs` images at a time."
-    device = _device(device)
-    model = model.to(device).eval()
-    return torch.cat([torch.sigmoid(model(images[s].to(device), radiomics[s].to(device))).float().cpu()
-                      for s in _batches(len(images), bs)])
 
 # %% ../nbs/07_interpretability.ipynb #ea6167a9
 @dataclass
