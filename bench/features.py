@@ -1,14 +1,14 @@
 #!/usr/bin/env python
 """Throughput of the batched torch radiomics features against the scikit-image reference looped over the same images.
 
-Appends one row per run to bench/results/features.csv (written atomically): the machine, with its load average
+Appends one row per run to bench/results/features.csv (written atomically): the commit measured, the machine, with its load average
 and OpenMP wait policy (other processes on a shared machine slow both sides, the multi-threaded torch path much
 more under libgomp's default busy-waiting, so the script waits passively unless told otherwise), both timings (best of
 `--repeats`, interleaved), the speed-up and the largest relative disagreement between the two. Real BUSI /
 Kvasir-SEG images are used when the data folder is found (radiomicnet.core.resolve_data_dir), else deterministic
 synthetic textures.
 """
-import csv, os, platform, time
+import csv, os, platform, subprocess, time
 # libgomp's default busy-waiting makes multi-threaded torch crawl when other processes share the cores; a benchmark
 # on a shared machine should wait passively (set OMP_WAIT_POLICY=ACTIVE to measure the default). Must precede torch.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -23,8 +23,8 @@ from radiomicnet.core import DataError, atomic_path, cli_errors, resolve_data_di
 from radiomicnet.features import CPU_CHUNK_SIZE, FEATURE_RTOL, radiomics_features, radiomics_features_torch, relative_error
 
 RESULTS = Path(__file__).resolve().parent/"results"/"features.csv"
-COLUMNS = ["timestamp", "platform", "cpu_model", "cpu_count", "load_average_1min", "torch_version", "torch_threads",
-           "omp_wait_policy", "device", "images", "n_images", "size", "chunk_size", "repeats", "seconds_reference", "seconds_torch", "speedup",
+COLUMNS = ["timestamp", "git_commit", "platform", "cpu_model", "cpu_count", "load_average_1min", "torch_version", "torch_threads",
+           "workers", "omp_wait_policy", "device", "images", "n_images", "size", "chunk_size", "repeats", "seconds_reference", "seconds_torch", "speedup",
            "cpu_seconds_reference", "cpu_seconds_torch", "max_relative_error", "within_tolerance"]
 
 def cpu_model()->str:
@@ -33,6 +33,13 @@ def cpu_model()->str:
     except OSError: lines = []
     names = [l.split(":", 1)[1].strip() for l in lines if l.startswith("model name")]
     return names[0] if names else platform.processor() or "unknown"
+
+def git_commit()->str:
+    "Short hash of the checked-out commit, with '+dirty' when tracked files differ from it ('' outside a git checkout)."
+    git = lambda *args: subprocess.run(["git", *args], cwd=Path(__file__).parent, capture_output=True, text=True)
+    head = git("rev-parse", "--short", "HEAD")
+    if head.returncode: return ""
+    return head.stdout.strip() + ("+dirty" if git("status", "--porcelain", "--untracked-files=no").stdout.strip() else "")
 
 def real_images(n:int, size:int, data_dir:Path)->list:
     "Up to n RGB images, half BUSI and half Kvasir-SEG, resized to size x size with PIL bilinear (as the data pipeline does)."
@@ -60,12 +67,11 @@ def timed(fn)->tuple:
     return result, time.perf_counter() - wall, time.process_time() - cpu
 
 def append_row(path:Path, row:dict):
-    "Append one row to the CSV at path, rewriting it atomically (rows with another header are dropped)."
+    "Append one row to the CSV at path, rewriting it atomically; older rows keep their values, blank in columns added since."
     rows = []
     if path.is_file():
         with open(path, newline="") as f:
-            reader = csv.DictReader(f)
-            if reader.fieldnames == COLUMNS: rows = list(reader)
+            rows = [{k: r.get(k) or "" for k in COLUMNS} for r in csv.DictReader(f)]
     with atomic_path(path) as tmp:
         with open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, COLUMNS)
@@ -75,9 +81,10 @@ def append_row(path:Path, row:dict):
 @cli_errors
 def main(n_images:int=64,  # Images per run (one torch batch)
          size:int=256,     # Image side, as the network sees it
-         repeats:int=3,    # Timed runs of each implementation; the best counts
+         repeats:int=5,    # Timed runs of each implementation; the best counts
          device:str="cpu", # Torch device ("cpu", "cuda")
          threads:int=0,    # torch.set_num_threads (0: torch's default)
+         workers:int=0,    # Threads sharing the slices (0: the library default, torch's thread count)
          chunk_size:int=0, # Images per vectorised slice (0: the library default)
          data_dir:str=None,# Folder holding BUSI/ and Kvasir-SEG/ (default: resolve_data_dir())
          out:str=str(RESULTS), # CSV to append the result to
@@ -91,7 +98,7 @@ def main(n_images:int=64,  # Images per run (one torch batch)
     batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     def run_torch():
-        feats = radiomics_features_torch(batch.to(device), chunk_size or None); sync(); return feats
+        feats = radiomics_features_torch(batch.to(device), chunk_size or None, workers or None); sync(); return feats
     run_torch()                                                  # warm-up: caches, CUDA context
     ref_times, torch_times = [], []
     for _ in range(repeats):                                     # interleaved, so both see the same machine load
@@ -99,9 +106,10 @@ def main(n_images:int=64,  # Images per run (one torch batch)
         feats_torch, *seconds = timed(run_torch); torch_times.append(seconds)
     (seconds_ref, cpu_ref), (seconds_torch, cpu_torch) = min(ref_times), min(torch_times)
     errors = relative_error(feats_torch, feats_ref)
-    row = dict(timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"), platform=platform.platform(),
+    row = dict(timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"), git_commit=git_commit(), platform=platform.platform(),
                cpu_model=cpu_model(), cpu_count=os.cpu_count(), load_average_1min=f"{os.getloadavg()[0]:.2f}",
                torch_version=torch.__version__, torch_threads=torch.get_num_threads(),
+               workers=workers or (torch.get_num_threads() if device == "cpu" else 1),
                omp_wait_policy=os.environ["OMP_WAIT_POLICY"],
                device=torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu", images=source,
                n_images=n_images, size=size, chunk_size=chunk_size or (CPU_CHUNK_SIZE if device == "cpu" else n_images),
