@@ -35,11 +35,12 @@ def cpu_model()->str:
     return names[0] if names else platform.processor() or "unknown"
 
 def git_commit()->str:
-    "Short hash of the checked-out commit, with '+dirty' when tracked files differ from it ('' outside a git checkout)."
+    "Short hash of the checked-out commit, '+dirty' when tracked files other than bench results differ from it ('' outside git)."
     git = lambda *args: subprocess.run(["git", *args], cwd=Path(__file__).parent, capture_output=True, text=True)
     head = git("rev-parse", "--short", "HEAD")
     if head.returncode: return ""
-    return head.stdout.strip() + ("+dirty" if git("status", "--porcelain", "--untracked-files=no").stdout.strip() else "")
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ":(top)", ":(top,exclude)bench/results").stdout.strip()
+    return head.stdout.strip() + ("+dirty" if changed else "")
 
 def real_images(n:int, size:int, data_dir:Path)->list:
     "Up to n RGB images, half BUSI and half Kvasir-SEG, resized to size x size with PIL bilinear (as the data pipeline does)."
