@@ -196,6 +196,9 @@ def run_paper(dataset:str="synthetic", budget:str="quick", results_dir=PROJECT_D
               seed:int=42, runs:list=None, nbs_path=PROJECT_DIR/"nbs")->pd.DataFrame:
     "Run (or reuse) every training run of the paper for `dataset` with papermill, then build its tables; return the status table."
     if budget not in BUDGETS: raise RadiomicNetError(f"unknown budget {budget!r}: choose one of {', '.join(BUDGETS)}")
+    if not (Path(nbs_path)/"05_training.ipynb").is_file():
+        raise RadiomicNetError(f"{nbs_path}: the project's notebooks are not there; the paper runner executes them, so run it "
+                               "from a clone of the repository installed with `pip install -e .`")
     root = Path(results_dir)/dataset
     rows = []
     for model, variant in progress_bar(runs or paper_runs()):

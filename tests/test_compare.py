@@ -42,6 +42,11 @@ def test_bad_budget_and_unknown_run_are_clear_errors(tmp_path):
     out = subprocess.run([shutil.which("radiomicnet-paper"), "--only", "nope-full", "--results", str(tmp_path)], capture_output=True, text=True)
     assert out.returncode == 1 and out.stderr.strip().splitlines()[-1].startswith("error: unknown run(s) ['nope-full']")
 
+def test_missing_notebooks_are_a_clear_error_before_any_run(tmp_path):
+    with pytest.raises(RadiomicNetError, match="notebooks are not there.*pip install -e"):
+        compare.run_paper("synthetic", "quick", tmp_path/"results", nbs_path=tmp_path/"site-packages")
+    assert not (tmp_path/"results").exists()                      # nothing written, no run recorded as failed
+
 def test_paper_numbers_only_in_paper_columns(tmp_path):
     tables = compare.results_tables(tmp_path, "busi", img_size=64, repeats=1)
     for table in tables.values():
