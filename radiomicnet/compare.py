@@ -6,21 +6,25 @@ Docs: https://radiomicnet.github.io/radiomicnet/comparison.html.md"""
 
 # %% ../nbs/09_comparison.ipynb #b5322def
 from __future__ import annotations
-import io, json, platform, shutil, time, traceback
+import io, json, platform, re, shlex, shutil, sys, time, traceback
 from pathlib import Path
 import numpy as np, pandas as pd, torch
+import matplotlib.pyplot as plt
 from fastcore.script import call_parse
 from fastprogress.fastprogress import progress_bar
 from .core import RadiomicNetError, atomic_path, cli_errors, PROJECT_DIR
 from .model import create_model
+from .train import protocol_settings
 from .evaluate import paired_wilcoxon
 from .baselines import PAPER_PARAMS_M
 
 # %% auto #0
 __all__ = ['METHODS', 'METHOD_LABELS', 'ABLATIONS', 'ABLATION_LABELS', 'PAPER_PARAMS', 'PAPER_METHODS', 'PAPER_ABLATION_BUSI',
-           'PAPER_ECE_BUSI', 'PAPER_EFFICIENCY', 'BUDGETS', 'TABLE_FILES', 'paper_runs', 'run_name', 'run_one',
-           'load_run', 'count_params', 'methods_table', 'ablation_table', 'calibration_table', 'measure_model',
-           'device_name', 'efficiency_table', 'results_tables', 'build_results', 'run_paper', 'radiomicnet_paper']
+           'PAPER_ECE_BUSI', 'PAPER_EFFICIENCY', 'BUDGETS', 'TABLE_FILES', 'budget_settings', 'paper_runs', 'run_name',
+           'run_one', 'load_run', 'load_runs', 'over_seeds', 'seed_mean_per_image', 'paired_p', 'count_params',
+           'methods_table', 'ablation_table', 'calibration_table', 'measure_model', 'device_name', 'efficiency_table',
+           'efficiency_file', 'measure_efficiency', 'validation_curves', 'results_tables', 'build_results', 'run_paper',
+           'radiomicnet_paper', 'budget_folders', 'radiomicnet_tables']
 
 # %% ../nbs/09_comparison.ipynb #ac29aafa
 METHODS = ("unet", "unetpp", "transunet", "ukan", "radiomicnet")
@@ -47,14 +51,25 @@ PAPER_EFFICIENCY = pd.DataFrame([("unet", 124.0, None), ("unetpp", 36.0, None), 
     ("ukan", 56.0, None), ("radiomicnet", 13.1, 8.85)], columns=["method", "size_MB", "infer_ms"]).set_index("method")
 
 # %% ../nbs/09_comparison.ipynb #e92f5271
-BUDGETS = dict(quick=dict(img_size=64, epochs=2, subset=16, bs=8),
-               full=dict(img_size=256, epochs=200, subset=None, bs=8))
+BUDGETS = dict(
+    quick=dict(protocol="cpu", img_size=64, epochs=12),  # minutes per run on a CPU: checks that everything runs and learns
+    cpu=dict(protocol="cpu"),                            # the measured CPU protocol, from scratch (notebook 05)
+    paper=dict(protocol="paper"),                        # the paper's protocol: 256 px, up to 200 epochs, pretrained encoder
+)
+
+def budget_settings(budget:str # One of `BUDGETS`
+                   )->dict:
+    "The protocol and the overrides of its settings that a budget trains every run with."
+    if budget not in BUDGETS: raise RadiomicNetError(f"unknown budget {budget!r}: choose one of {', '.join(BUDGETS)}")
+    return dict(BUDGETS[budget])
 
 def paper_runs()->list[tuple[str, str]]:
     "(model, variant) of every training run the paper's tables need."
     return [(m, "full") for m in METHODS] + [("radiomicnet", v) for v in ABLATIONS if v != "full"]
 
-def run_name(model:str, variant:str)->str: return f"{model}-{variant}"
+def run_name(model:str, variant:str, seed:int=None)->str:
+    "A run's folder name: `<model>-<variant>`, and `-s<seed>` when a seed is given."
+    return f"{model}-{variant}" + ("" if seed is None else f"-s{seed}")
 
 # %% ../nbs/09_comparison.ipynb #ec71be42
 def _execute(nb:str, out:Path, parameters:dict, nbs_path:Path):
@@ -63,18 +78,29 @@ def _execute(nb:str, out:Path, parameters:dict, nbs_path:Path):
     out.parent.mkdir(parents=True, exist_ok=True)
     pm.execute_notebook(str(nbs_path/nb), str(out), parameters=parameters, cwd=str(nbs_path), progress_bar=False, log_output=False)
 
-def run_one(model:str, variant:str, dataset:str, root:Path, settings:dict, data_dir=None, device=None, seed=42,
-            nbs_path:Path=PROJECT_DIR/"nbs")->dict:
+def run_one(model:str,              # A registered model
+            variant:str,            # One of `radiomicnet.train.VARIANTS`
+            dataset:str,            # synthetic | busi | kvasir-seg
+            root:Path,              # The budget's results folder, `results/<dataset>/<budget>`
+            budget:str="quick",     # One of `BUDGETS`
+            data_dir=None,          # Folder holding BUSI/ and Kvasir-SEG/ (default: $RADIOMICNET_DATA)
+            device=None,            # cpu | cuda (default: cuda when available)
+            seed:int=0,             # Seed of the run
+            nbs_path:Path=PROJECT_DIR/"nbs", # The project's notebooks
+            command:str=None,       # The command line recorded in the run's summary
+           )->dict:
     "Train, evaluate (and for RadiomicNet interpret) one run with papermill; return its status row."
-    name = run_name(model, variant)
-    run_dir, nb_dir = root/"runs"/name, root/"notebooks"
+    name = run_name(model, variant, seed)
+    run_dir, nb_dir = Path(root)/"runs"/name, Path(root)/"notebooks"
     done = run_dir/"done.json"
     if done.exists(): return dict(json.loads(done.read_text()), reused=True)
     common = dict(data_dir=None if data_dir is None else str(data_dir), device=device)
+    overrides = budget_settings(budget); protocol = overrides.pop("protocol")
+    settings = dict(protocol=protocol, **protocol_settings(protocol, **overrides))  # every setting explicit: the notebook's defaults are a smoke run
     t0 = time.time()
     try:
         _execute("05_training.ipynb", nb_dir/f"{name}-05_training.ipynb", dict(common, dataset=dataset, seed=seed, variant=variant,
-                 model_name=model, out_dir=str(run_dir), **settings), nbs_path)
+                 model_name=model, out_dir=str(run_dir), subset=None, command=command, **settings), nbs_path)
         _execute("06_evaluation.ipynb", nb_dir/f"{name}-06_evaluation.ipynb", dict(common, checkpoint=str(run_dir/"best.pt"), out_dir=str(run_dir)), nbs_path)
         if model == "radiomicnet":
             _execute("07_interpretability.ipynb", nb_dir/f"{name}-07_interpretability.ipynb",
@@ -87,54 +113,92 @@ def run_one(model:str, variant:str, dataset:str, root:Path, settings:dict, data_
     return dict(row, reused=False)
 
 # %% ../nbs/09_comparison.ipynb #bea7551c
-def load_run(root:Path, model:str, variant:str)->dict|None:
-    "Metrics, per-image table and training summary of one complete run, or None."
-    run_dir = Path(root)/"runs"/run_name(model, variant)
+def load_run(run_dir:Path)->dict|None:
+    "Metrics, per-image table and training summary of one complete run folder, or None."
+    run_dir = Path(run_dir)
     if not (run_dir/"metrics.json").exists(): return None
-    return dict(metrics=json.loads((run_dir/"metrics.json").read_text()), per_image=pd.read_csv(run_dir/"per_image.csv"),
+    return dict(name=run_dir.name, metrics=json.loads((run_dir/"metrics.json").read_text()), per_image=pd.read_csv(run_dir/"per_image.csv"),
                 summary=json.loads((run_dir/"summary.json").read_text()) if (run_dir/"summary.json").exists() else {})
+
+def load_runs(root:Path, model:str, variant:str)->list[dict]:
+    "The complete runs of (model, variant) under a budget folder, one per seed, in seed order."
+    dirs = [d for d in Path(root).glob(f"runs/{run_name(model, variant)}-s*") if re.fullmatch(r"s\d+", d.name.rsplit("-", 1)[-1])]
+    runs = [r for r in (load_run(d) for d in sorted(dirs, key=lambda d: int(d.name.rsplit("-s", 1)[-1]))) if r is not None]
+    return runs
+
+def over_seeds(runs:list[dict], # Runs of one (model, variant), from `load_runs`
+               key:str,         # A key of the runs' `metrics.json`, e.g. 'dsc_mean' or 'ece'
+              )->tuple[float, float]:
+    "(mean, std) over seeds of one metric; std with ddof=1, NaN for a single seed; (NaN, NaN) without runs."
+    v = np.array([r["metrics"][key] for r in runs], dtype=np.float64)
+    return (float(v.mean()) if len(v) else np.nan, float(v.std(ddof=1)) if len(v) > 1 else np.nan)
+
+def seed_mean_per_image(runs:list[dict], # Runs of one (model, variant), from `load_runs`
+                        metric:str="dsc",
+                       )->pd.DataFrame:
+    "Per-image `metric` averaged over the seeds (columns image_id, metric): what the paired tests compare."
+    stacked = pd.concat([r["per_image"][["image_id", metric]] for r in runs])
+    return stacked.groupby("image_id", sort=False, as_index=False)[metric].mean()
+
+def paired_p(runs_a:list[dict], runs_b:list[dict], metric:str="dsc")->float:
+    "Two-sided Wilcoxon signed-rank p-value of A vs B on the seed-averaged per-image `metric` (NaN when either is missing)."
+    if not runs_a or not runs_b: return np.nan
+    return paired_wilcoxon(seed_mean_per_image(runs_a, metric), seed_mean_per_image(runs_b, metric), metric)["p_value"]
 
 def count_params(model:str)->float:
     "Parameters of a registered model, in millions, as built by the runs (counted on the `meta` device: no memory, no time)."
     with torch.device("meta"): return sum(p.numel() for p in create_model(model).parameters())/1e6
 
 # %% ../nbs/09_comparison.ipynb #8b82cbc5
-def _fmt(x, nd=3): return "" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.{nd}f}"
+def _protocol_of(runs:list[dict])->str:
+    protocols = sorted({r["summary"].get("protocol", "") for r in runs})
+    if len(protocols) > 1: raise RadiomicNetError(f"{', '.join(r['name'] for r in runs)}: runs of different protocols {protocols} in one folder")
+    return protocols[0] if protocols else ""
 
-def methods_table(root:Path, dataset:str)->pd.DataFrame:
-    "Table I (BUSI) / II (Kvasir-SEG): ours beside the paper's, one row per method."
-    runs = {m: load_run(root, m, "full") for m in METHODS}
+def _seed_cells(runs:list[dict], keys=("dsc", "iou", "precision", "recall", "hd95"))->dict:
+    "n_seeds, then `<k>_mean` and `<k>_std` over seeds for each metric."
+    row = dict(n_seeds=len(runs))
+    for k in keys: row[f"{k}_mean"], row[f"{k}_std"] = over_seeds(runs, f"{k}_mean") if all(f"{k}_mean" in r["metrics"] for r in runs) else (np.nan, np.nan)
+    return row
+
+def methods_table(root:Path, # A budget folder, `results/<dataset>/<budget>`
+                  dataset:str, # busi | kvasir-seg | synthetic (selects the paper's column)
+                 )->pd.DataFrame:
+    "Table I (BUSI) / II (Kvasir-SEG): per method, test metrics as mean and std over seeds, the p-value against RadiomicNet, the paper's."
+    runs = {m: load_runs(root, m, "full") for m in METHODS}
     rows = []
     for m in METHODS:
         r, paper = runs[m], PAPER_METHODS.loc[m]
-        row = dict(method=METHOD_LABELS[m], params_M=round(count_params(m), 2), status="done" if r else "missing")
-        for k in ("dsc", "iou", "precision", "recall"): row[k] = r["metrics"][f"{k}_mean"] if r else np.nan
-        row["p_vs_ukan"] = paired_wilcoxon(r["per_image"], runs["ukan"]["per_image"])["p_value"] if r and runs["ukan"] and m != "ukan" else np.nan
-        row["paper_params_M"] = PAPER_PARAMS[m]
+        row = dict(method=METHOD_LABELS[m], protocol=_protocol_of(r), params_M=round(count_params(m), 2), **_seed_cells(r),
+                   epochs=float(np.mean([x["summary"]["epochs_run"] for x in r])) if r else np.nan,
+                   train_minutes=float(np.mean([x["summary"]["train_seconds_total"]/60 for x in r])) if r else np.nan,
+                   p_vs_radiomicnet=paired_p(r, runs["radiomicnet"]) if m != "radiomicnet" else np.nan,
+                   paper_params_M=PAPER_PARAMS[m])
         for k in ("dsc", "iou", "precision", "recall"): row[f"paper_{k}"] = paper.get(f"{dataset}_{k}", np.nan)
         rows.append(row)
     return pd.DataFrame(rows)
 
 # %% ../nbs/09_comparison.ipynb #3151446a
 def ablation_table(root:Path, dataset:str)->pd.DataFrame:
-    "Table III: DSC and IoU (mean ± std) of RadiomicNet's variants; the paper's (BUSI only) beside."
+    "Table III: DSC and IoU of RadiomicNet's variants (mean and std over seeds), the p-value against full, the paper's (BUSI only)."
+    full = load_runs(root, "radiomicnet", "full")
     rows = []
     for v in ABLATIONS:
-        r = load_run(root, "radiomicnet", v)
-        row = dict(variant=ABLATION_LABELS[v], status="done" if r else "missing")
-        for k in ("dsc", "iou"):
-            row[k] = f"{r['metrics'][f'{k}_mean']:.3f} ± {r['metrics'][f'{k}_std']:.3f}" if r else ""
-            row[f"paper_{k}"] = f"{PAPER_ABLATION_BUSI.loc[v, k]:.3f} ± {PAPER_ABLATION_BUSI.loc[v, k+'_std']:.2f}" if dataset == "busi" else ""
+        r = load_runs(root, "radiomicnet", v)
+        row = dict(variant=ABLATION_LABELS[v], protocol=_protocol_of(r), **_seed_cells(r, ("dsc", "iou")),
+                   dsc_sd_images=float(np.mean([x["metrics"]["dsc_std"] for x in r])) if r else np.nan,
+                   p_vs_full=paired_p(r, full) if v != "full" else np.nan)
+        for k in ("dsc", "dsc_std", "iou", "iou_std"): row[f"paper_{k}"] = PAPER_ABLATION_BUSI.loc[v, k] if dataset == "busi" else np.nan
         rows.append(row)
     return pd.DataFrame(rows)
 
 def calibration_table(root:Path, dataset:str)->pd.DataFrame:
-    "Table IV: pixel ECE (15 bins) and DSC without and with the Radiomics Consistency loss."
+    "Table IV: pixel ECE (15 bins) and DSC without and with the Radiomics Consistency loss, mean and std over seeds."
     rows = []
     for v, label in (("no_rc", "w/o L_RC"), ("full", "RadiomicNet (with L_RC)")):
-        r = load_run(root, "radiomicnet", v)
-        rows.append(dict(variant=label, status="done" if r else "missing", ece=r["metrics"]["ece"] if r else np.nan,
-                         dsc=r["metrics"]["dsc_mean"] if r else np.nan,
+        r = load_runs(root, "radiomicnet", v)
+        ece, dsc = over_seeds(r, "ece"), over_seeds(r, "dsc_mean")
+        rows.append(dict(variant=label, protocol=_protocol_of(r), n_seeds=len(r), ece_mean=ece[0], ece_std=ece[1], dsc_mean=dsc[0], dsc_std=dsc[1],
                          paper_ece=PAPER_ECE_BUSI.loc[v, "ece"] if dataset == "busi" else np.nan,
                          paper_dsc=PAPER_ECE_BUSI.loc[v, "dsc"] if dataset == "busi" else np.nan))
     return pd.DataFrame(rows)
@@ -174,49 +238,97 @@ def efficiency_table(img_size:int=256, device:str=None, repeats:int=10)->pd.Data
 # %% ../nbs/09_comparison.ipynb #660fb1d0
 TABLE_FILES = dict(table1_2_methods=methods_table, table3_ablation=ablation_table, table4_calibration=calibration_table)
 
-def results_tables(root:Path, dataset:str, img_size:int=256, device:str=None, repeats:int=10)->dict:
-    "Tables I–V of a data set's results folder (Table V measured now)."
+def efficiency_file(root:Path)->Path: return Path(root)/"efficiency.csv"
+
+def measure_efficiency(root:Path, img_size:int=256, device:str=None, repeats:int=10)->pd.DataFrame:
+    "Measure Table V's numbers on this machine now and write them to `efficiency.csv` of the budget folder."
+    table = efficiency_table(img_size, device, repeats)
+    with atomic_path(efficiency_file(root)) as tmp: table.to_csv(tmp, index=False)
+    return table
+
+def validation_curves(root:Path)->plt.Figure|None:
+    "Validation Dice per epoch of every (model, variant) with runs, mean over seeds (shaded: min to max)."
+    hists = {}
+    for d in sorted(Path(root).glob("runs/*-s*/history.csv")):
+        hists.setdefault(d.parent.name.rsplit("-s", 1)[0], []).append(pd.read_csv(d).set_index("epoch")["dice"])
+    if not hists: return None
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for name, hs in hists.items():
+        t = pd.concat(hs, axis=1)
+        ax.plot(t.index, t.mean(axis=1), label=f"{name} ({len(hs)} seed{'s'*(len(hs) > 1)})")
+        if len(hs) > 1: ax.fill_between(t.index, t.min(axis=1), t.max(axis=1), alpha=0.2)
+    ax.set(xlabel="epoch", ylabel="validation DSC", ylim=(0, 1), title=f"{Path(root).parent.name} / {Path(root).name}: validation Dice")
+    ax.legend(fontsize=7, loc="lower right"); fig.tight_layout()
+    return fig
+
+def results_tables(root:Path, dataset:str)->dict:
+    "Tables I–V of a budget folder, from its files alone (Table V from `efficiency.csv`, empty when not measured)."
     tables = {name: fn(Path(root), dataset) for name, fn in TABLE_FILES.items()}
-    tables["table5_efficiency"] = efficiency_table(img_size, device, repeats)
+    eff = efficiency_file(root)
+    tables["table5_efficiency"] = pd.read_csv(eff) if eff.exists() else pd.DataFrame()
     return tables
 
-def build_results(root:Path, dataset:str, img_size:int=256, device:str=None, repeats:int=10)->dict:
-    "Write Tables I–V as CSV and collect the runs' PNG figures; return the tables."
+def build_results(root:Path, # A budget folder, `results/<dataset>/<budget>`
+                  dataset:str, # Its data set
+                 )->dict:
+    "Write Tables I–V as CSV and the summary figure from the run folders; return the tables."
     root = Path(root)
-    tables = results_tables(root, dataset, img_size, device, repeats)
+    tables = results_tables(root, dataset)
     for name, table in tables.items():
+        if table.empty: continue
         with atomic_path(root/"tables"/f"{name}.csv") as tmp: table.to_csv(tmp, index=False)
-    for png in sorted((root/"runs").glob("*/**/*.png")):
-        run = png.relative_to(root/"runs").parts[0]
-        with atomic_path(root/"figures"/f"{run}-{png.name}") as tmp: shutil.copyfile(png, tmp)
+    if (fig := validation_curves(root)) is not None:
+        with atomic_path(root/"figures"/"validation_dice.png") as tmp: fig.savefig(tmp, dpi=100, format="png")
+        plt.close(fig)
     return tables
 
 # %% ../nbs/09_comparison.ipynb #6743ef0a
-def run_paper(dataset:str="synthetic", budget:str="quick", results_dir=PROJECT_DIR/"results", data_dir=None, device=None,
-              seed:int=42, runs:list=None, nbs_path=PROJECT_DIR/"nbs")->pd.DataFrame:
-    "Run (or reuse) every training run of the paper for `dataset` with papermill, then build its tables; return the status table."
-    if budget not in BUDGETS: raise RadiomicNetError(f"unknown budget {budget!r}: choose one of {', '.join(BUDGETS)}")
+def _merge_status(path:Path, rows:list[dict])->pd.DataFrame:
+    "status.csv with `rows` replacing the rows of the same runs, kept in run order."
+    old = pd.read_csv(path).to_dict("records") if path.exists() else []
+    new = {r["run"]: r for r in rows}
+    merged = [new.pop(r["run"], r) for r in old] + list(new.values())
+    status = pd.DataFrame(merged)
+    with atomic_path(path) as tmp: status.to_csv(tmp, index=False)
+    return status
+
+def run_paper(dataset:str="synthetic", # synthetic | busi | kvasir-seg
+              budget:str="quick",      # One of `BUDGETS`
+              results_dir=PROJECT_DIR/"results", # Results root; the runs go to `<results_dir>/<dataset>/<budget>/`
+              data_dir=None,           # Folder holding BUSI/ and Kvasir-SEG/ (default: $RADIOMICNET_DATA)
+              device=None,             # cpu | cuda (default: cuda when available)
+              seeds:list=(0,),         # Seeds; every run is repeated for each
+              runs:list=None,          # (model, variant) pairs (default: `paper_runs()`)
+              nbs_path=PROJECT_DIR/"nbs", # The project's notebooks, which papermill executes
+              measure:bool=True,       # Measure Table V (efficiency) when it is not there yet
+              command:str=None,        # The command line recorded in each run's summary
+             )->pd.DataFrame:
+    "Run (or reuse) the paper's training runs for `dataset` under a budget with papermill, then build its tables; return the status."
+    budget_settings(budget)
     if not (Path(nbs_path)/"05_training.ipynb").is_file():
         raise RadiomicNetError(f"{nbs_path}: the project's notebooks are not there; the paper runner executes them, so run it "
                                "from a clone of the repository installed with `pip install -e .`")
-    root = Path(results_dir)/dataset
+    root = Path(results_dir)/dataset/budget
+    todo = [(m, v, s) for s in seeds for m, v in (runs or paper_runs())]
     rows = []
-    for model, variant in progress_bar(runs or paper_runs()):
-        rows.append(run_one(model, variant, dataset, root, BUDGETS[budget], data_dir, device, seed, Path(nbs_path)))
-        status = pd.DataFrame(rows).assign(budget=budget)
-        with atomic_path(root/"status.csv") as tmp: status.to_csv(tmp, index=False)
-    build_results(root, dataset, BUDGETS[budget]["img_size"] if budget == "quick" else 256, device)
-    return status
+    for model, variant, seed in progress_bar(todo):
+        row = run_one(model, variant, dataset, root, budget, data_dir, device, seed, Path(nbs_path), command)
+        rows.append(dict(row, budget=budget))
+        status = _merge_status(root/"status.csv", [{k: v for k, v in r.items() if k != "reused"} for r in rows[-1:]])
+    if measure and not efficiency_file(root).exists():
+        measure_efficiency(root, budget_settings(budget).get("img_size", 256) if budget == "quick" else 256, device)
+    build_results(root, dataset)
+    return pd.DataFrame(rows)
 
 # %% ../nbs/09_comparison.ipynb #f0cd839e
 @call_parse
 @cli_errors
 def radiomicnet_paper(dataset:str="synthetic", # synthetic | busi | kvasir-seg
-                      budget:str="quick",      # quick (minutes on a CPU, numbers mean nothing) | full (the paper's protocol)
+                      budget:str="quick",      # quick (minutes on a CPU) | cpu (the measured CPU protocol) | paper (the paper's, for a GPU)
                       results:str=None,        # Results root (default: the project's results/)
                       data_dir:str=None,       # Folder holding BUSI/ and Kvasir-SEG/ (default: $RADIOMICNET_DATA)
                       device:str=None,         # cpu | cuda (default: cuda when available)
-                      seed:int=42,             # Random seed of every run
+                      seeds:str="0",           # Comma-separated seeds; every run is repeated for each, e.g. "0,1,2"
                       only:str=None,           # Comma-separated runs to do, e.g. "radiomicnet-full,unet-full" (default: all ten)
                      ):
     "Regenerate the paper's tables and figures for one data set: train, evaluate and interpret every method and variant."
@@ -226,6 +338,25 @@ def radiomicnet_paper(dataset:str="synthetic", # synthetic | busi | kvasir-seg
         unknown = set(wanted) - {run_name(*r) for r in runs}
         if unknown: raise RadiomicNetError(f"unknown run(s) {sorted(unknown)}: choose from {', '.join(run_name(*r) for r in runs)}")
         runs = [r for r in runs if run_name(*r) in wanted]
-    status = run_paper(dataset, budget, Path(results) if results else PROJECT_DIR/"results", data_dir, device, seed, runs)
+    try: seed_list = [int(s) for s in seeds.split(",")]
+    except ValueError: raise RadiomicNetError(f"--seeds {seeds!r}: give comma-separated integers, e.g. 0,1,2") from None
+    root = Path(results) if results else PROJECT_DIR/"results"
+    status = run_paper(dataset, budget, root, data_dir, device, seed_list, runs, command=shlex.join(["radiomicnet-paper", *sys.argv[1:]]))
     print(status.to_string(index=False))
-    print(f"tables and figures: {(Path(results) if results else PROJECT_DIR/'results')/dataset}")
+    print(f"tables and figures: {root/dataset/budget}")
+
+def budget_folders(results:Path)->list[tuple[str, Path]]:
+    "(dataset, budget folder) of every `results/<dataset>/<budget>/` that holds runs."
+    return [(d.parent.parent.name, d.parent) for d in sorted(Path(results).glob("*/*/runs")) if d.parent.name in BUDGETS]
+
+@call_parse
+@cli_errors
+def radiomicnet_tables(results:str=None, # Results root (default: the project's results/)
+                      ):
+    "Rebuild every table and summary figure under results/ from the run folders, without training anything."
+    root = Path(results) if results else PROJECT_DIR/"results"
+    folders = budget_folders(root)
+    if not folders: raise RadiomicNetError(f"{root}: no results/<dataset>/<budget>/runs folders to build tables from")
+    for dataset, folder in folders:
+        build_results(folder, dataset)
+        print(f"rebuilt {folder}")

@@ -6,13 +6,13 @@ Docs: https://radiomicnet.github.io/radiomicnet/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #425ea28c
 from __future__ import annotations
-import os, sys, tempfile, functools
+import os, subprocess, sys, tempfile, functools
 from contextlib import contextmanager
 from pathlib import Path
 
 # %% auto #0
 __all__ = ['DATA_ENV', 'PROJECT_DIR', 'RadiomicNetError', 'DataError', 'CheckpointError', 'cli_errors', 'atomic_path',
-           'resolve_data_dir']
+           'resolve_data_dir', 'git_commit']
 
 # %% ../nbs/00_core.ipynb #e90d8855
 class RadiomicNetError(Exception):
@@ -62,3 +62,15 @@ def resolve_data_dir(data_dir:str|Path|None=None # Explicit folder; wins over ev
     env = os.environ.get(DATA_ENV)
     if env: return Path(env).expanduser()
     return PROJECT_DIR/"data"
+
+# %% ../nbs/00_core.ipynb #dc8f15b6
+def git_commit(exclude:tuple=("results", "bench/results"), # Tracked folders whose changes do not make the code dirty
+               cwd:str|Path=None, # A folder inside the checkout (default: the project's)
+              )->str:
+    "Short hash of the checked-out commit, with '+dirty' when tracked files outside `exclude` differ ('' outside git)."
+    git = lambda *args: subprocess.run(["git", *args], cwd=cwd or PROJECT_DIR, capture_output=True, text=True)
+    try: head = git("rev-parse", "--short", "HEAD")
+    except OSError: return ""
+    if head.returncode: return ""
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ":(top)", *[f":(top,exclude){e}" for e in exclude]).stdout.strip()
+    return head.stdout.strip() + ("+dirty" if changed else "")

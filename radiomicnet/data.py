@@ -405,7 +405,8 @@ def default_cache_dir(cache_dir:str|Path=None)->Path:
     if os.environ.get(CACHE_ENV): return Path(os.environ[CACHE_ENV]).expanduser()
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home()/".cache").expanduser()/"radiomicnet"
 
-@lru_cache(maxsize=32)
+# Every epoch visits every image: keep them all (4096 pairs at 256 px is about 1 GB; BUSI + Kvasir-SEG need 1,647).
+@lru_cache(maxsize=4096)
 def resized_pair(sample,       # A `FileSample` or `SyntheticSample`
                  img_size:int, # Side of the square network input
                 )->tuple:

@@ -9,21 +9,25 @@ from __future__ import annotations
 import html, importlib.util, json, re, shutil, warnings
 from pathlib import Path
 from urllib.parse import quote
-import nbformat, pandas as pd, yaml
+import nbformat, numpy as np, pandas as pd, yaml
 from fastcore.nbio import read_nb
 from fastcore.script import call_parse
 from nbdev.config import get_config
 from nbdev.processors import FilterDefaults, add_show_docs, exec_show_docs
 from nbconvert import MarkdownExporter, HTMLExporter
+from nbconvert.filters.markdown import markdown2html_mistune
 from pygments.formatters import HtmlFormatter
 from .core import RadiomicNetError, atomic_path, cli_errors, PROJECT_DIR
+from .compare import ABLATION_LABELS, PAPER_ABLATION_BUSI, PAPER_METHODS
 
 # %% auto #0
-__all__ = ['NB_CELL_KEYS', 'README_HEADER', 'MATHJAX_CDN', 'MATHJAX_FILES', 'PAGE_TEMPLATE', 'SITE_CSS', 'RESULT_KINDS',
-           'DATASET_TITLES', 'RecordProcs', 'process_notebook', 'render_readme', 'sidebar_sections', 'page_name',
-           'mathjax_dir', 'mathjax_script', 'apply_cell_options', 'nav_html', 'SiteWriter', 'result_datasets',
-           'result_files', 'results_page_name', 'results_notebook_name', 'dataset_title', 'file_heading',
-           'csv_table_html', 'figure_html', 'results_body', 'build_site', 'radiomicnet_docs']
+__all__ = ['NB_CELL_KEYS', 'TABLE_TITLES', 'COLUMN_HEADERS', 'MISSING', 'RESULTS_MARKER', 'README_HEADER', 'MATHJAX_CDN',
+           'MATHJAX_FILES', 'PAGE_TEMPLATE', 'SITE_CSS', 'RESULT_KINDS', 'DATASET_TITLES', 'BUDGET_TITLES',
+           'RecordProcs', 'process_notebook', 'format_table', 'markdown_html', 'discussion_markdown',
+           'results_markdown', 'render_readme', 'sidebar_sections', 'page_name', 'mathjax_dir', 'mathjax_script',
+           'apply_cell_options', 'nav_html', 'SiteWriter', 'result_datasets', 'result_files', 'results_page_name',
+           'results_notebook_name', 'dataset_title', 'file_heading', 'csv_table_html', 'figure_html', 'budget_dirs',
+           'run_summaries', 'protocol_caption', 'results_body', 'build_site', 'radiomicnet_docs']
 
 # %% ../nbs/10_docs.ipynb #8d897638
 NB_CELL_KEYS = {"cell_type", "id", "metadata", "source", "attachments", "outputs", "execution_count"}
@@ -54,15 +58,130 @@ def process_notebook(path:str|Path, # A notebook in `nbs/` or an executed one un
     plain = dict(cells=cells, metadata=nb.metadata, nbformat=nb.nbformat, nbformat_minor=nb.nbformat_minor)
     return nbformat.from_dict(json.loads(json.dumps(plain, default=list))), front
 
+# %% ../nbs/10_docs.ipynb #6cce87c3
+TABLE_TITLES = {
+    "table1_2_methods": "Table {I_or_II}. Segmentation on {dataset}: methods (test split)",
+    "table3_ablation": "Table III. Ablation of RadiomicNet's components on {dataset} (test split)",
+    "table4_calibration": "Table IV. Calibration on {dataset}: pixel ECE without and with L_RC (test split)",
+    "table5_efficiency": "Table V. Efficiency: parameters, size and inference time per image",
+    "sweep": "The sweep that chose the cpu protocol (BUSI validation split, seed 0)",
+}
+COLUMN_HEADERS = dict(method="Method", variant="Variant", n_seeds="Seeds", params_M="Params (M)", dsc="DSC", iou="IoU",
+                      precision="Precision", recall="Recall", hd95="HD95 (px)", ece="ECE", epochs="Epochs", train_minutes="Train (min)",
+                      p_vs_radiomicnet="p vs RadiomicNet", p_vs_full="p vs full", dsc_sd_images="DSC SD over images",
+                      size_MB="Size (MB)", infer_ms="Inference (ms)", img_size="Input (px)", device="Device",
+                      setting="Setting", schedule="Schedule", peak_lr="Peak rate", best_valid_dice="Best valid DSC",
+                      best_epoch="Best epoch", s_per_epoch="s / epoch", seed="Seed")
+MISSING = "–"
+
+def _num(x, p_value=False)->str:
+    "A number as the tables show it: 3 decimals (p-values below 0.001 as '<0.001'), integers plain, missing as '–'."
+    if x is None or (isinstance(x, float) and np.isnan(x)) or (isinstance(x, str) and not x): return MISSING
+    if isinstance(x, str): return x
+    if isinstance(x, (int, np.integer)) and not isinstance(x, bool): return str(int(x))
+    if p_value and x < 0.001: return "<0.001"
+    if float(x).is_integer() and abs(x) >= 1 and not p_value: return f"{x:,.0f}"   # epochs, sizes, counts
+    return f"{x:,.3f}" if abs(x) >= 1000 else f"{x:.3g}" if abs(x) < 0.001 else f"{x:.3f}"
+
+def _header(col:str)->str:
+    paper = col.startswith("paper_")
+    base = col[len("paper_"):] if paper else col
+    head = COLUMN_HEADERS.get(base, base.replace("_", " "))
+    return f"Paper: {head}" if paper else head
+
+def format_table(df:pd.DataFrame, # A results table as its CSV holds it (numbers, NaN for missing)
+                )->pd.DataFrame:
+    "The table as shown: `x_mean`/`x_std` pairs as 'mean ± std', readable headers, 3 decimals, '–' for missing, no protocol column."
+    out, cols = {}, [c for c in df.columns if c not in ("protocol", "status")]
+    for c in cols:
+        if c.endswith("_std") and (c[:-4] + "_mean" in df or c[:-4] in df): continue
+        if c.endswith("_mean"): base, std = c[:-5], c[:-5] + "_std"
+        else: base, std = c, c + "_std"
+        pv = base.startswith("p_vs")
+        if std in df:
+            out[_header(base)] = [MISSING if _num(m) == MISSING else _num(m) if _num(s) == MISSING else f"{_num(m)} ± {_num(s)}"
+                                  for m, s in zip(df[c], df[std])]
+        else: out[_header(base)] = [_num(v, pv) for v in df[c]]
+    return pd.DataFrame(out)
+
+# %% ../nbs/10_docs.ipynb #d4618ded
+def markdown_html(text:str)->str:
+    "Markdown (ours, generated) as HTML, with nbconvert's converter."
+    return markdown2html_mistune(text)
+
+def _ablation_rows(folder:Path):
+    "The full and no_rag rows of a budget folder's Table III, or None."
+    t3 = Path(folder)/"tables"/"table3_ablation.csv"
+    if not t3.exists(): return None
+    abl = pd.read_csv(t3).set_index("variant")
+    full, norag = abl.loc[ABLATION_LABELS["full"]], abl.loc[ABLATION_LABELS["no_rag"]]
+    return None if full.n_seeds == 0 else (full, norag)
+
+def _ms(row, k="dsc")->str:
+    m, s = row[f"{k}_mean"], row[f"{k}_std"]
+    return MISSING if pd.isna(m) else f"{m:.3f}" + ("" if pd.isna(s) else f" ± {s:.3f}")
+
+def discussion_markdown(folder:Path, # A budget folder, `results/<dataset>/<budget>`
+                        dataset:str, # busi | kvasir-seg
+                       )->str:
+    "What the cpu protocol's numbers say against the paper's, written from the folder's tables ('' when there is nothing to say)."
+    rows = _ablation_rows(folder) if Path(folder).name == "cpu" and dataset in ("busi", "kvasir-seg") else None
+    if rows is None: return ""
+    full, norag = rows
+    t1 = pd.read_csv(Path(folder)/"tables"/"table1_2_methods.csv").set_index("method").loc["RadiomicNet"]
+    paper, gap = PAPER_METHODS.loc["radiomicnet", f"{dataset}_dsc"], full.dsc_mean - PAPER_METHODS.loc["radiomicnet", f"{dataset}_dsc"]
+    text = (f"**How far from the paper, and why.** Under the `cpu` protocol RadiomicNet reaches a test DSC of {_ms(full)} over "
+            f"{int(full.n_seeds)} seed{'s' if full.n_seeds > 1 else ''} on {dataset_title(dataset)}; the paper reports {paper:.3f} ({gap:+.3f}). "
+            "Three things differ, all forced by the machine, none by the method: the encoder starts from random weights instead "
+            "of ImageNet's (they cannot be downloaded here, and the paper's encoder rate of 1e-5 is a fine-tuning rate); the "
+            "network sees 128 px instead of 256 px (a quarter of the pixels; the masks are still scored at their full resolution); "
+            f"and training ends after {t1.epochs:.0f} epochs, about {t1.train_minutes:.0f} minutes on two CPU cores, instead of up "
+            "to 200 epochs on a GPU.\n\n")
+    if norag.n_seeds:
+        p = norag.p_vs_full
+        verdict = "a significant difference at the 5% level" if p < 0.05 else "no significant difference at the 5% level"
+        text += (f"**Does the RAG help?** The same network without the gates (`no_rag`) reaches {_ms(norag)} over "
+                 f"{int(norag.n_seeds)} seed{'s' if norag.n_seeds > 1 else ''}; the paired Wilcoxon test on per-image DSC averaged over "
+                 f"seeds gives p = {_num(p, True)}: {verdict}, with the gates "
+                 f"{'ahead' if full.dsc_mean > norag.dsc_mean else 'behind'} by {abs(full.dsc_mean - norag.dsc_mean):.3f}.")
+        if dataset == "busi":
+            text += (f" The paper reports {PAPER_ABLATION_BUSI.loc['full', 'dsc']:.3f} with and "
+                     f"{PAPER_ABLATION_BUSI.loc['no_rag', 'dsc']:.3f} without the gates on BUSI, from one run each.")
+        else: text += " The paper has no ablation on Kvasir-SEG."
+    return text
+
+RESULTS_MARKER = "<!-- measured results: generated from results/ -->"
+
+def results_markdown(results:str|Path=PROJECT_DIR/"results", # Results root
+                    )->str:
+    "The README's table of measured results: RadiomicNet with and without the gates per data set, cpu protocol, beside the paper's."
+    rows = []
+    for dataset in ("busi", "kvasir-seg"):
+        folder = Path(results)/dataset/"cpu"
+        if (r := _ablation_rows(folder)) is None: continue
+        full, norag = r
+        paper_norag = f"{PAPER_ABLATION_BUSI.loc['no_rag', 'dsc']:.3f}" if dataset == "busi" else MISSING
+        rows.append(f"| {dataset_title(dataset)} | cpu | {int(full.n_seeds)} | {_ms(full)} | {_ms(norag) if norag.n_seeds else MISSING} | "
+                    f"{_num(norag.p_vs_full, True)} | {PAPER_METHODS.loc['radiomicnet', f'{dataset}_dsc']:.3f} | {paper_norag} |")
+    if not rows: return "No real-data result has been committed yet."
+    head = ("| Data set | Protocol | Seeds | RadiomicNet DSC | w/o RAG DSC | p (Wilcoxon) | Paper: RadiomicNet DSC | Paper: w/o RAG DSC |\n"
+            "|---|---|---|---|---|---|---|---|\n")
+    return (head + "\n".join(rows) + "\n\nTest-split DSC, mean ± std over seeds, scored at each image's native resolution; "
+            "p: two-sided Wilcoxon signed-rank test on per-image DSC averaged over seeds. The paper's numbers come from an "
+            "ImageNet-pretrained encoder at 256 px on a GPU; ours from scratch at 128 px on 2 CPU cores. Tables I–IV, figures and "
+            "the discussion: `results/<dataset>/cpu/` and the results pages of the documentation site.")
+
 # %% ../nbs/10_docs.ipynb #76c0ef16
 README_HEADER = "<!-- Generated from nbs/index.ipynb by `radiomicnet-docs --readme-only`: edit the notebook, not this file. -->\n\n"
 
-def render_readme(nbs_path:str|Path=PROJECT_DIR/"nbs" # Folder holding `index.ipynb`
+def render_readme(nbs_path:str|Path=PROJECT_DIR/"nbs", # Folder holding `index.ipynb`
+                  results:str|Path|None=None, # Results root for the measured-results table (default: `results/` beside `nbs_path`)
                  )->str:
     "The README text generated from `index.ipynb`."
     nb, front = process_notebook(Path(nbs_path)/"index.ipynb")
     body, _ = MarkdownExporter().from_notebook_node(nb)
     body = re.sub(r"<!-- WARNING: THIS FILE WAS AUTOGENERATED! DO NOT EDIT! -->\s*", "", body)
+    body = body.replace(RESULTS_MARKER, results_markdown(Path(results) if results is not None else Path(nbs_path).parent/"results"))
     head = f"# {front.get('title', 'radiomicnet')}\n\n"
     if front.get("description"): head += f"> {front['description']}\n\n"
     return README_HEADER + head + body.strip() + "\n"
@@ -137,7 +256,7 @@ SITE_CSS = """body{margin:0;display:flex;font-family:system-ui,sans-serif;line-h
 #sidebar{width:16rem;flex:none;padding:1rem;background:#f5f7fa;min-height:100vh;font-size:.9rem}
 #sidebar h4{margin:1rem 0 .3rem}#sidebar a{display:block;padding:.15rem 0;text-decoration:none}
 #sidebar a.active{font-weight:bold}#content{padding:1rem 2rem;max-width:60rem;overflow-x:auto}
-pre{background:#f6f8fa;padding:.6rem;overflow-x:auto}table{border-collapse:collapse}
+pre{background:#f6f8fa;padding:.6rem;overflow-x:auto}table{border-collapse:collapse}.table-wrap{max-width:100%;overflow-x:auto;margin:.5rem 0}.results-table td{white-space:nowrap}.caption{color:#444;font-size:.92rem}
 td,th{border:1px solid #ccc;padding:.2rem .5rem}img{max-width:100%}.lead{color:#555;font-size:1.1rem}
 figure{margin:1rem 0}figcaption,.source,.note{color:#555;font-size:.9rem}
 """
@@ -193,12 +312,14 @@ def result_datasets(results:str|Path # Results root, one folder per dataset
     names = [p.name for p in results.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))]
     return sorted(names, key=lambda n: (order.index(n) if n in order else len(order), n))
 
-def result_files(dataset_dir:Path, kind:str)->list[Path]:
-    "The files of one `kind` ('tables', 'figures' or 'notebooks') of a dataset's results, sorted by name."
-    return sorted((Path(dataset_dir)/kind).glob(RESULT_KINDS[kind]))
+def result_files(folder:Path, kind:str)->list[Path]:
+    "The files of one `kind` ('tables', 'figures' or 'notebooks') of a results folder, sorted by name."
+    return sorted((Path(folder)/kind).glob(RESULT_KINDS[kind]))
 
 def results_page_name(dataset:str)->str: return f"results-{dataset}.html"
-def results_notebook_name(dataset:str, nb:Path)->str: return f"results-{dataset}-{Path(nb).stem.lower()}.html"
+def results_notebook_name(dataset:str, nb:Path, budget:str=None)->str:
+    "The page of an executed notebook: `results-<dataset>[-<budget>]-<notebook>.html`."
+    return f"results-{dataset}{'' if budget is None else '-' + budget}-{Path(nb).stem.lower()}.html"
 def dataset_title(dataset:str)->str: return DATASET_TITLES.get(dataset, dataset)
 def file_heading(path:Path)->str:
     "A heading from a file name: `per_image-metrics.csv` -> 'Per image metrics'."
@@ -206,21 +327,23 @@ def file_heading(path:Path)->str:
     return words[:1].upper() + words[1:]
 
 # %% ../nbs/10_docs.ipynb #d519f905
-def _fmt_float(x:float)->str: return f"{x:.4g}" if abs(x) < 1e4 else f"{x:,.0f}"
-
 def csv_table_html(path:str|Path, # A results table
                    max_rows:int=100, # Rows shown; the rest is left to the CSV file
                   )->str:
-    "`path` as an HTML table; an empty or unreadable CSV raises `RadiomicNetError` naming it."
+    "`path` as an HTML table (`format_table`), in a box that scrolls when wide; an empty or unreadable CSV raises `RadiomicNetError` naming it."
     try: df = pd.read_csv(path)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
         raise RadiomicNetError(f"{path}: not a readable CSV table ({type(e).__name__}: {str(e).strip().splitlines()[0]}); rewrite or remove it") from e
     if df.empty: raise RadiomicNetError(f"{path}: the CSV table has a header but no rows; rewrite or remove it")
-    table = df.head(max_rows).to_html(index=False, border=0, float_format=_fmt_float, classes="results-table")
+    table = format_table(df.head(max_rows)).to_html(index=False, border=0, classes="results-table")
+    table = f'<div class="table-wrap">{table}</div>'
     if len(df) > max_rows: table += f'<p class="note">The first {max_rows} of {len(df)} rows; the CSV file has them all.</p>'
     return table
 
 # %% ../nbs/10_docs.ipynb #5ee54e54
+BUDGET_TITLES = {"cpu": "Protocol cpu: from scratch on a 2-core CPU", "paper": "Protocol paper", "quick": "Budget quick: a check that everything runs",
+                 "sweep": "How the cpu protocol was chosen"}
+
 def figure_html(href:str, # Path of the PNG inside the site
                 name:str, # File name, for the caption and alt text
                )->str:
@@ -228,24 +351,72 @@ def figure_html(href:str, # Path of the PNG inside the site
     alt = html.escape(f"Figure {file_heading(Path(name)).lower()} ({name})", quote=True)
     return f'<figure><img src="{quote(href)}" alt="{alt}"><figcaption>{html.escape(name)}</figcaption></figure>'
 
+def budget_dirs(dataset_dir:Path)->list[Path]:
+    "The sections of a dataset's results: the folder itself when it holds tables/ (one-level layout), else its budget folders."
+    d = Path(dataset_dir)
+    if (d/"tables").is_dir() or (d/"figures").is_dir(): return [d]
+    order = list(BUDGET_TITLES)
+    subs = [p for p in d.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))] if d.is_dir() else []
+    return sorted(subs, key=lambda p: (order.index(p.name) if p.name in order else len(order), p.name))
+
+def run_summaries(folder:Path)->list[dict]:
+    "The `summary.json` of every run folder under a budget folder."
+    return [json.loads(f.read_text()) for f in sorted(Path(folder).glob("runs/*/summary.json"))]
+
+def protocol_caption(folder:Path)->str:
+    "One sentence on how a budget folder's runs were trained, from their summaries ('' without runs)."
+    sums = [s for s in run_summaries(folder) if "config" in s]
+    if not sums: return ""
+    def values(key): return sorted({str(s["config"].get(key)) for s in sums}, key=lambda v: (len(v), v))
+    seeds = sorted({int(s["config"]["seed"]) for s in sums})
+    weights = sorted({s.get("weights", "") for s in sums})
+    devices = sorted({s.get("device_name", s.get("device", "")) for s in sums})
+    return (f"Protocol {', '.join(values('protocol'))}: {' / '.join(weights)}, {', '.join(values('img_size'))} px, "
+            f"{', '.join(values('schedule'))} schedule, peak rate {', '.join(values('lr'))}, at most {', '.join(values('epochs'))} epochs, "
+            f"batch {', '.join(values('bs'))}; seeds {', '.join(map(str, seeds))}; trained on {'; '.join(devices)}. "
+            "Each cell: mean ± std over seeds (ddof 1) of the test-split mean, scored at each image's native resolution; "
+            "p: two-sided Wilcoxon signed-rank test on per-image DSC averaged over seeds.")
+
+def _section_tables(folder:Path, base:str, dataset:str, prefix:str, max_rows:int, assets:list)->list[str]:
+    parts = []
+    files = result_files(folder, "tables") + ([folder/"sweep.csv"] if (folder/"sweep.csv").exists() else [])
+    for t in files:
+        assets.append((t, f"{base}/{t.relative_to(folder).as_posix()}"))
+        title = TABLE_TITLES.get(t.stem, file_heading(t)).format(I_or_II="I" if dataset == "busi" else "II", dataset=dataset_title(dataset))
+        parts.append(f'<h3 id="{quote(prefix + t.stem)}">{html.escape(title)}</h3>\n{csv_table_html(t, max_rows)}\n'
+                     f'<p class="source">Source: <a href="{quote(assets[-1][1])}">{html.escape(t.name)}</a></p>')
+    return parts
+
 def results_body(dataset_dir:Path, # `results/<dataset>`
                  max_rows:int=100, # Rows shown per table
                 )->tuple[str, list[tuple[Path, str]]]:
     "HTML body of a dataset's results page, and the (source file, path in the site) pairs it links to."
     d = Path(dataset_dir)
-    base, parts, assets = f"results/{d.name}", [], []
-    if tables := result_files(d, "tables"): parts.append('<h2 id="tables">Tables</h2>')
-    for t in tables:
-        assets.append((t, f"{base}/tables/{t.name}"))
-        parts.append(f'<h3 id="{quote(t.stem)}">{html.escape(file_heading(t))}</h3>\n{csv_table_html(t, max_rows)}\n'
-                     f'<p class="source">Source: <a href="{quote(assets[-1][1])}">{html.escape(t.name)}</a></p>')
-    if figures := result_files(d, "figures"): parts.append('<h2 id="figures">Figures</h2>')
-    for f in figures:
-        assets.append((f, f"{base}/figures/{f.name}"))
-        parts.append(figure_html(assets[-1][1], f.name))
-    if notebooks := result_files(d, "notebooks"):
-        links = "".join(f'<li><a href="{quote(results_notebook_name(d.name, n))}">{html.escape(n.name)}</a></li>' for n in notebooks)
-        parts.append(f'<h2 id="notebooks">Executed notebooks</h2>\n<ul>{links}</ul>')
+    parts, assets = [], []
+    for folder in budget_dirs(d):
+        flat = folder == d
+        base = f"results/{d.name}" if flat else f"results/{d.name}/{folder.name}"
+        prefix = "" if flat else f"{folder.name}-"
+        if not flat: parts.append(f'<h2 id="{quote(folder.name)}">{html.escape(BUDGET_TITLES.get(folder.name, folder.name))}</h2>')
+        if caption := protocol_caption(folder): parts.append(f'<p class="caption">{html.escape(caption)}</p>')
+        if not flat and (text := discussion_markdown(folder, d.name)): parts.append(markdown_html(text))
+        if tables := _section_tables(folder, base, d.name, prefix, max_rows, assets):
+            parts.append(f'<h3 id="{prefix}tables">Tables</h3>' if not flat else '<h2 id="tables">Tables</h2>'); parts += tables
+        figures = result_files(folder, "figures") + sorted(folder.glob("*.png"))
+        featured = sorted(folder.glob("runs/radiomicnet-full-s0/**/*.png"))
+        if figures or featured: parts.append('<h2 id="figures">Figures</h2>' if flat else f'<h3 id="{prefix}figures">Figures</h3>')
+        for f in figures + featured:
+            assets.append((f, f"{base}/{f.relative_to(folder).as_posix()}"))
+            parts.append(figure_html(assets[-1][1], f.relative_to(folder).as_posix()))
+        if others := [f for f in sorted(folder.glob("runs/*-s0/**/*.png")) if f not in featured]:
+            links = []
+            for f in others:
+                assets.append((f, f"{base}/{f.relative_to(folder).as_posix()}"))
+                links.append(f'<li><a href="{quote(assets[-1][1])}">{html.escape(f.relative_to(folder).as_posix())}</a></li>')
+            parts.append(f'<details><summary>The other runs\' figures (seed 0)</summary><ul>{"".join(links)}</ul></details>')
+        if notebooks := result_files(folder, "notebooks"):
+            links = "".join(f'<li><a href="{quote(results_notebook_name(d.name, n, None if flat else folder.name))}">{html.escape(n.name)}</a></li>' for n in notebooks)
+            parts.append(f'<h2 id="notebooks">Executed notebooks</h2>\n<ul>{links}</ul>' if flat else f'<h3 id="{prefix}notebooks">Executed notebooks</h3>\n<ul>{links}</ul>')
     return "\n".join(parts) or "<p>No tables, figures or executed notebooks in this folder yet.</p>", assets
 
 # %% ../nbs/10_docs.ipynb #2cffa632
@@ -261,8 +432,12 @@ def build_site(out:str|Path=PROJECT_DIR/"_site", # Output folder (replaced)
     missing = [p for _, ps in sections for p in ps if not (nbs_path/p).exists()]
     if missing: raise RadiomicNetError(f"{nbs_path/'sidebar.yml'}: lists notebooks that do not exist: {', '.join(missing)}")
     docs = {p: process_notebook(nbs_path/p) for _, ps in sections for p in ps}
+    for nb, _ in docs.values():
+        for c in nb.cells:
+            if c.cell_type == "markdown" and RESULTS_MARKER in c.source: c.source = c.source.replace(RESULTS_MARKER, results_markdown(results))
     bodies = {d: results_body(results/d, max_rows) for d in result_datasets(results)}
-    runs = {(d, n): process_notebook(n, show_docs=False) for d in bodies for n in result_files(results/d, "notebooks")}
+    runs = {(d, None if f == results/d else f.name, n): process_notebook(n, show_docs=False)
+            for d in bodies for f in budget_dirs(results/d) for n in result_files(f, "notebooks")}
     nav = [(s, [(page_name(p), docs[p][1].get("title", p)) for p in ps]) for s, ps in sections]
     if bodies: nav.append(("Results", [(results_page_name(d), dataset_title(d)) for d in bodies]))
     shutil.rmtree(out, ignore_errors=True)
@@ -273,9 +448,9 @@ def build_site(out:str|Path=PROJECT_DIR/"_site", # Output folder (replaced)
             (out/dst).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, out/dst)
         pages.append(site.page(results_page_name(d), f"Results: {dataset_title(d)}", body))
-    for (d, n), (nb, front) in runs.items():
-        title = f"{front.get('title', n.stem)} ({dataset_title(d)}: {n.stem})"
-        pages.append(site.notebook(results_notebook_name(d, n), nb, front, title=title, active=results_page_name(d)))
+    for (d, b, n), (nb, front) in runs.items():
+        title = f"{front.get('title', n.stem)} ({dataset_title(d)}{'' if b is None else ' ' + b}: {n.stem})"
+        pages.append(site.notebook(results_notebook_name(d, n, b), nb, front, title=title, active=results_page_name(d)))
     return pages
 
 # %% ../nbs/10_docs.ipynb #368efc08

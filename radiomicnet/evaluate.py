@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from scipy import ndimage, stats
 import json
@@ -22,7 +23,7 @@ from .data import load_split, resized_pair, cached_radiomics
 # %% auto #0
 __all__ = ['METRICS', 'confusion_counts', 'ratio_metrics', 'segmentation_metrics', 'bootstrap_ci', 'summarize', 'paired_wilcoxon',
            'CalibrationAccumulator', 'expected_calibration_error', 'reliability_diagram', 'hd95', 'TestSet',
-           'load_test_set', 'predict_probs', 'predict_split', 'evaluate_checkpoint']
+           'load_test_set', 'predict_probs', 'predict_split', 'upsample_probs', 'native_masks', 'evaluate_checkpoint']
 
 # %% ../nbs/06_evaluation.ipynb #c36f9b37
 def _as_batch(x, # Array or tensor, (H,W), (B,H,W) or (B,1,H,W)
@@ -293,27 +294,50 @@ def predict_split(checkpoint:str|Path,  # A file written by `radiomicnet.model.s
     return test.ids, probs[:, 0].numpy(), test.masks[:, 0].numpy() > 0.5, config
 
 # %% ../nbs/06_evaluation.ipynb #c0478f74
+def upsample_probs(probs:np.ndarray, # (S,S) probabilities at the network's input size
+                   shape:tuple,      # (H,W) of the original image
+                  )->np.ndarray:
+    "Probabilities resized to the image's own size, bilinear (as `Segmenter` does), float32 in [0, 1]."
+    t = torch.as_tensor(np.asarray(probs, dtype=np.float32))[None, None]
+    return F.interpolate(t, size=tuple(shape[:2]), mode="bilinear", align_corners=False)[0, 0].clamp(0, 1).numpy()
+
+def native_masks(config:dict,     # A run's config (dataset, img_size, seed, subset)
+                 split:str="test",
+                 data_dir:str|Path=None,
+                )->list[np.ndarray]:
+    "The split's ground-truth masks at their original sizes, in split order."
+    samples = load_split(config["dataset"], split, data_dir, subset=config.get("subset"), size=config["img_size"], seed=config["seed"])
+    return [s.load()[1] for s in samples]
+
 def evaluate_checkpoint(checkpoint:str|Path, # A file written by `save_checkpoint`
                         out_dir:str|Path=None, # Where the tables and the figure go (default: beside the checkpoint)
                         split:str="test",      # The split to score
                         data_dir:str|Path=None,# Data folder (default: `resolve_data_dir()`)
                         device:str=None,       # cpu | cuda
                         n_resamples:int=10_000,# Bootstrap resamples for the CI of DSC
+                        native:bool=True,      # Score at each image's own size (prediction upsampled), else at the input size
                        )->dict:
     "Score a checkpoint on a split: per-image metrics (with HD95), summary with bootstrap CI, ECE; written to `out_dir`."
     out_dir = Path(out_dir or Path(checkpoint).parent)
     ids, probs, masks, config = predict_split(checkpoint, split, data_dir, device)
-    table = segmentation_metrics(probs, masks, ids=ids, with_hd95=True)
+    calib = CalibrationAccumulator()
+    if native:
+        rows = []
+        for i, mask in zip(ids, native_masks(config, split, data_dir)):
+            p = upsample_probs(probs[ids.index(i)], mask.shape)
+            rows.append(segmentation_metrics(p[None], mask[None], ids=[i], with_hd95=True)); calib.update(p, mask)
+        table = pd.concat(rows, ignore_index=True)
+    else:
+        table = segmentation_metrics(probs, masks, ids=ids, with_hd95=True); calib.update(probs, masks)
     summary = summarize(table, n_resamples=n_resamples)
-    calib = CalibrationAccumulator().update(probs, masks)
-    metrics = dict(dataset=config["dataset"], split=split, n_images=len(ids), ece=float(calib.ece),
-                   **{f"{m}_{k}": float(summary.loc[m, k]) for m in summary.index for k in ("mean", "std")},
+    metrics = dict(dataset=config["dataset"], split=split, n_images=len(ids), resolution="native" if native else f"{config['img_size']} px",
+                   ece=float(calib.ece), **{f"{m}_{k}": float(summary.loc[m, k]) for m in summary.index for k in ("mean", "std")},
                    dsc_ci95=[float(summary.loc["dsc", "ci95_low"]), float(summary.loc["dsc", "ci95_high"])])
     fig = reliability_diagram(calib, title=f"{config['dataset']} {split}: ECE {calib.ece:.3f}")
     for name, write in [("per_image.csv", lambda t: table.to_csv(t, index=False)), ("summary.csv", lambda t: summary.to_csv(t)),
                         ("calibration.csv", lambda t: calib.table().to_csv(t, index=False)),
                         ("metrics.json", lambda t: t.write_text(json.dumps(metrics, indent=2))),
-                        ("reliability.png", lambda t: fig.savefig(t, dpi=150, format="png"))]:
+                        ("reliability.png", lambda t: fig.savefig(t, dpi=100, format="png"))]:
         with atomic_path(out_dir/name) as tmp: write(tmp)
     plt.close(fig)
     return dict(table=table, summary=summary, metrics=metrics)

@@ -6,29 +6,30 @@ Docs: https://radiomicnet.github.io/radiomicnet/training.html.md"""
 
 # %% ../nbs/05_training.ipynb #c3bdc125
 from __future__ import annotations
-import json, platform, time, warnings
+import inspect, json, os, platform, shlex, subprocess, sys, time, warnings
 from functools import partial
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 import matplotlib; import matplotlib.pyplot as plt
 from fastai.learner import Learner, Metric
 from fastai.callback.core import Callback, CancelFitException
-from fastai.callback.schedule import ParamScheduler, SchedLin, SchedCos, combine_scheds
+from fastai.callback.schedule import ParamScheduler, SchedLin, SchedCos, combine_scheds, combined_cos
 from fastai.callback.tracker import TrackerCallback
 from fastai.callback.training import GradientClip
 from fastai.optimizer import Adam
 from fastai.torch_core import trainable_params
 from fastcore.script import call_parse
 import radiomicnet
-from .core import RadiomicNetError, CheckpointError, atomic_path, cli_errors
-from .model import RadiomicNet, create_model, save_checkpoint, load_checkpoint, radiomicnet_splitter
+from .core import RadiomicNetError, CheckpointError, atomic_path, cli_errors, git_commit
+from .model import RadiomicNet, create_model, list_models, _MODELS, save_checkpoint, load_checkpoint, radiomicnet_splitter
 from .losses import CompositeLoss
 from .evaluate import confusion_counts, ratio_metrics
 from .data import get_dls
 
 # %% auto #0
-__all__ = ['VARIANTS', 'variant_config', 'MeanDice', 'ContrastTarget', 'lr_schedule', 'RunCheckpoint', 'HistoryCSV',
-           'plot_history', 'build_learner', 'train_run', 'radiomicnet_run']
+__all__ = ['VARIANTS', 'SCHEDULES', 'PROTOCOLS', 'variant_config', 'MeanDice', 'ContrastTarget', 'lr_schedule',
+           'schedule_callback', 'RunCheckpoint', 'HistoryCSV', 'plot_history', 'TimeBudget', 'takes_pretrained',
+           'build_learner', 'protocol_settings', 'train_run', 'radiomicnet_run']
 
 # %% ../nbs/05_training.ipynb #4e68c067
 VARIANTS = {
@@ -69,6 +70,8 @@ class ContrastTarget(Callback):
         self.learn.yb = (self.yb[0], target)
 
 # %% ../nbs/05_training.ipynb #fabb87f2
+SCHEDULES = ("cosine", "one_cycle")
+
 def lr_schedule(lrs:np.ndarray, # Peak learning rate per parameter group
                 epochs:int,     # Maximum number of epochs
                 warmup:int=5,   # Warm-up epochs (at most half of the run)
@@ -78,9 +81,20 @@ def lr_schedule(lrs:np.ndarray, # Peak learning rate per parameter group
     w = min(warmup, epochs/2)/epochs
     return combine_scheds([w, 1-w], [SchedLin(lrs*0.01, lrs), SchedCos(lrs, lrs*0.0)])
 
+def schedule_callback(schedule:str,   # 'cosine' (the paper's) or 'one_cycle' (fastai's `fit_one_cycle`)
+                      lrs:np.ndarray, # Peak learning rate per parameter group
+                      epochs:int,     # Maximum number of epochs
+                     )->ParamScheduler:
+    "The fastai `ParamScheduler` of a named schedule."
+    lrs = np.asarray(lrs, dtype=float)
+    if schedule == "cosine": return ParamScheduler({"lr": lr_schedule(lrs, epochs)})
+    if schedule == "one_cycle":  # the defaults of `Learner.fit_one_cycle`: pct_start .25, div 25, div_final 1e5, moms (.95, .85, .95)
+        return ParamScheduler({"lr": combined_cos(0.25, lrs/25., lrs, lrs/1e5), "mom": combined_cos(0.25, 0.95, 0.85, 0.95)})
+    raise RadiomicNetError(f"unknown schedule {schedule!r}: choose one of {', '.join(SCHEDULES)}")
+
 # %% ../nbs/05_training.ipynb #83ee56a8
 class RunCheckpoint(TrackerCallback):
-    "Keep `best.pt` on validation Dice, write a resumable `last.pt` every epoch, stop after `patience` epochs without gain."
+    "Keep `best.pt` on validation Dice, write a resumable `last.pt` every epoch, stop after `patience` epochs without gain (None: never)."
     order = TrackerCallback.order + 1
     def __init__(self, out_dir, model_name, model_kwargs, scaler, info, patience=20, state=None, start_epoch=0):
         super().__init__(monitor="dice", comp=np.greater, reset_on_fit=False)
@@ -99,7 +113,7 @@ class RunCheckpoint(TrackerCallback):
         else: self.wait += 1
         self._save("last.pt", epoch=self.epoch, best=float(self.best), best_epoch=self.best_epoch, wait=self.wait,
                    opt_state=self.opt.state_dict())
-        if self.wait > self.patience: raise CancelFitException()
+        if self.patience is not None and self.wait >= self.patience: self.learn.stop_reason = "patience"; raise CancelFitException()
 
     def after_fit(self):
         super().after_fit()
@@ -131,19 +145,36 @@ def plot_history(history:pd.DataFrame)->plt.Figure:
     fig.tight_layout()
     return fig
 
+# %% ../nbs/05_training.ipynb #9b9a2eed
+class TimeBudget(Callback):
+    "Stop at the first epoch end once `minutes` of training are used; `used` seconds (before a resume) count."
+    order = RunCheckpoint.order + 1
+    def __init__(self, minutes:float=None, used:float=0.): self.minutes, self.used = minutes, used
+    def before_fit(self): self.t0 = time.time()
+    @property
+    def seconds(self)->float: return self.used + time.time() - self.t0
+    def after_epoch(self):
+        if self.minutes is not None and self.seconds >= 60*self.minutes:
+            self.learn.stop_reason = "time budget"; raise CancelFitException()
+
 # %% ../nbs/05_training.ipynb #66d73419
+def takes_pretrained(model_name:str)->bool:
+    "Whether the registered model has a pretrained encoder to load (its constructor takes `pretrained`)."
+    list_models()
+    return "pretrained" in inspect.signature(_MODELS[model_name]).parameters
+
 def build_learner(dls,                     # DataLoaders of `radiomicnet.data.get_dls` (with `.scaler`)
                   model_name="radiomicnet", # A registered model
                   variant="full",           # One of `VARIANTS`
-                  pretrained=False,         # Load ImageNet weights for the encoder when they are on disk
+                  pretrained=False,         # Load ImageNet weights for the encoder when they are on disk (models that have one)
                   lr=1e-4,                  # Peak rate of the decoder, RAGs and MLP
-                  encoder_lr=1e-5,          # Peak rate of a pretrained encoder
+                  encoder_lr=1e-5,          # Peak rate of a pretrained encoder (one trained from scratch gets `lr`)
                   wd=1e-4,                  # AdamW (decoupled) weight decay
                   path=".",                 # Learner path
                  )->Learner:
     "A fastai Learner with the paper's model, loss, AdamW, parameter groups, gradient clipping and Dice metric."
     cfg = variant_config(variant, model_name)
-    model_kwargs = dict(cfg["model"], **({"pretrained": True} if pretrained else {}))
+    model_kwargs = dict(cfg["model"], **({"pretrained": True} if pretrained and takes_pretrained(model_name) else {}))
     model = create_model(model_name, **model_kwargs)
     from_scratch = not getattr(model, "pretrained_loaded", False)
     learn = Learner(dls, model, loss_func=CompositeLoss(**cfg["loss"]), opt_func=partial(Adam, decouple_wd=True),
@@ -155,6 +186,21 @@ def build_learner(dls,                     # DataLoaders of `radiomicnet.data.ge
     learn.model_name, learn.model_kwargs, learn.protocol = model_name, model_kwargs, ("from scratch" if from_scratch else "ImageNet-pretrained encoder")
     return learn
 
+# %% ../nbs/05_training.ipynb #e4fb632d
+PROTOCOLS = dict(
+    paper=dict(img_size=256, epochs=200, patience=20, lr=1e-4, encoder_lr=1e-5, schedule="cosine", pretrained=True, time_budget=None),
+    cpu=dict(img_size=128, epochs=30, patience=None, lr=2e-3, encoder_lr=2e-3, schedule="one_cycle", pretrained=False, time_budget=None),
+)
+
+def protocol_settings(protocol:str="cpu", # One of `PROTOCOLS`
+                      **overrides,         # Settings to change; None keeps the protocol's
+                     )->dict:
+    "The training settings of `protocol`, with the non-None `overrides` applied."
+    if protocol not in PROTOCOLS: raise RadiomicNetError(f"unknown protocol {protocol!r}: choose one of {', '.join(PROTOCOLS)}")
+    unknown = set(overrides) - set(PROTOCOLS[protocol])
+    if unknown: raise RadiomicNetError(f"unknown protocol setting(s) {sorted(unknown)}: choose from {', '.join(PROTOCOLS[protocol])}")
+    return {**PROTOCOLS[protocol], **{k: v for k, v in overrides.items() if v is not None}}
+
 # %% ../nbs/05_training.ipynb #376c3ccd
 def _resume_state(out_dir:Path, config:dict):
     "Tracker state and start epoch from `last.pt` of an interrupted run with the same config (else None)."
@@ -165,46 +211,78 @@ def _resume_state(out_dir:Path, config:dict):
         raise CheckpointError(f"{last}: written by a run with another configuration; use another --out or delete the folder")
     return model.state_dict(), ckpt["extra"]
 
-def _run_config(dataset, img_size, epochs, bs, seed, variant, model_name, subset, pretrained):
-    return dict(dataset=dataset, img_size=img_size, epochs=epochs, bs=bs, seed=seed, variant=variant,
-                model_name=model_name, subset=subset, pretrained=pretrained)
+def _device_name(device:torch.device)->str:
+    if device.type == "cuda": return torch.cuda.get_device_name(device)
+    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads)"
 
 # %% ../nbs/05_training.ipynb #be0c340a
-def train_run(dataset="synthetic", data_dir=None, img_size=128, epochs=10, bs=8, seed=42, variant="full",
-              model_name="radiomicnet", out_dir="runs/synthetic-full", device=None, subset=None, pretrained=False,
-              patience=20, num_workers=0)->dict:
-    "Train one model on one dataset with the paper's protocol, writing checkpoints, history, curves and a summary to `out_dir`."
+def train_run(dataset="synthetic",  # synthetic | busi | kvasir-seg
+              data_dir=None,        # Folder holding BUSI/ and Kvasir-SEG/ (default: `resolve_data_dir()`)
+              img_size=None,        # Network input size (default: the protocol's)
+              epochs=None,          # Maximum epochs (default: the protocol's)
+              bs=8,                 # Batch size
+              seed=42,              # Seed of the weights, the batch order and the synthetic data
+              variant="full",       # One of `VARIANTS`
+              model_name="radiomicnet", # A registered model
+              out_dir="runs/synthetic-full", # Run folder
+              device=None,          # cpu | cuda (default: cuda when available)
+              subset=None,          # Keep the first N images of each split (smoke tests)
+              pretrained=None,      # Use ImageNet encoder weights when on disk (default: the protocol's)
+              patience=None,        # Early-stopping patience (default: the protocol's)
+              num_workers=0,        # DataLoader worker processes
+              protocol="cpu",       # One of `PROTOCOLS`
+              lr=None,              # Peak rate (default: the protocol's)
+              encoder_lr=None,      # Peak rate of a pretrained encoder (default: the protocol's)
+              schedule=None,        # cosine | one_cycle (default: the protocol's)
+              time_budget=None,     # Minutes of training, checked at epoch ends (default: the protocol's)
+              command=None,         # The command line to record (default: this process's)
+             )->dict:
+    "Train one model on one dataset under a protocol, writing checkpoints, history, curves and a summary to `out_dir`."
+    t_start = time.time()
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
-    config = _run_config(dataset, img_size, epochs, bs, seed, variant, model_name, subset, pretrained)
+    settings = protocol_settings(protocol, img_size=img_size, epochs=epochs, pretrained=pretrained, patience=patience, lr=lr,
+                                 encoder_lr=encoder_lr, schedule=schedule, time_budget=time_budget)
+    if settings["schedule"] not in SCHEDULES: raise RadiomicNetError(f"unknown schedule {settings['schedule']!r}: choose one of {', '.join(SCHEDULES)}")
+    config = dict(protocol=protocol, dataset=dataset, bs=bs, seed=seed, variant=variant, model_name=model_name, subset=subset, **settings)
     summary_path = out_dir/"summary.json"
     if summary_path.exists() and json.loads(summary_path.read_text()).get("config") == config:
         return json.loads(summary_path.read_text())
     torch.manual_seed(seed); np.random.seed(seed)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    dls = get_dls(dataset, data_dir=data_dir, img_size=img_size, bs=bs, seed=seed, subset=subset, num_workers=num_workers, device=device)
-    learn = build_learner(dls, model_name, variant, pretrained=pretrained, path=out_dir)
+    dls = get_dls(dataset, data_dir=data_dir, img_size=settings["img_size"], bs=bs, seed=seed, subset=subset, num_workers=num_workers, device=device)
+    learn = build_learner(dls, model_name, variant, pretrained=settings["pretrained"], lr=settings["lr"], encoder_lr=settings["encoder_lr"], path=out_dir)
     resume = _resume_state(out_dir, config)
-    info = dict(config=config, protocol=learn.protocol)
-    start = 0
+    info = dict(config=config, protocol=protocol, weights=learn.protocol)
+    start, used = 0, 0.
     if resume:
         learn.model.load_state_dict(resume[0]); learn.create_opt(); learn.opt.load_state_dict(resume[1]["opt_state"])
         start = resume[1]["epoch"] + 1
-    ckpt_cb = RunCheckpoint(out_dir, model_name, learn.model_kwargs, dls.scaler, info, patience, resume[1] if resume else None, start)
-    sched = ParamScheduler({"lr": lr_schedule(learn.peak_lrs, epochs)})
+        if (out_dir/"history.csv").exists():
+            hist = pd.read_csv(out_dir/"history.csv"); used = float(hist.loc[hist.epoch < start, "seconds"].sum())
+    ckpt_cb = RunCheckpoint(out_dir, model_name, learn.model_kwargs, dls.scaler, info, settings["patience"], resume[1] if resume else None, start)
+    budget = TimeBudget(settings["time_budget"], used)
+    learn.stop_reason = "epochs"
+    if resume and settings["patience"] is not None and resume[1]["wait"] >= settings["patience"]: learn.stop_reason = "patience"
+    if resume and settings["time_budget"] is not None and used >= 60*settings["time_budget"]: learn.stop_reason = "time budget"
     t0 = time.time()
-    stopped_early = bool(resume) and resume[1]["wait"] > patience
-    if start < epochs and not stopped_early:
-        learn.fit(epochs, lr=learn.peak_lrs, cbs=[sched, ckpt_cb, HistoryCSV(out_dir/"history.csv", start)], start_epoch=start)
+    if start < settings["epochs"] and learn.stop_reason == "epochs":
+        learn.fit(settings["epochs"], lr=learn.peak_lrs, start_epoch=start,
+                  cbs=[schedule_callback(settings["schedule"], learn.peak_lrs, settings["epochs"]), ckpt_cb, budget,
+                       HistoryCSV(out_dir/"history.csv", start)])
     history = pd.read_csv(out_dir/"history.csv")
     fig = plot_history(history)
-    with atomic_path(out_dir/"curves.png") as tmp: fig.savefig(tmp, dpi=150, format="png")
+    with atomic_path(out_dir/"curves.png") as tmp: fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
     best = load_checkpoint(out_dir/"best.pt")[2]["extra"]
-    summary = dict(config=config, protocol=learn.protocol, device=str(device), machine=platform.platform(),
-                   torch=torch.__version__, radiomicnet=radiomicnet.__version__, epochs_run=int(history.epoch.max())+1,
+    summary = dict(config=config, protocol=protocol, weights=learn.protocol, seed=seed,
+                   command=command or shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]), git_commit=git_commit(),
+                   device=str(device), device_name=_device_name(device), machine=platform.platform(), cpu_count=os.cpu_count(),
+                   torch=torch.__version__, radiomicnet=radiomicnet.__version__,
+                   epochs_run=int(history.epoch.max())+1, stopped_by=learn.stop_reason,
                    best_epoch=int(best["epoch"]), valid_dice=float(best["dice"]),
                    test_dice=float(learn.validate(dl=dls.test)[1]),
-                   train_seconds=round(time.time()-t0, 1))
+                   train_seconds=round(time.time()-t0, 1), train_seconds_total=round(float(history.seconds.sum()), 1),
+                   wall_seconds=round(time.time()-t_start, 1))
     with atomic_path(summary_path) as tmp: tmp.write_text(json.dumps(summary, indent=2))
     return summary
 
@@ -213,20 +291,29 @@ def train_run(dataset="synthetic", data_dir=None, img_size=128, epochs=10, bs=8,
 @cli_errors
 def radiomicnet_run(dataset:str="synthetic", # synthetic | busi | kvasir-seg
                     data_dir:str=None,       # Folder holding BUSI/ and Kvasir-SEG/ (default: $RADIOMICNET_DATA, then ./data)
-                    epochs:int=10,           # Maximum epochs (paper: 200, with early stopping, patience 20)
-                    img_size:int=128,        # Network input size, a multiple of 32 (paper: 256)
+                    protocol:str="cpu",      # cpu (from scratch on a 2-core CPU) | paper (256 px, 200 epochs, pretrained encoder)
+                    epochs:int=None,         # Maximum epochs (default: the protocol's)
+                    img_size:int=None,       # Network input size, a multiple of 32 (default: the protocol's)
+                    lr:float=None,           # Peak learning rate (default: the protocol's)
+                    schedule:str=None,       # cosine | one_cycle (default: the protocol's)
+                    time_budget:float=None,  # Minutes of training; stops at the first epoch end after (default: the protocol's)
                     variant:str="full",      # full | no_rag | no_rc | no_bnd | rag_spatial | rag_channel
                     model:str="radiomicnet", # radiomicnet or a baseline: unet | unetpp | transunet | ukan
-                    out:str=None,            # Run folder (default: runs/<dataset>-<model>-<variant>)
+                    out:str=None,            # Run folder (default: runs/<dataset>-<model>-<variant>-<protocol>-s<seed>)
                     bs:int=8,                # Batch size
                     seed:int=42,             # Random seed
                     device:str=None,         # cpu | cuda (default: cuda when available)
                     subset:int=None,         # Use only the first N images of each split (smoke tests)
-                    pretrained:bool=False,   # Use ImageNet weights for the encoder when they are on disk
-                    patience:int=20,         # Early-stopping patience in epochs
+                    pretrained:bool=False,   # Use ImageNet encoder weights when on disk (default: the protocol's; paper: yes)
+                    scratch:bool=False,      # Train the encoder from scratch even under the paper protocol
+                    patience:int=None,       # Early-stopping patience in epochs (default: the protocol's)
                    ):
-    "Train and evaluate RadiomicNet (or a baseline) on a dataset with the paper's protocol."
-    out = out or f"runs/{dataset}-{model}-{variant}"
-    summary = train_run(dataset, data_dir, img_size, epochs, bs, seed, variant, model, out, device, subset, pretrained, patience)
+    "Train and evaluate RadiomicNet (or a baseline) on a dataset under a training protocol."
+    if pretrained and scratch: raise RadiomicNetError("--pretrained and --scratch contradict each other: give one")
+    pretrained = True if pretrained else False if scratch else None
+    out = out or f"runs/{dataset}-{model}-{variant}-{protocol}-s{seed}"
+    summary = train_run(dataset, data_dir, img_size, epochs, bs, seed, variant, model, out, device, subset, pretrained, patience,
+                        protocol=protocol, lr=lr, schedule=schedule, time_budget=time_budget,
+                        command=shlex.join(["radiomicnet-run", *sys.argv[1:]]))
     print(json.dumps(summary, indent=2))
     print(f"run folder: {out}")

@@ -1,46 +1,55 @@
-"The paper runner: papermill runs, reuse, failures recorded, tables with missing runs shown as missing."
+"The paper runner: papermill runs over seeds, reuse, failures recorded, tables over seeds from the run files alone."
 import json, shutil, subprocess
-import pandas as pd, pytest
+import numpy as np, pandas as pd, pytest
+from scipy import stats
 from radiomicnet.core import RadiomicNetError
 from radiomicnet import compare
+from conftest import REPO
 
 @pytest.fixture(scope="module")
 def quick_results(tmp_path_factory):
-    "One real quick run (RadiomicNet full, through notebooks 05-07) plus one that fails, on synthetic data."
+    "One real run (RadiomicNet full, 1 epoch, through notebooks 05-07) plus one that fails, on synthetic data."
     root = tmp_path_factory.mktemp("results")
-    status = compare.run_paper("synthetic", "quick", root, runs=[("radiomicnet", "full"), ("unet", "no_such_variant")])
-    return root/"synthetic", status
+    mp = pytest.MonkeyPatch()
+    mp.setitem(compare.BUDGETS, "quick", dict(protocol="cpu", img_size=64, epochs=1))
+    status = compare.run_paper("synthetic", "quick", root, runs=[("radiomicnet", "full"), ("unet", "no_such_variant")], measure=False)
+    mp.undo()
+    return root/"synthetic"/"quick", status
 
 def test_runs_are_done_or_failed_with_their_error(quick_results):
     root, status = quick_results
     rows = status.set_index("run")
-    assert rows.loc["radiomicnet-full", "status"] == "done"
-    assert rows.loc["unet-no_such_variant", "status"] == "failed"
-    assert "unknown variant 'no_such_variant'" in rows.loc["unet-no_such_variant", "error"]
-    assert pd.read_csv(root/"status.csv").run.tolist() == ["radiomicnet-full", "unet-no_such_variant"]
+    assert rows.loc["radiomicnet-full-s0", "status"] == "done"
+    assert rows.loc["unet-no_such_variant-s0", "status"] == "failed"
+    assert "unknown variant 'no_such_variant'" in rows.loc["unet-no_such_variant-s0", "error"]
+    assert pd.read_csv(root/"status.csv").run.tolist() == ["radiomicnet-full-s0", "unet-no_such_variant-s0"]
     for nb in ["05_training", "06_evaluation", "07_interpretability"]:
-        assert (root/"notebooks"/f"radiomicnet-full-{nb}.ipynb").exists()
+        assert (root/"notebooks"/f"radiomicnet-full-s0-{nb}.ipynb").exists()
+    summary = json.loads((root/"runs"/"radiomicnet-full-s0"/"summary.json").read_text())
+    assert summary["protocol"] == "cpu" and summary["seed"] == 0 and summary["config"]["epochs"] == 1
 
 def test_tables_show_missing_runs_as_missing(quick_results):
     root, _ = quick_results
     methods = pd.read_csv(root/"tables"/"table1_2_methods.csv").set_index("method")
-    assert methods.loc["RadiomicNet", "status"] == "done" and 0 <= methods.loc["RadiomicNet", "dsc"] <= 1
-    assert methods.loc["U-Net", "status"] == "missing" and pd.isna(methods.loc["U-Net", "dsc"])
-    assert methods.loc["RadiomicNet", "paper_dsc"] == 0.763 or pd.isna(methods.loc["RadiomicNet", "paper_dsc"])
+    metrics = json.loads((root/"runs"/"radiomicnet-full-s0"/"metrics.json").read_text())
+    assert methods.loc["RadiomicNet", "n_seeds"] == 1 and methods.loc["RadiomicNet", "dsc_mean"] == pytest.approx(metrics["dsc_mean"])
+    assert pd.isna(methods.loc["RadiomicNet", "dsc_std"])                     # one seed: no spread to report
+    assert methods.loc["U-Net", "n_seeds"] == 0 and pd.isna(methods.loc["U-Net", "dsc_mean"])
     ablation = pd.read_csv(root/"tables"/"table3_ablation.csv")
-    assert (ablation.status == "missing").sum() == 5
-    for t in ["table4_calibration", "table5_efficiency"]: assert (root/"tables"/f"{t}.csv").exists()
-    assert any((root/"figures").glob("radiomicnet-full-*.png"))
+    assert (ablation.n_seeds == 0).sum() == 5
+    assert (root/"figures"/"validation_dice.png").exists()
 
 def test_complete_runs_are_reused(quick_results):
     root, _ = quick_results
-    status = compare.run_paper("synthetic", "quick", root.parent, runs=[("radiomicnet", "full")])
+    status = compare.run_paper("synthetic", "quick", root.parent.parent, runs=[("radiomicnet", "full")], measure=False)
     assert status.reused.tolist() == [True]
 
-def test_bad_budget_and_unknown_run_are_clear_errors(tmp_path):
+def test_bad_budget_seeds_and_unknown_run_are_clear_errors(tmp_path):
     with pytest.raises(RadiomicNetError, match="unknown budget 'huge'"): compare.run_paper("synthetic", "huge", tmp_path)
     out = subprocess.run([shutil.which("radiomicnet-paper"), "--only", "nope-full", "--results", str(tmp_path)], capture_output=True, text=True)
     assert out.returncode == 1 and out.stderr.strip().splitlines()[-1].startswith("error: unknown run(s) ['nope-full']")
+    out = subprocess.run([shutil.which("radiomicnet-paper"), "--seeds", "0,one", "--results", str(tmp_path)], capture_output=True, text=True)
+    assert out.returncode == 1 and out.stderr.strip().splitlines()[-1] == "error: --seeds '0,one': give comma-separated integers, e.g. 0,1,2"
 
 def test_missing_notebooks_are_a_clear_error_before_any_run(tmp_path):
     with pytest.raises(RadiomicNetError, match="notebooks are not there.*pip install -e"):
@@ -48,10 +57,71 @@ def test_missing_notebooks_are_a_clear_error_before_any_run(tmp_path):
     assert not (tmp_path/"results").exists()                      # nothing written, no run recorded as failed
 
 def test_paper_numbers_only_in_paper_columns(tmp_path):
-    tables = compare.results_tables(tmp_path, "busi", img_size=64, repeats=1)
+    tables = compare.results_tables(tmp_path, "busi")
     for table in tables.values():
         assert all(c.startswith("paper_") for c in table.columns if "paper" in c)
     t1 = tables["table1_2_methods"].set_index("method")
-    assert t1.loc["RadiomicNet", "paper_dsc"] == 0.763 and t1.dsc.isna().all()
-    t5 = tables["table5_efficiency"].set_index("method")
-    assert abs(t5.loc["RadiomicNet", "params_M"] - 3.27) < 0.033 and t5.loc["RadiomicNet", "paper_infer_ms"] == 8.85
+    assert t1.loc["RadiomicNet", "paper_dsc"] == 0.763 and t1.dsc_mean.isna().all()
+    assert t1.loc["U-Net", "paper_dsc"] == 0.726 and pd.isna(t1.loc["U-Net", "paper_precision"])
+    assert compare.results_tables(tmp_path, "kvasir-seg")["table1_2_methods"].set_index("method").loc["RadiomicNet", "paper_dsc"] == 0.854
+
+# --- tables over seeds, from hand-made run folders with known answers ---------------------------------------------
+
+def _fake_run(root, name, dsc_per_image, protocol="cpu", ece=0.1):
+    d = root/"runs"/name; d.mkdir(parents=True)
+    ids = [f"img{i}" for i in range(len(dsc_per_image))]
+    pd.DataFrame(dict(image_id=ids, dsc=dsc_per_image, iou=np.array(dsc_per_image)/2)).to_csv(d/"per_image.csv", index=False)
+    m = dict(dsc_mean=float(np.mean(dsc_per_image)), dsc_std=float(np.std(dsc_per_image, ddof=1)), iou_mean=float(np.mean(dsc_per_image))/2,
+             iou_std=0.0, ece=ece)
+    (d/"metrics.json").write_text(json.dumps(m))
+    (d/"summary.json").write_text(json.dumps(dict(protocol=protocol, epochs_run=10, train_seconds_total=600.0)))
+
+def test_rows_pool_seeds_and_paired_test_uses_seed_averaged_images(tmp_path):
+    rng = np.random.default_rng(0)
+    full = [rng.uniform(0.5, 0.9, 12) for _ in range(3)]
+    no_rag = [f - rng.uniform(0.0, 0.2, 12) for f in full]
+    for s in range(3):
+        _fake_run(tmp_path, f"radiomicnet-full-s{s}", full[s], ece=0.1 + s/100)
+        _fake_run(tmp_path, f"radiomicnet-no_rag-s{s}", no_rag[s])
+    _fake_run(tmp_path, "radiomicnet-full-extra", full[0])   # not a seed folder: ignored
+    t3 = compare.ablation_table(tmp_path, "busi").set_index("variant")
+    row = t3.loc["RadiomicNet (full)"]
+    means = [f.mean() for f in full]
+    assert row.n_seeds == 3 and row.dsc_mean == pytest.approx(np.mean(means)) and row.dsc_std == pytest.approx(np.std(means, ddof=1))
+    p = stats.wilcoxon(np.mean(no_rag, axis=0), np.mean(full, axis=0)).pvalue
+    assert t3.loc["w/o RAG (MobileNetV2 baseline)", "p_vs_full"] == pytest.approx(p)
+    t4 = compare.calibration_table(tmp_path, "busi").set_index("variant")
+    assert t4.loc["RadiomicNet (with L_RC)", "ece_mean"] == pytest.approx(0.11) and t4.loc["w/o L_RC", "n_seeds"] == 0
+
+def test_a_folder_mixing_protocols_is_refused(tmp_path):
+    _fake_run(tmp_path, "radiomicnet-full-s0", [0.5, 0.6], protocol="cpu")
+    _fake_run(tmp_path, "radiomicnet-full-s1", [0.5, 0.6], protocol="paper")
+    with pytest.raises(RadiomicNetError, match="different protocols"): compare.methods_table(tmp_path, "busi")
+
+def test_tables_cli_rebuilds_from_the_run_files(tmp_path):
+    budget = tmp_path/"busi"/"cpu"
+    _fake_run(budget, "radiomicnet-full-s0", [0.5, 0.7, 0.9])
+    out = subprocess.run([shutil.which("radiomicnet-tables"), "--results", str(tmp_path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    t1 = pd.read_csv(budget/"tables"/"table1_2_methods.csv").set_index("method")
+    assert t1.loc["RadiomicNet", "dsc_mean"] == pytest.approx(0.7)
+    out = subprocess.run([shutil.which("radiomicnet-tables"), "--results", str(tmp_path/"empty")], capture_output=True, text=True)
+    assert out.returncode == 1 and "no results/<dataset>/<budget>/runs folders" in out.stderr.strip().splitlines()[-1]
+
+# --- the committed results -------------------------------------------------------------------------------------
+
+COMMITTED = compare.budget_folders(REPO/"results")
+
+@pytest.mark.parametrize("dataset,folder", COMMITTED, ids=[f"{d}/{f.name}" for d, f in COMMITTED])
+def test_committed_tables_come_from_the_run_files(dataset, folder, tmp_path):
+    "Every number of the committed Tables I-IV is recomputed here from the runs' metrics.json and per_image.csv."
+    for name in compare.TABLE_FILES:
+        committed = pd.read_csv(folder/"tables"/f"{name}.csv")
+        rebuilt = compare.TABLE_FILES[name](folder, dataset)
+        pd.testing.assert_frame_equal(committed, pd.read_csv(pd.io.common.StringIO(rebuilt.to_csv(index=False))), check_dtype=False)
+    t1 = pd.read_csv(folder/"tables"/"table1_2_methods.csv").set_index("method")
+    for method, label in compare.METHOD_LABELS.items():
+        files = sorted((folder/"runs").glob(f"{method}-full-s*/metrics.json"))
+        values = [json.loads(f.read_text())["dsc_mean"] for f in files]
+        assert t1.loc[label, "n_seeds"] == len(values)
+        if values: assert t1.loc[label, "dsc_mean"] == pytest.approx(np.mean(values))

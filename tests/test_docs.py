@@ -18,7 +18,7 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--disable-dev-shm-usage"]
-TABLE_VALUES = {"model": ["radiomicnet-demo", "unet-demo"], "dice": [0.8123, 0.7791], "iou": [0.7012, 0.6544]}
+TABLE_VALUES = {"model": ["radiomicnet-demo", "unet-demo"], "dice": [0.812, 0.779], "iou": [0.701, 0.654]}
 
 def copy_nbs(dst:Path, keep=None)->Path:
     "Copy nbs/ to `dst` with a sidebar.yml listing only the notebooks that exist (or only those in `keep`)."
@@ -58,25 +58,40 @@ def fake_results(root:Path, dataset:str="synthetic")->Path:
     nbformat.write(nb, run/"notebooks"/"06_evaluation.ipynb")
     return run
 
+def fake_budget_results(root:Path)->Path:
+    "results/busi/cpu/ as `radiomicnet-paper` writes it: one run (made-up metrics) and Tables I-IV built from it."
+    from radiomicnet import compare
+    folder = root/"busi"/"cpu"
+    run = folder/"runs"/"radiomicnet-full-s0"; run.mkdir(parents=True)
+    pd.DataFrame(dict(image_id=["a", "b"], dsc=[0.7, 0.8], iou=[0.6, 0.7])).to_csv(run/"per_image.csv", index=False)
+    (run/"metrics.json").write_text('{"dsc_mean": 0.75, "dsc_std": 0.07, "iou_mean": 0.65, "iou_std": 0.07, "ece": 0.1}')
+    (run/"summary.json").write_text('{"protocol": "cpu", "epochs_run": 30, "train_seconds_total": 900, "weights": "from scratch", '
+                                    '"device_name": "CPU (demo)", "config": {"protocol": "cpu", "img_size": 128, "schedule": "one_cycle", '
+                                    '"lr": 0.002, "epochs": 30, "bs": 8, "seed": 0}}')
+    compare.build_results(folder, "busi")
+    return folder
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     "The real notebooks (those that exist) plus a fake synthetic results folder, built once for this module."
     root = tmp_path_factory.mktemp("docs")
     nbs = copy_nbs(root/"nbs")
     fake_results(root/"results")
+    fake_budget_results(root/"results")
     start = time.perf_counter()
     pages = build_site(root/"_site", nbs, root/"results")
     return SimpleNamespace(out=root/"_site", nbs=nbs, results=root/"results", pages=pages, build_s=time.perf_counter() - start)
 
 def test_one_page_per_sidebar_entry_plus_results(site):
     expected = [page_name(p) for _, ps in sidebar_sections(site.nbs) for p in ps]
-    expected += ["results-synthetic.html", "results-synthetic-06_evaluation.html"]
+    expected += ["results-busi.html", "results-synthetic.html", "results-synthetic-06_evaluation.html"]
     assert [p.name for p in site.pages] == expected
     assert sorted(p.name for p in site.out.glob("*.html")) == sorted(expected)
     for f in ["figures/dice_curve.png", "tables/comparison.csv"]: assert (site.out/"results"/"synthetic"/f).is_file()
     assert not (site.results/"synthetic"/"rerun-marker").exists(), "an executed notebook was run again"
     index = (site.out/"index.html").read_text(encoding="utf-8")
-    assert '<h4>Results</h4>\n<a href="results-synthetic.html">Synthetic</a>' in index
+    assert '<h4>Results</h4>\n<a href="results-busi.html">BUSI</a>\n<a href="results-synthetic.html">Synthetic</a>' in index
+    assert (site.out/"results"/"busi"/"cpu"/"tables"/"table1_2_methods.csv").is_file()
 
 def test_missing_results_give_no_results_pages(tmp_path):
     nbs = copy_nbs(tmp_path/"nbs", keep={"index.ipynb"})
@@ -209,3 +224,23 @@ def test_every_page_in_chromium(site, served, browser):
     assert fig.get_attribute("src") == served + "results/synthetic/figures/dice_curve.png"
     assert fig.get_attribute("alt") and browser.execute_script("return arguments[0].naturalWidth;", fig) == 450
     assert browser.find_element("link text", "06_evaluation.ipynb").get_attribute("href") == served + "results-synthetic-06_evaluation.html"
+
+def test_results_tables_are_readable_in_chromium(site, served, browser):
+    "The paper's titles, readable headers, 3 decimals, '–' for missing values, and wide tables scrolling inside their box."
+    browser.set_window_size(1000, 800)
+    browser.get(served + "results-busi.html")
+    titles = [h.text for h in browser.find_elements("css selector", "h3")]
+    assert "Table I. Segmentation on BUSI: methods (test split)" in titles and any(t.startswith("Table III.") for t in titles), titles
+    assert "Protocol cpu: from scratch, 128 px, one_cycle schedule" in browser.find_element("css selector", "p.caption").text
+    table = browser.find_element("css selector", "#cpu-table1_2_methods ~ div.table-wrap table")
+    heads = [th.text for th in table.find_elements("css selector", "th")]
+    assert heads[:3] == ["Method", "Seeds", "Params (M)"] and "Paper: DSC" in heads and not any("_" in h for h in heads), heads
+    cells = [td.text for td in table.find_elements("css selector", "td")]
+    assert "0.750" in cells and "–" in cells and not any(c in ("nan", "NaN") for c in cells), cells
+    assert all(len(c.split(".")[-1].split(" ")[0]) == 3 for c in cells if c.replace(".", "").replace(" ± ", "").isdigit() and "." in c)
+    geometry = browser.execute_script("""const w = arguments[0].closest('.table-wrap'), main = document.querySelector('main#content');
+        return {overflow: getComputedStyle(w).overflowX, box: w.getBoundingClientRect().right, text: main.getBoundingClientRect().right,
+                scroll: w.scrollWidth, client: w.clientWidth, page: document.documentElement.scrollWidth, view: window.innerWidth};""", table)
+    assert geometry["overflow"] == "auto" and geometry["box"] <= geometry["text"] + 1, geometry     # the box stays in the text column
+    assert geometry["scroll"] > geometry["client"], geometry                                        # the wide table scrolls inside it
+    assert geometry["page"] <= geometry["view"], geometry                                           # and the page itself does not

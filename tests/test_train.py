@@ -3,8 +3,9 @@ import subprocess, shutil
 import numpy as np, pandas as pd, pytest, torch
 from radiomicnet.core import CheckpointError
 from radiomicnet.model import load_checkpoint
-from radiomicnet.data import load_split, resized_pair, cached_radiomics
+from radiomicnet.data import load_split, resized_pair, cached_radiomics, get_dls
 from radiomicnet import train
+from conftest import REPO
 
 TINY = dict(dataset="synthetic", img_size=64, bs=8, subset=16)
 
@@ -60,3 +61,98 @@ def test_real_data_smoke(dataset, data_dir, tmp_path):
     z = torch.from_numpy(scaler.transform(cached_radiomics(samples, 128))).float()
     with torch.no_grad(): assert torch.equal(model(image, z), again(image, z))
     assert ckpt["extra"]["config"]["dataset"] == dataset and summary["test_dice"] is not None
+
+# --- protocols, schedules and the time budget -------------------------------------------------------------------
+
+def _recorded_lrs(learn):
+    "The learning rate of each parameter group at every training step, as fastai's Recorder saw them (group 0)."
+    return np.array(learn.recorder.lrs)
+
+def test_one_cycle_schedule_matches_fastais_fit_one_cycle():
+    "Independent answer: fastai's own `fit_one_cycle` on an identical Learner records the same rates and momentums."
+    torch.manual_seed(0)
+    dls = get_dls("synthetic", img_size=64, bs=8, subset=16)
+    ours, theirs = (train.build_learner(dls, lr=3e-3) for _ in range(2))
+    for l in (ours, theirs): l.remove_cb(l.progress) if hasattr(l, "progress") else None
+    ours.fit(3, lr=ours.peak_lrs, cbs=train.schedule_callback("one_cycle", ours.peak_lrs, 3))
+    theirs.fit_one_cycle(3, lr_max=theirs.peak_lrs)
+    np.testing.assert_allclose(_recorded_lrs(ours), _recorded_lrs(theirs), rtol=1e-12)
+    np.testing.assert_allclose(np.array(ours.recorder.moms), np.array(theirs.recorder.moms), rtol=1e-12)
+    assert _recorded_lrs(ours).max() == pytest.approx(3e-3, rel=0.05)
+
+def test_unknown_schedule_and_protocol_are_clear_errors(tmp_path):
+    with pytest.raises(train.RadiomicNetError, match="unknown schedule 'linear'"): train.train_run(**TINY, epochs=1, schedule="linear", out_dir=tmp_path)
+    with pytest.raises(train.RadiomicNetError, match="unknown protocol 'gpu'"): train.train_run(**TINY, epochs=1, protocol="gpu", out_dir=tmp_path)
+
+def test_summary_records_protocol_seed_command_and_commit(tmp_path):
+    summary = train.train_run(**TINY, epochs=1, seed=3, out_dir=tmp_path, command="radiomicnet-run --seed 3")
+    assert summary["protocol"] == "cpu" and summary["seed"] == 3 and summary["command"] == "radiomicnet-run --seed 3"
+    assert summary["config"]["schedule"] == train.PROTOCOLS["cpu"]["schedule"] and summary["config"]["epochs"] == 1  # an override is recorded
+    assert summary["radiomicnet"] and summary["device"] == "cpu" and summary["train_seconds_total"] > 0 and summary["stopped_by"] == "epochs"
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    if head.returncode == 0: assert summary["git_commit"].startswith(head.stdout.strip())
+
+def test_time_budget_stops_at_the_first_epoch_end_after_it(tmp_path):
+    summary = train.train_run(**TINY, epochs=5, time_budget=1e-4, out_dir=tmp_path)  # 6 ms: spent within the first epoch
+    assert summary["epochs_run"] == 1 and summary["stopped_by"] == "time budget"
+    assert torch.load(tmp_path/"last.pt", weights_only=True)["extra"]["epoch"] == 0 and (tmp_path/"best.pt").exists()
+
+def test_time_used_before_a_resume_counts_against_the_budget(tmp_path, monkeypatch):
+    original = train.RunCheckpoint.after_epoch
+    def crash_after_epoch_0(self):
+        original(self)
+        if self.epoch == 0: raise KeyboardInterrupt("power cut")
+    monkeypatch.setattr(train.RunCheckpoint, "after_epoch", crash_after_epoch_0)
+    with pytest.raises(KeyboardInterrupt): train.train_run(**TINY, epochs=4, time_budget=10, out_dir=tmp_path)
+    monkeypatch.setattr(train.RunCheckpoint, "after_epoch", original)
+    history = pd.read_csv(tmp_path/"history.csv")
+    history.loc[0, "seconds"] = 601.0  # the first epoch "took" 10 min 1 s
+    history.to_csv(tmp_path/"history.csv", index=False)
+    started = []
+    monkeypatch.setattr(train.Learner, "fit", lambda self, *a, **kw: started.append(kw))
+    summary = train.train_run(**TINY, epochs=4, time_budget=10, out_dir=tmp_path)
+    assert started == [] and summary["stopped_by"] == "time budget" and summary["epochs_run"] == 1
+    assert summary["train_seconds_total"] == pytest.approx(601.0)
+
+def test_patience_stops_after_exactly_patience_epochs_without_gain(tmp_path, monkeypatch):
+    "Validation Dice that never improves after epoch 0: with patience 2 the run stops after epoch 2."
+    monkeypatch.setattr(train.MeanDice, "value", property(lambda self: 0.5))
+    summary = train.train_run(**TINY, epochs=10, patience=2, protocol="paper", pretrained=False, out_dir=tmp_path)
+    assert summary["stopped_by"] == "patience" and summary["best_epoch"] == 0
+    assert summary["epochs_run"] == 3  # epoch 0 best, epochs 1 and 2 without gain
+
+# --- the pretrained path -------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def hub_dir(tmp_path, monkeypatch):
+    "An empty torch hub cache for the test, restored afterwards."
+    old = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path/"hub"))
+    yield tmp_path/"hub"
+    torch.hub.set_dir(old)
+
+def test_paper_protocol_uses_imagenet_weights_when_on_disk(tmp_path, hub_dir):
+    from torchvision.models import mobilenet_v2
+    from radiomicnet import model as M
+    torch.manual_seed(1)
+    weights = mobilenet_v2().state_dict()
+    path = M.hub_file(M.IMAGENET_WEIGHTS[0]); path.parent.mkdir(parents=True); torch.save(weights, path)
+    summary = train.train_run(**TINY, epochs=1, protocol="paper", out_dir=tmp_path/"run")
+    assert summary["weights"] == "ImageNet-pretrained encoder" and summary["config"]["pretrained"] is True
+    learn = train.build_learner(get_dls("synthetic", img_size=64, subset=16), pretrained=True, lr=1e-4, encoder_lr=1e-5)
+    assert learn.peak_lrs.tolist() == [1e-5, 1e-4]  # the encoder's own rate, used only with pretrained weights
+    assert torch.equal(learn.model.encoder.features[0][0].weight, weights["features.0.0.weight"])
+
+def test_paper_protocol_without_weights_warns_once_and_trains_from_scratch(tmp_path, hub_dir):
+    from radiomicnet import model as M
+    M.warn_training_from_scratch.cache_clear()
+    with pytest.warns(UserWarning, match="FROM SCRATCH") as record:
+        summary = train.train_run(**TINY, epochs=1, protocol="paper", out_dir=tmp_path)
+    assert sum("FROM SCRATCH" in str(w.message) for w in record) == 1
+    assert summary["weights"] == "from scratch"
+
+@pytest.mark.parametrize("model_name", ["unet", "unetpp", "ukan"])
+def test_pretrained_flag_is_ignored_by_models_without_a_pretrained_encoder(model_name, tmp_path):
+    assert not train.takes_pretrained(model_name)
+    summary = train.train_run(**TINY, epochs=1, model_name=model_name, pretrained=True, out_dir=tmp_path)
+    assert summary["weights"] == "from scratch"
