@@ -8,7 +8,7 @@ more under libgomp's default busy-waiting, so the script waits passively unless 
 Kvasir-SEG images are used when the data folder is found (radiomicnet.core.resolve_data_dir), else deterministic
 synthetic textures.
 """
-import csv, os, platform, subprocess, time
+import csv, os, platform, time
 # libgomp's default busy-waiting makes multi-threaded torch crawl when other processes share the cores; a benchmark
 # on a shared machine should wait passively (set OMP_WAIT_POLICY=ACTIVE to measure the default). Must precede torch.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -19,7 +19,7 @@ import torch
 from fastcore.script import call_parse
 from PIL import Image
 from scipy.ndimage import gaussian_filter
-from radiomicnet.core import DataError, atomic_path, cli_errors, resolve_data_dir
+from radiomicnet.core import DataError, atomic_path, cli_errors, git_commit, resolve_data_dir
 from radiomicnet.features import CPU_CHUNK_SIZE, FEATURE_RTOL, radiomics_features, radiomics_features_torch, relative_error
 
 RESULTS = Path(__file__).resolve().parent/"results"/"features.csv"
@@ -33,14 +33,6 @@ def cpu_model()->str:
     except OSError: lines = []
     names = [l.split(":", 1)[1].strip() for l in lines if l.startswith("model name")]
     return names[0] if names else platform.processor() or "unknown"
-
-def git_commit()->str:
-    "Short hash of the checked-out commit, '+dirty' when tracked files other than bench results differ from it ('' outside git)."
-    git = lambda *args: subprocess.run(["git", *args], cwd=Path(__file__).parent, capture_output=True, text=True)
-    head = git("rev-parse", "--short", "HEAD")
-    if head.returncode: return ""
-    changed = git("status", "--porcelain", "--untracked-files=no", "--", ":(top)", ":(top,exclude)bench/results").stdout.strip()
-    return head.stdout.strip() + ("+dirty" if changed else "")
 
 def real_images(n:int, size:int, data_dir:Path)->list:
     "Up to n RGB images, half BUSI and half Kvasir-SEG, resized to size x size with PIL bilinear (as the data pipeline does)."

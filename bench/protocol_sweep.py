@@ -26,9 +26,10 @@ GRID = {
     "one_cycle-1e-3":  dict(),
     "one_cycle-3e-3":  dict(lr=3e-3),
     "one_cycle-1e-2":  dict(lr=1e-2),
-    # 2. image size and epoch cap, at the best rate and schedule of step 1 (one_cycle, 3e-3)
+    # 2. image size and epoch cap, at the best rate and schedule of step 1 (one_cycle, 3e-3: within 0.01 of 1e-2, and
+    # the lower of the two, further from where lr_find's loss turns up)
     "size-160":        dict(lr=3e-3, img_size=160),
-    "epochs-40":       dict(lr=3e-3, epochs=40),
+    "epochs-30":       dict(lr=3e-3, epochs=30),
 }
 
 def lr_find(root:Path, data_dir=None, seed:int=0):
@@ -51,7 +52,7 @@ def lr_find(root:Path, data_dir=None, seed:int=0):
 def sweep_row(name:str, summary:dict)->dict:
     cfg = summary["config"]
     return dict(setting=name, schedule=cfg["schedule"], peak_lr=cfg["lr"], img_size=cfg["img_size"], epochs=cfg["epochs"],
-                seed=cfg["seed"], best_valid_dice=round(summary["valid_dice"], 4), best_epoch=summary["best_epoch"],
+                seed=cfg["seed"], best_valid_dice=round(summary["valid_dice"], 4), best_epoch=summary["best_epoch"] + 1,  # counted from 1
                 train_minutes=round(summary["train_seconds_total"]/60, 1), s_per_epoch=round(summary["train_seconds_total"]/summary["epochs_run"], 1),
                 git_commit=summary["git_commit"], machine=f"{summary['device_name']}, {summary['cpu_count']} cores")
 
@@ -67,7 +68,10 @@ def main(only:str=None,      # Comma-separated steps: lr_find and/or settings of
     if "lr_find" in steps and not (root/"lr_find.csv").exists(): lr_find(root, data_dir, seed)
     rows = []
     for name in GRID:
-        if name not in steps and not (root/name/"summary.json").exists(): continue
+        done = root/name/"summary.json"
+        if name not in steps:  # a step not asked for: its row, when it was run before
+            if done.exists(): rows.append(sweep_row(name, json.loads(done.read_text())))
+            continue
         settings = {**BASE, **GRID[name]}
         summary = train_run("busi", data_dir, seed=seed, out_dir=root/name, protocol="cpu", patience=None, time_budget=None,
                             encoder_lr=settings["lr"], command=f"python bench/protocol_sweep.py --only {name}", **settings)

@@ -4,3 +4,7 @@ __version__ = "0.1.0"
 # fastai, so without this filter each one would start with torch's FutureWarning. Only that one warning is hidden.
 import warnings as _warnings
 _warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
+
+# The model registry (notebook 02) knows no baseline; the baselines (notebook 08) register themselves when imported.
+# Importing them here, with the package, keeps every import pointing forward along the notebook order.
+from . import baselines as _baselines  # noqa: E402,F401

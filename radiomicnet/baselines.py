@@ -243,7 +243,7 @@ class CascadedUpsampler(nn.Module):
         return x
 
 # %% ../nbs/08_baselines.ipynb #61f9745d
-@register_model("transunet")
+@register_model("transunet", pretrained_encoder=True)
 class TransUNet(ImageOnlyModel):
     "TransUNet (Chen et al.), R50-ViT-B/16: timm's hybrid ViT encoder, cascaded upsampler with 3 ResNet skips, 3x3 head."
     def __init__(self, img_size:int=224, # Position-embedding grid x 16 (TransUNet: 224); any multiple of 16 runs

@@ -12,8 +12,8 @@ import numpy as np, pandas as pd, torch
 import matplotlib.pyplot as plt
 from fastcore.script import call_parse
 from fastprogress.fastprogress import progress_bar
-from .core import RadiomicNetError, atomic_path, cli_errors, PROJECT_DIR
-from .model import create_model
+from .core import RadiomicNetError, atomic_path, cli_errors, default_device, device_name, PROJECT_DIR
+from .model import create_model, model_meta
 from .train import protocol_settings
 from .evaluate import paired_wilcoxon
 from .baselines import PAPER_PARAMS_M
@@ -22,7 +22,7 @@ from .baselines import PAPER_PARAMS_M
 __all__ = ['METHODS', 'METHOD_LABELS', 'ABLATIONS', 'ABLATION_LABELS', 'PAPER_PARAMS', 'PAPER_METHODS', 'PAPER_ABLATION_BUSI',
            'PAPER_ECE_BUSI', 'PAPER_EFFICIENCY', 'BUDGETS', 'TABLE_FILES', 'budget_settings', 'paper_runs', 'run_name',
            'run_one', 'load_run', 'load_runs', 'over_seeds', 'seed_mean_per_image', 'paired_p', 'count_params',
-           'methods_table', 'ablation_table', 'calibration_table', 'measure_model', 'device_name', 'efficiency_table',
+           'methods_table', 'ablation_table', 'calibration_table', 'runs_table', 'measure_model', 'efficiency_table',
            'efficiency_file', 'measure_efficiency', 'validation_curves', 'results_tables', 'build_results', 'run_paper',
            'radiomicnet_paper', 'budget_folders', 'radiomicnet_tables']
 
@@ -67,7 +67,10 @@ def paper_runs()->list[tuple[str, str]]:
     "(model, variant) of every training run the paper's tables need."
     return [(m, "full") for m in METHODS] + [("radiomicnet", v) for v in ABLATIONS if v != "full"]
 
-def run_name(model:str, variant:str, seed:int=None)->str:
+def run_name(model:str,      # A registered model
+             variant:str,    # One of `radiomicnet.train.VARIANTS`
+             seed:int=None,  # The run's seed (None: the name of the (model, variant) pair)
+            )->str:
     "A run's folder name: `<model>-<variant>`, and `-s<seed>` when a seed is given."
     return f"{model}-{variant}" + ("" if seed is None else f"-s{seed}")
 
@@ -102,7 +105,7 @@ def run_one(model:str,              # A registered model
         _execute("05_training.ipynb", nb_dir/f"{name}-05_training.ipynb", dict(common, dataset=dataset, seed=seed, variant=variant,
                  model_name=model, out_dir=str(run_dir), subset=None, command=command, **settings), nbs_path)
         _execute("06_evaluation.ipynb", nb_dir/f"{name}-06_evaluation.ipynb", dict(common, checkpoint=str(run_dir/"best.pt"), out_dir=str(run_dir)), nbs_path)
-        if model == "radiomicnet":
+        if model_meta(model)["takes_radiomics"]:  # the gates to interpret
             _execute("07_interpretability.ipynb", nb_dir/f"{name}-07_interpretability.ipynb",
                      dict(common, checkpoint=str(run_dir/"best.pt"), out_dir=str(run_dir/"interpret")), nbs_path)
     except Exception as e:
@@ -113,14 +116,18 @@ def run_one(model:str,              # A registered model
     return dict(row, reused=False)
 
 # %% ../nbs/09_comparison.ipynb #bea7551c
-def load_run(run_dir:Path)->dict|None:
+def load_run(run_dir:Path # One run folder, `runs/<model>-<variant>-s<seed>`
+            )->dict|None:
     "Metrics, per-image table and training summary of one complete run folder, or None."
     run_dir = Path(run_dir)
     if not (run_dir/"metrics.json").exists(): return None
     return dict(name=run_dir.name, metrics=json.loads((run_dir/"metrics.json").read_text()), per_image=pd.read_csv(run_dir/"per_image.csv"),
                 summary=json.loads((run_dir/"summary.json").read_text()) if (run_dir/"summary.json").exists() else {})
 
-def load_runs(root:Path, model:str, variant:str)->list[dict]:
+def load_runs(root:Path,   # A budget folder, `results/<dataset>/<budget>`
+              model:str,   # A registered model
+              variant:str, # One of `radiomicnet.train.VARIANTS`
+             )->list[dict]:
     "The complete runs of (model, variant) under a budget folder, one per seed, in seed order."
     dirs = [d for d in Path(root).glob(f"runs/{run_name(model, variant)}-s*") if re.fullmatch(r"s\d+", d.name.rsplit("-", 1)[-1])]
     runs = [r for r in (load_run(d) for d in sorted(dirs, key=lambda d: int(d.name.rsplit("-s", 1)[-1]))) if r is not None]
@@ -140,12 +147,16 @@ def seed_mean_per_image(runs:list[dict], # Runs of one (model, variant), from `l
     stacked = pd.concat([r["per_image"][["image_id", metric]] for r in runs])
     return stacked.groupby("image_id", sort=False, as_index=False)[metric].mean()
 
-def paired_p(runs_a:list[dict], runs_b:list[dict], metric:str="dsc")->float:
+def paired_p(runs_a:list[dict], # Runs of method A, from `load_runs`
+             runs_b:list[dict], # Runs of method B on the same images
+             metric:str="dsc",  # Per-image column to compare
+            )->float:
     "Two-sided Wilcoxon signed-rank p-value of A vs B on the seed-averaged per-image `metric` (NaN when either is missing)."
     if not runs_a or not runs_b: return np.nan
     return paired_wilcoxon(seed_mean_per_image(runs_a, metric), seed_mean_per_image(runs_b, metric), metric)["p_value"]
 
-def count_params(model:str)->float:
+def count_params(model:str # A registered model
+                )->float:
     "Parameters of a registered model, in millions, as built by the runs (counted on the `meta` device: no memory, no time)."
     with torch.device("meta"): return sum(p.numel() for p in create_model(model).parameters())/1e6
 
@@ -179,7 +190,9 @@ def methods_table(root:Path, # A budget folder, `results/<dataset>/<budget>`
     return pd.DataFrame(rows)
 
 # %% ../nbs/09_comparison.ipynb #3151446a
-def ablation_table(root:Path, dataset:str)->pd.DataFrame:
+def ablation_table(root:Path,   # A budget folder, `results/<dataset>/<budget>`
+                   dataset:str, # busi | kvasir-seg | synthetic (the paper's ablation is on BUSI only)
+                  )->pd.DataFrame:
     "Table III: DSC and IoU of RadiomicNet's variants (mean and std over seeds), the p-value against full, the paper's (BUSI only)."
     full = load_runs(root, "radiomicnet", "full")
     rows = []
@@ -192,7 +205,9 @@ def ablation_table(root:Path, dataset:str)->pd.DataFrame:
         rows.append(row)
     return pd.DataFrame(rows)
 
-def calibration_table(root:Path, dataset:str)->pd.DataFrame:
+def calibration_table(root:Path,   # A budget folder, `results/<dataset>/<budget>`
+                      dataset:str, # busi | kvasir-seg | synthetic (the paper's Table IV is on BUSI only)
+                     )->pd.DataFrame:
     "Table IV: pixel ECE (15 bins) and DSC without and with the Radiomics Consistency loss, mean and std over seeds."
     rows = []
     for v, label in (("no_rc", "w/o L_RC"), ("full", "RadiomicNet (with L_RC)")):
@@ -203,10 +218,32 @@ def calibration_table(root:Path, dataset:str)->pd.DataFrame:
                          paper_dsc=PAPER_ECE_BUSI.loc[v, "dsc"] if dataset == "busi" else np.nan))
     return pd.DataFrame(rows)
 
+def runs_table(root:Path,   # A budget folder, `results/<dataset>/<budget>`
+               dataset:str, # Its data set (unused: every run of the folder is listed)
+              )->pd.DataFrame:
+    "Every complete run: protocol, seed, epochs, best epoch (from 1), validation and test DSC, minutes (training; whole run), commit, machine."
+    status = pd.read_csv(Path(root)/"status.csv").set_index("run") if (Path(root)/"status.csv").exists() else pd.DataFrame()
+    rows = []
+    for d in sorted(Path(root).glob("runs/*-s*"), key=lambda d: (d.name.rsplit("-s", 1)[0], int(d.name.rsplit("-s", 1)[1]))):
+        r = load_run(d)
+        if r is None: continue
+        s = r["summary"]; cfg = s.get("config", {})
+        run_s = status.loc[d.name, "seconds"] if d.name in status.index else np.nan
+        rows.append(dict(run=d.name, protocol=s.get("protocol", ""), seed=cfg.get("seed"), img_size=cfg.get("img_size"),
+                         epochs=s.get("epochs_run"), best_epoch=s["best_epoch"] + 1 if "best_epoch" in s else np.nan,
+                         valid_dsc=s.get("valid_dice", np.nan), dsc=r["metrics"]["dsc_mean"],
+                         train_minutes=round(s["wall_seconds"]/60, 1) if "wall_seconds" in s else np.nan,
+                         run_minutes=round(float(run_s)/60, 1), git_commit=s.get("git_commit", ""), machine=s.get("device_name", "")))
+    return pd.DataFrame(rows)
+
 # %% ../nbs/09_comparison.ipynb #2ca3abc3
-def measure_model(model:str, img_size:int=256, device:str=None, repeats:int=10)->dict:
+def measure_model(model:str,        # A registered model
+                  img_size:int=256,  # Side of the square input image
+                  device:str=None,   # cpu | cuda (default: cuda when available)
+                  repeats:int=10,    # Timed forward passes, after 2 of warm-up
+                 )->dict:
     "Parameters (M), fp32 state-dict size (MB) and median inference time (ms, batch 1) of a registered model."
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = default_device(device)
     net = create_model(model).eval().to(dev)
     buf = io.BytesIO(); torch.save(net.state_dict(), buf)
     image, radiomics = torch.rand(1, 3, img_size, img_size, device=dev), torch.zeros(1, 13, device=dev)
@@ -219,12 +256,10 @@ def measure_model(model:str, img_size:int=256, device:str=None, repeats:int=10)-
             if i >= 2: times.append((time.perf_counter() - t0)*1000)
     return dict(params_M=sum(p.numel() for p in net.parameters())/1e6, size_MB=buf.tell()/1e6, infer_ms=float(np.median(times)))
 
-def device_name(device:str=None)->str:
-    "The device inference is timed on, in words."
-    if (device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda"): return torch.cuda.get_device_name()
-    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-
-def efficiency_table(img_size:int=256, device:str=None, repeats:int=10)->pd.DataFrame:
+def efficiency_table(img_size:int=256, # Side of the square input image
+                     device:str=None,  # cpu | cuda (default: cuda when available)
+                     repeats:int=10,   # Timed forward passes per model
+                    )->pd.DataFrame:
     "Table V: ours measured now, beside the paper's."
     rows = []
     for m in progress_bar(METHODS, leave=False):
@@ -236,17 +271,26 @@ def efficiency_table(img_size:int=256, device:str=None, repeats:int=10)->pd.Data
     return pd.DataFrame(rows)
 
 # %% ../nbs/09_comparison.ipynb #660fb1d0
-TABLE_FILES = dict(table1_2_methods=methods_table, table3_ablation=ablation_table, table4_calibration=calibration_table)
+TABLE_FILES = dict(table1_2_methods=methods_table, table3_ablation=ablation_table, table4_calibration=calibration_table,
+                   runs=runs_table)
 
-def efficiency_file(root:Path)->Path: return Path(root)/"efficiency.csv"
+def efficiency_file(root:Path # A budget folder
+                   )->Path:
+    "Where a budget folder keeps its measured Table V."
+    return Path(root)/"efficiency.csv"
 
-def measure_efficiency(root:Path, img_size:int=256, device:str=None, repeats:int=10)->pd.DataFrame:
+def measure_efficiency(root:Path,        # A budget folder
+                       img_size:int=256,  # Side of the square input image
+                       device:str=None,   # cpu | cuda (default: cuda when available)
+                       repeats:int=10,    # Timed forward passes per model
+                      )->pd.DataFrame:
     "Measure Table V's numbers on this machine now and write them to `efficiency.csv` of the budget folder."
     table = efficiency_table(img_size, device, repeats)
     with atomic_path(efficiency_file(root)) as tmp: table.to_csv(tmp, index=False)
     return table
 
-def validation_curves(root:Path)->plt.Figure|None:
+def validation_curves(root:Path # A budget folder
+                     )->plt.Figure|None:
     "Validation Dice per epoch of every (model, variant) with runs, mean over seeds (shaded: min to max)."
     hists = {}
     for d in sorted(Path(root).glob("runs/*-s*/history.csv")):
@@ -261,7 +305,9 @@ def validation_curves(root:Path)->plt.Figure|None:
     ax.legend(fontsize=7, loc="lower right"); fig.tight_layout()
     return fig
 
-def results_tables(root:Path, dataset:str)->dict:
+def results_tables(root:Path,   # A budget folder, `results/<dataset>/<budget>`
+                   dataset:str, # Its data set
+                  )->dict:
     "Tables I–V of a budget folder, from its files alone (Table V from `efficiency.csv`, empty when not measured)."
     tables = {name: fn(Path(root), dataset) for name, fn in TABLE_FILES.items()}
     eff = efficiency_file(root)
@@ -345,7 +391,8 @@ def radiomicnet_paper(dataset:str="synthetic", # synthetic | busi | kvasir-seg
     print(status.to_string(index=False))
     print(f"tables and figures: {root/dataset/budget}")
 
-def budget_folders(results:Path)->list[tuple[str, Path]]:
+def budget_folders(results:Path # Results root
+                  )->list[tuple[str, Path]]:
     "(dataset, budget folder) of every `results/<dataset>/<budget>/` that holds runs."
     return [(d.parent.parent.name, d.parent) for d in sorted(Path(results).glob("*/*/runs")) if d.parent.name in BUDGETS]
 

@@ -6,13 +6,14 @@ Docs: https://radiomicnet.github.io/radiomicnet/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #425ea28c
 from __future__ import annotations
-import os, subprocess, sys, tempfile, functools
+import os, platform, subprocess, sys, tempfile, functools
+import torch
 from contextlib import contextmanager
 from pathlib import Path
 
 # %% auto #0
 __all__ = ['DATA_ENV', 'PROJECT_DIR', 'RadiomicNetError', 'DataError', 'CheckpointError', 'cli_errors', 'atomic_path',
-           'resolve_data_dir', 'git_commit']
+           'resolve_data_dir', 'git_commit', 'default_device', 'device_name']
 
 # %% ../nbs/00_core.ipynb #e90d8855
 class RadiomicNetError(Exception):
@@ -74,3 +75,15 @@ def git_commit(exclude:tuple=("results", "bench/results"), # Tracked folders who
     if head.returncode: return ""
     changed = git("status", "--porcelain", "--untracked-files=no", "--", ":(top)", *[f":(top,exclude){e}" for e in exclude]).stdout.strip()
     return head.stdout.strip() + ("+dirty" if changed else "")
+
+# %% ../nbs/00_core.ipynb #d52945d9
+def default_device(device:str|torch.device|None=None # 'cpu', 'cuda', 'cuda:1', a torch.device, or None
+                  )->torch.device:
+    "`device` as a `torch.device`; None means CUDA when available, else the CPU."
+    return torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+def device_name(device:str|torch.device|None=None)->str:
+    "The device in words, for result files: the GPU's name, or the CPU's architecture and torch's thread count."
+    device = default_device(device)
+    if device.type == "cuda": return torch.cuda.get_device_name(device)
+    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads)"

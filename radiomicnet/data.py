@@ -6,7 +6,7 @@ Docs: https://radiomicnet.github.io/radiomicnet/data.html.md"""
 
 # %% ../nbs/04_data.ipynb #88bc580c
 from __future__ import annotations
-import hashlib, math, os, random, re, shutil, tempfile, warnings, zipfile
+import hashlib, importlib.resources, math, os, random, re, shutil, tempfile, warnings, zipfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import lru_cache, partial
@@ -28,6 +28,7 @@ from fastai.vision.augment import aug_transforms
 from fastdownload import download_url
 from .core import RadiomicNetError, DataError, atomic_path, cli_errors, resolve_data_dir, PROJECT_DIR
 from .features import FEATURE_NAMES, FEATURE_VERSION, FeatureScaler, radiomics_features_torch
+from .model import resize_rgb
 
 # %% auto #0
 __all__ = ['SYNTHETIC_VERSION', 'DATASETS', 'DATASET_NAMES', 'SPLITS', 'BUSI_CLASSES', 'SPLIT_SEED', 'SPLITS_DIR',
@@ -275,7 +276,7 @@ def scan_dataset(dataset:str, data_dir:str|Path=None)->pd.DataFrame:
 
 # %% ../nbs/04_data.ipynb #2937acbe
 SPLIT_SEED = 2607  # Seed of the committed split files (from the paper's arXiv number)
-SPLITS_DIR = PROJECT_DIR/"data"/"splits"
+SPLITS_DIR = Path(str(importlib.resources.files("radiomicnet")/"splits"))  # package data: a wheel carries the splits
 
 def pixel_hash(path:str|Path)->str:
     "First 16 hex digits of the sha256 of an image's decoded RGB pixels and shape (independent of the file encoding)."
@@ -348,7 +349,7 @@ def split_csv(table:pd.DataFrame)->str:
     return table.to_csv(index=False, lineterminator="\n")
 
 def write_split_file(dataset:str, data_dir:str|Path=None, dest:str|Path=None, seed:int=SPLIT_SEED)->Path:
-    "Draw and write `data/splits/<dataset>.csv` (or `dest`) atomically; run once, then commit."
+    "Draw and write `radiomicnet/splits/<dataset>.csv` (or `dest`) atomically; run once, then commit."
     dest = Path(dest or SPLITS_DIR/f"{dataset}.csv")
     with atomic_path(dest) as tmp: tmp.write_text(split_csv(make_split_table(dataset, data_dir, seed)))
     return dest
@@ -357,7 +358,7 @@ def write_split_file(dataset:str, data_dir:str|Path=None, dest:str|Path=None, se
 SPLIT_COLUMNS = ["id", "split", "class", "image", "masks", "pixel_hash"]
 
 def read_split_file(dataset:str,                # 'busi' or 'kvasir-seg'
-                    splits_dir:str|Path=None,   # Folder of the split files (default: the project's `data/splits`)
+                    splits_dir:str|Path=None,   # Folder of the split files (default: the package's `splits/`)
                    )->pd.DataFrame:
     "The committed split table of `dataset`, checked for its columns and split names."
     _check_dataset(dataset)
@@ -375,7 +376,7 @@ def load_split(dataset:str="synthetic",   # 'synthetic', 'busi' or 'kvasir-seg'
                data_dir:str|Path=None,    # Data folder (default: `resolve_data_dir()`)
                include_normal:bool=False, # BUSI: keep the 'normal' class (not in the paper's 647)
                subset:int=None,           # Keep the first N samples of each split (smoke tests)
-               splits_dir:str|Path=None,  # Folder of the split files (default: the project's `data/splits`)
+               splits_dir:str|Path=None,  # Folder of the split files (default: the package's `splits/`)
                n_synthetic:int=100,       # Synthetic: number of pairs
                size:int=256,              # Synthetic: image side
                seed:int=0,                # Synthetic: base seed
@@ -413,7 +414,7 @@ def resized_pair(sample,       # A `FileSample` or `SyntheticSample`
     "A sample at the network's input size: (image (S,S,3) uint8, PIL bilinear; mask (S,S) uint8 in {0,1}, nearest)."
     image, mask = sample.load()
     if image.shape[:2] != (img_size, img_size):
-        image = np.asarray(Image.fromarray(image).resize((img_size, img_size), Image.Resampling.BILINEAR))
+        image = resize_rgb(image, img_size)
         mask = np.asarray(Image.fromarray(mask.astype(np.uint8)).resize((img_size, img_size), Image.Resampling.NEAREST))
     image, mask = np.array(image), np.array(mask, dtype=np.uint8)
     image.setflags(write=False); mask.setflags(write=False)

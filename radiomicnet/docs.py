@@ -6,10 +6,11 @@ Docs: https://radiomicnet.github.io/radiomicnet/docs.html.md"""
 
 # %% ../nbs/10_docs.ipynb #9cfdba07
 from __future__ import annotations
-import html, importlib.util, json, re, shutil, warnings
+import base64, html, importlib.util, io, json, re, shutil, warnings
 from pathlib import Path
 from urllib.parse import quote
 import nbformat, numpy as np, pandas as pd, yaml
+from PIL import Image
 from fastcore.nbio import read_nb
 from fastcore.script import call_parse
 from nbdev.config import get_config
@@ -27,7 +28,8 @@ __all__ = ['NB_CELL_KEYS', 'TABLE_TITLES', 'COLUMN_HEADERS', 'MISSING', 'RESULTS
            'results_markdown', 'render_readme', 'sidebar_sections', 'page_name', 'mathjax_dir', 'mathjax_script',
            'apply_cell_options', 'nav_html', 'SiteWriter', 'result_datasets', 'result_files', 'results_page_name',
            'results_notebook_name', 'dataset_title', 'file_heading', 'csv_table_html', 'figure_html', 'budget_dirs',
-           'run_summaries', 'protocol_caption', 'results_body', 'build_site', 'radiomicnet_docs']
+           'run_summaries', 'protocol_caption', 'results_body', 'build_site', 'lean_png', 'lean_notebook',
+           'radiomicnet_docs']
 
 # %% ../nbs/10_docs.ipynb #8d897638
 NB_CELL_KEYS = {"cell_type", "id", "metadata", "source", "attachments", "outputs", "execution_count"}
@@ -65,13 +67,16 @@ TABLE_TITLES = {
     "table4_calibration": "Table IV. Calibration on {dataset}: pixel ECE without and with L_RC (test split)",
     "table5_efficiency": "Table V. Efficiency: parameters, size and inference time per image",
     "sweep": "The sweep that chose the cpu protocol (BUSI validation split, seed 0)",
+    "runs": "Every run: epochs, validation and test DSC, wall time, commit and machine",
 }
 COLUMN_HEADERS = dict(method="Method", variant="Variant", n_seeds="Seeds", params_M="Params (M)", dsc="DSC", iou="IoU",
                       precision="Precision", recall="Recall", hd95="HD95 (px)", ece="ECE", epochs="Epochs", train_minutes="Train (min)",
                       p_vs_radiomicnet="p vs RadiomicNet", p_vs_full="p vs full", dsc_sd_images="DSC SD over images",
                       size_MB="Size (MB)", infer_ms="Inference (ms)", img_size="Input (px)", device="Device",
                       setting="Setting", schedule="Schedule", peak_lr="Peak rate", best_valid_dice="Best valid DSC",
-                      best_epoch="Best epoch", s_per_epoch="s / epoch", seed="Seed")
+                      best_epoch="Best epoch", s_per_epoch="s / epoch", seed="Seed",
+                      run="Run", protocol="Protocol", valid_dsc="Valid DSC", run_minutes="Run (min)", git_commit="Commit",
+                      machine="Machine", wall_minutes="Wall (min)")
 MISSING = "–"
 
 def _num(x, p_value=False)->str:
@@ -117,6 +122,11 @@ def _ablation_rows(folder:Path):
     full, norag = abl.loc[ABLATION_LABELS["full"]], abl.loc[ABLATION_LABELS["no_rag"]]
     return None if full.n_seeds == 0 else (full, norag)
 
+def _sizes(folder:Path)->str:
+    "The input size(s) of a budget folder's runs, from its runs table."
+    t = Path(folder)/"tables"/"runs.csv"
+    return "/".join(str(v) for v in sorted(pd.read_csv(t).img_size.dropna().astype(int).unique())) if t.exists() else "?"
+
 def _ms(row, k="dsc")->str:
     m, s = row[f"{k}_mean"], row[f"{k}_std"]
     return MISSING if pd.isna(m) else f"{m:.3f}" + ("" if pd.isna(s) else f" ± {s:.3f}")
@@ -129,12 +139,13 @@ def discussion_markdown(folder:Path, # A budget folder, `results/<dataset>/<budg
     if rows is None: return ""
     full, norag = rows
     t1 = pd.read_csv(Path(folder)/"tables"/"table1_2_methods.csv").set_index("method").loc["RadiomicNet"]
+    px = _sizes(folder)
     paper, gap = PAPER_METHODS.loc["radiomicnet", f"{dataset}_dsc"], full.dsc_mean - PAPER_METHODS.loc["radiomicnet", f"{dataset}_dsc"]
     text = (f"**How far from the paper, and why.** Under the `cpu` protocol RadiomicNet reaches a test DSC of {_ms(full)} over "
             f"{int(full.n_seeds)} seed{'s' if full.n_seeds > 1 else ''} on {dataset_title(dataset)}; the paper reports {paper:.3f} ({gap:+.3f}). "
             "Three things differ, all forced by the machine, none by the method: the encoder starts from random weights instead "
             "of ImageNet's (they cannot be downloaded here, and the paper's encoder rate of 1e-5 is a fine-tuning rate); the "
-            "network sees 128 px instead of 256 px (a quarter of the pixels; the masks are still scored at their full resolution); "
+            f"network sees {px} px instead of 256 px (fewer pixels; the masks are still scored at their full resolution); "
             f"and training ends after {t1.epochs:.0f} epochs, about {t1.train_minutes:.0f} minutes on two CPU cores, instead of up "
             "to 200 epochs on a GPU.\n\n")
     if norag.n_seeds:
@@ -155,12 +166,13 @@ RESULTS_MARKER = "<!-- measured results: generated from results/ -->"
 def results_markdown(results:str|Path=PROJECT_DIR/"results", # Results root
                     )->str:
     "The README's table of measured results: RadiomicNet with and without the gates per data set, cpu protocol, beside the paper's."
-    rows = []
+    rows, sizes = [], set()
     for dataset in ("busi", "kvasir-seg"):
         folder = Path(results)/dataset/"cpu"
         if (r := _ablation_rows(folder)) is None: continue
         full, norag = r
         paper_norag = f"{PAPER_ABLATION_BUSI.loc['no_rag', 'dsc']:.3f}" if dataset == "busi" else MISSING
+        sizes.add(_sizes(folder))
         rows.append(f"| {dataset_title(dataset)} | cpu | {int(full.n_seeds)} | {_ms(full)} | {_ms(norag) if norag.n_seeds else MISSING} | "
                     f"{_num(norag.p_vs_full, True)} | {PAPER_METHODS.loc['radiomicnet', f'{dataset}_dsc']:.3f} | {paper_norag} |")
     if not rows: return "No real-data result has been committed yet."
@@ -168,7 +180,7 @@ def results_markdown(results:str|Path=PROJECT_DIR/"results", # Results root
             "|---|---|---|---|---|---|---|---|\n")
     return (head + "\n".join(rows) + "\n\nTest-split DSC, mean ± std over seeds, scored at each image's native resolution; "
             "p: two-sided Wilcoxon signed-rank test on per-image DSC averaged over seeds. The paper's numbers come from an "
-            "ImageNet-pretrained encoder at 256 px on a GPU; ours from scratch at 128 px on 2 CPU cores. Tables I–IV, figures and "
+            f"ImageNet-pretrained encoder at 256 px on a GPU; ours from scratch at {' / '.join(sorted(sizes))} px on 2 CPU cores. Tables I–IV, figures and "
             "the discussion: `results/<dataset>/cpu/` and the results pages of the documentation site.")
 
 # %% ../nbs/10_docs.ipynb #76c0ef16
@@ -453,16 +465,55 @@ def build_site(out:str|Path=PROJECT_DIR/"_site", # Output folder (replaced)
         pages.append(site.notebook(results_notebook_name(d, n, b), nb, front, title=title, active=results_page_name(d)))
     return pages
 
+# %% ../nbs/10_docs.ipynb #b043e82f
+def lean_png(data:str,         # Base64 PNG, as a notebook stores it
+             max_width:int=800, # Widest allowed, in pixels
+             colours:int=256,   # Size of the adaptive palette
+             quality:int=85,    # JPEG quality, for figures of photographs
+            )->tuple[str, str]:
+    "(mime type, base64) of the smallest of: the PNG at most `max_width` px wide in an adaptive palette, the same as JPEG, the original."
+    im = Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB")
+    if im.width > max_width: im = im.resize((max_width, round(im.height * max_width / im.width)), Image.Resampling.LANCZOS)
+    png, jpeg = io.BytesIO(), io.BytesIO()
+    im.quantize(colours).save(png, format="PNG", optimize=True)
+    im.save(jpeg, format="JPEG", quality=quality, optimize=True)
+    options = [("image/png", data), ("image/png", base64.b64encode(png.getvalue()).decode() + "\n"),
+               ("image/jpeg", base64.b64encode(jpeg.getvalue()).decode() + "\n")]
+    best = min(options, key=lambda o: len(o[1]))
+    # a JPEG only when it saves a third of the palette PNG: line plots and text stay sharp
+    return best if best[0] == "image/png" or len(best[1]) < len(options[1][1]) * 2/3 else min(options[:2], key=lambda o: len(o[1]))
+
+def lean_notebook(path:str|Path,    # A notebook
+                  max_width:int=800, # See `lean_png`
+                  colours:int=256,   # See `lean_png`
+                 )->tuple[int, int]:
+    "Rewrite every PNG output of the notebook with `lean_png`, atomically; (bytes before, bytes after)."
+    path = Path(path); before = path.stat().st_size
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            if "image/png" in out.get("data", {}):
+                v = out["data"].pop("image/png")
+                mime, lean = lean_png("".join(v) if isinstance(v, list) else v, max_width, colours)
+                out["data"][mime] = lean
+    with atomic_path(path) as tmp: tmp.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return before, path.stat().st_size
+
 # %% ../nbs/10_docs.ipynb #368efc08
 @call_parse
 @cli_errors
 def radiomicnet_docs(out:str="_site", # Output folder of the site
                      readme_only:bool=False, # Only regenerate README.md from nbs/index.ipynb
+                     lean:bool=False, # First shrink the PNG outputs of every notebook (`lean_notebook`)
                      nbs:str=None, # Notebook folder (default: the project's nbs/)
                      results:str=None, # Results root, one folder per dataset (default: results/ beside the notebook folder)
                     ):
     "Build README.md and the documentation site, with the results pages, offline (no Quarto needed)."
     nbs_path = Path(nbs) if nbs else PROJECT_DIR/"nbs"
+    if lean:
+        for f in sorted(nbs_path.glob("*.ipynb")):
+            before, after = lean_notebook(f)
+            if after < before: print(f"{f.name}: {before/1e3:.0f} KB -> {after/1e3:.0f} KB")
     with atomic_path(nbs_path.parent/"README.md") as tmp: tmp.write_text(render_readme(nbs_path), encoding="utf-8")
     print(f"wrote {nbs_path.parent/'README.md'}")
     if readme_only: return

@@ -15,58 +15,16 @@ from scipy import ndimage, stats
 import json
 from pathlib import Path
 from dataclasses import dataclass
-from .core import RadiomicNetError, DataError, atomic_path
+from .core import RadiomicNetError, DataError, atomic_path, default_device
 from .features import FeatureScaler
 from .model import load_checkpoint
 from .data import load_split, resized_pair, cached_radiomics
+from .metrics import METRICS, _as_batch, _binarise, confusion_counts, ratio_metrics
 
 # %% auto #0
-__all__ = ['METRICS', 'confusion_counts', 'ratio_metrics', 'segmentation_metrics', 'bootstrap_ci', 'summarize', 'paired_wilcoxon',
-           'CalibrationAccumulator', 'expected_calibration_error', 'reliability_diagram', 'hd95', 'TestSet',
-           'load_test_set', 'predict_probs', 'predict_split', 'upsample_probs', 'native_masks', 'evaluate_checkpoint']
-
-# %% ../nbs/06_evaluation.ipynb #c36f9b37
-def _as_batch(x, # Array or tensor, (H,W), (B,H,W) or (B,1,H,W)
-              name:str, # Its name, for the error message
-             )->torch.Tensor:
-    "`x` as a (B,H,W) tensor; a clear error for any other shape."
-    x = torch.as_tensor(x)
-    if x.ndim == 4 and x.shape[1] == 1: x = x[:, 0]
-    if x.ndim == 2: x = x[None]
-    if x.ndim != 3: raise RadiomicNetError(f"evaluate: {name} must be (H,W), (B,H,W) or (B,1,H,W), got {tuple(x.shape)}")
-    return x
-
-def _binarise(probs, masks):
-    "Predicted and true foreground as two (B,H,W) bool tensors on the device of `probs`."
-    probs, masks = _as_batch(probs, 'probs'), _as_batch(masks, 'masks')
-    if probs.shape != masks.shape:
-        raise RadiomicNetError(f"evaluate: probs {tuple(probs.shape)} and masks {tuple(masks.shape)} differ in shape")
-    return probs > 0.5, masks.to(probs.device) > 0.5
-
-# %% ../nbs/06_evaluation.ipynb #2da32a25
-METRICS = ('dsc', 'iou', 'precision', 'recall', 'specificity')
-
-def confusion_counts(probs, # Predicted foreground probabilities (or bool predictions), (H,W), (B,H,W) or (B,1,H,W)
-                     masks, # Ground truth, same shape; foreground where > 0.5
-                    )->dict:
-    "Per-image TP, FP, FN, TN pixel counts at threshold 0.5, as int64 numpy arrays of shape (B,)."
-    pred, true = _binarise(probs, masks)
-    counts = dict(tp=pred & true, fp=pred & ~true, fn=~pred & true, tn=~pred & ~true)
-    return {k: v.sum(dim=(1, 2)).cpu().numpy().astype(np.int64) for k, v in counts.items()}
-
-# %% ../nbs/06_evaluation.ipynb #c38bd578
-def _ratio(num, den, perfect):
-    "num/den per image; where den == 0: 1.0 for an image predicted perfectly, else 0.0."
-    return np.where(den > 0, num / np.maximum(den, 1), perfect.astype(np.float64))
-
-def ratio_metrics(counts:dict, # Output of `confusion_counts`
-                 )->dict:
-    "DSC, IoU, Precision, Recall and Specificity per image from confusion counts (zero denominators as documented)."
-    tp, fp, fn, tn = (np.asarray(counts[k], dtype=np.float64) for k in ('tp', 'fp', 'fn', 'tn'))
-    perfect = (fp + fn) == 0
-    return dict(dsc=_ratio(2 * tp, 2 * tp + fp + fn, perfect), iou=_ratio(tp, tp + fp + fn, perfect),
-                precision=_ratio(tp, tp + fp, perfect), recall=_ratio(tp, tp + fn, perfect),
-                specificity=_ratio(tn, tn + fp, perfect))
+__all__ = ['segmentation_metrics', 'bootstrap_ci', 'summarize', 'paired_wilcoxon', 'CalibrationAccumulator',
+           'expected_calibration_error', 'reliability_diagram', 'hd95', 'TestSet', 'load_test_set', 'batch_slices',
+           'predict_probs', 'predict_split', 'upsample_probs', 'native_masks', 'evaluate_checkpoint']
 
 # %% ../nbs/06_evaluation.ipynb #b6db8b90
 def segmentation_metrics(probs,            # Predicted probabilities (or bool predictions), (H,W), (B,H,W) or (B,1,H,W)
@@ -257,11 +215,11 @@ def load_test_set(dataset:str,             # 'synthetic', 'busi' or 'kvasir-seg'
     return TestSet([s.id for s in samples], images, torch.as_tensor(z, dtype=torch.float32), masks, dataset, split)
 
 # %% ../nbs/06_evaluation.ipynb #a6209973
-def _device(device=None)->torch.device:
-    "`device`, else CUDA when available, else the CPU."
-    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-
-def _batches(n:int, bs:int)->list: return [slice(i, i + bs) for i in range(0, n, bs)]
+def batch_slices(n:int, # Number of items
+                 bs:int, # Items per batch
+                )->list[slice]:
+    "Consecutive slices of at most `bs` items covering `range(n)`."
+    return [slice(i, i + bs) for i in range(0, n, bs)]
 
 @torch.no_grad()
 def predict_probs(model:torch.nn.Module, # Any registered model: forward(image, radiomics) -> logits
@@ -271,10 +229,10 @@ def predict_probs(model:torch.nn.Module, # Any registered model: forward(image, 
                   device=None,            # Default: CUDA when available
                  )->torch.Tensor: # (N,1,S,S) on the CPU
     "Foreground probabilities sigmoid(model(image, radiomics)), eval mode, `bs` images at a time."
-    device = _device(device)
+    device = default_device(device)
     model = model.to(device).eval()
     return torch.cat([torch.sigmoid(model(images[s].to(device), radiomics[s].to(device))).float().cpu()
-                      for s in _batches(len(images), bs)])
+                      for s in batch_slices(len(images), bs)])
 
 # %% ../nbs/06_evaluation.ipynb #4a15f2a9
 def predict_split(checkpoint:str|Path,  # A file written by `radiomicnet.model.save_checkpoint` (e.g. a run's `best.pt`)

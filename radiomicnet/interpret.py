@@ -16,11 +16,11 @@ from matplotlib.patches import Patch
 from scipy import stats
 from fastai.callback.hook import Hooks
 from fastprogress.fastprogress import progress_bar
-from .core import RadiomicNetError, atomic_path
+from .core import RadiomicNetError, atomic_path, default_device
 from .features import FEATURE_NAMES, FeatureScaler
 from .model import load_checkpoint
 from .losses import CompositeLoss
-from .evaluate import segmentation_metrics, TestSet, load_test_set, predict_probs, _device, _batches
+from .evaluate import segmentation_metrics, TestSet, load_test_set, predict_probs, batch_slices
 from .train import variant_config
 
 # %% auto #0
@@ -167,9 +167,9 @@ def gradient_importance(model:torch.nn.Module, # Any registered model
                         device=None,           # Default: CUDA when available
                        )->pd.DataFrame:
     "Fig. 2: mean over images of |dL_i/dr_i| per feature (L_i: image i's own loss), and its share in percent."
-    device, loss_func = _device(device), loss_func or CompositeLoss()
+    device, loss_func = default_device(device), loss_func or CompositeLoss()
     model, total = model.to(device).eval(), torch.zeros(test.radiomics.shape[1], dtype=torch.float64)
-    for s in _batches(len(test), bs):
+    for s in batch_slices(len(test), bs):
         x, mask, r = test.images[s].to(device), test.masks[s].to(device), test.radiomics[s].to(device).requires_grad_()
         target = None if scaler is None else torch.as_tensor(scaler.contrast_target_from_scaled(r.detach()), dtype=r.dtype, device=device)
         logits = model(x, r)

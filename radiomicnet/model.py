@@ -6,13 +6,14 @@ Docs: https://radiomicnet.github.io/radiomicnet/model.html.md"""
 
 # %% ../nbs/02_model.ipynb #0835a7d2
 from __future__ import annotations
-import functools, importlib, warnings
+import functools, warnings
 from pathlib import Path
 from urllib.parse import urlparse
 import numpy as np
 import torch
 import torch.nn.functional as F
 from fastcore.foundation import L
+from fastai.torch_core import trainable_params
 from PIL import Image
 from torch import nn
 from torchvision.models import MobileNet_V2_Weights, mobilenet_v2
@@ -26,8 +27,8 @@ from .rag import RadiomicsAttentionGate, RadiomicsStream
 __all__ = ['IMAGENET_WEIGHTS', 'CHECKPOINT_FORMAT', 'INIT_ONLY_KWARGS', 'hub_file', 'cached_imagenet_weights',
            'warn_training_from_scratch', 'load_features_state', 'read_torch_file', 'mobilenet_v2_features',
            'MobileNetV2Encoder', 'DecoderBlock', 'RadiomicNetDecoder', 'SegmentationHead', 'check_image_batch',
-           'RadiomicNet', 'parameter_breakdown', 'radiomicnet_splitter', 'register_model', 'list_models',
-           'create_model', 'save_checkpoint', 'load_checkpoint', 'image_to_rgb_uint8', 'Segmenter']
+           'RadiomicNet', 'parameter_breakdown', 'radiomicnet_splitter', 'register_model', 'model_meta', 'list_models',
+           'create_model', 'save_checkpoint', 'load_checkpoint', 'image_to_rgb_uint8', 'resize_rgb', 'Segmenter']
 
 # %% ../nbs/02_model.ipynb #f748b131
 IMAGENET_WEIGHTS = (MobileNet_V2_Weights.IMAGENET1K_V1, MobileNet_V2_Weights.IMAGENET1K_V2)
@@ -222,39 +223,42 @@ def radiomicnet_splitter(model:nn.Module # A model with an `.encoder`
 
 # %% ../nbs/02_model.ipynb #654ed842
 _MODELS: dict = {}
+_MODEL_META: dict = {}
 
-def register_model(name_or_factory=None # A factory to register under its own name, or the name to register the next factory under
+def register_model(name_or_factory=None, # A factory to register under its own name, or the name to register the next factory under
+                   takes_radiomics:bool=False, # Its forward uses the radiomics (RadiomicNet's gates); image-only models ignore them
+                   splitter=None, # fastai parameter-group splitter (default: one group, `trainable_params`)
+                   pretrained_encoder:bool=False, # It can load pretrained encoder weights (its constructor takes `pretrained`)
                   ):
-    "Decorator registering a model factory (a class or function taking keyword arguments) in the model registry."
+    "Decorator registering a model factory (a class or function taking keyword arguments) and its metadata in the model registry."
     def register(factory, name):
         old = _MODELS.get(name)
         if old is not None and old.__qualname__ != factory.__qualname__:
             raise RadiomicNetError(f"model name {name!r} is already registered by {old.__module__}.{old.__qualname__}")
         _MODELS[name] = factory
+        _MODEL_META[name] = dict(takes_radiomics=takes_radiomics, splitter=splitter or trainable_params, pretrained_encoder=pretrained_encoder)
         return factory
     if callable(name_or_factory): return register(name_or_factory, name_or_factory.__name__)
     return lambda factory: register(factory, name_or_factory or factory.__name__)
 
+def model_meta(name:str # A registered model name
+              )->dict:
+    "What the registry knows of a model besides how to build it: `takes_radiomics`, `splitter`, `pretrained_encoder` (as timm's `default_cfgs`, fastai's `model_meta`)."
+    if name not in _MODEL_META: raise RadiomicNetError(f"unknown model {name!r}; known models: {', '.join(sorted(_MODELS))}")
+    return dict(_MODEL_META[name])
+
 # %% ../nbs/02_model.ipynb #4fc1125a
-register_model("radiomicnet")(RadiomicNet);
+register_model("radiomicnet", takes_radiomics=True, splitter=radiomicnet_splitter, pretrained_encoder=True)(RadiomicNet);
 
 # %% ../nbs/02_model.ipynb #41e345d7
-def _import_baselines():
-    "Import `radiomicnet.baselines` (it registers the baselines), tolerating its absence."
-    try: importlib.import_module("radiomicnet.baselines")
-    except ModuleNotFoundError as e:
-        if e.name != "radiomicnet.baselines": raise
-
 def list_models()->list[str]:
-    "Names of all registered models, baselines included."
-    _import_baselines()
+    "Names of all registered models (the baselines register themselves when `radiomicnet` is imported)."
     return sorted(_MODELS)
 
 def create_model(name:str, # A registered model name, see `list_models()`
                  **kwargs, # Arguments for the model's constructor
                 )->nn.Module:
     "Build the model registered as `name`."
-    if name not in _MODELS: _import_baselines()
     if name not in _MODELS: raise RadiomicNetError(f"unknown model {name!r}; known models: {', '.join(sorted(_MODELS))}")
     return _MODELS[name](**kwargs)
 
@@ -323,6 +327,13 @@ def image_to_rgb_uint8(image:np.ndarray # (H, W), (H, W, C) or (C, H, W), C in {
     rgb = np.repeat(a, 3, axis=-1) if a.shape[-1] == 1 else a[..., :3]
     return np.ascontiguousarray(rgb, dtype=np.uint8)
 
+def resize_rgb(rgb:np.ndarray, # (H, W, 3) uint8 RGB
+               size:int,       # Side of the square network input
+              )->np.ndarray:   # (size, size, 3) uint8
+    "An RGB image at the network's input size: PIL bilinear, the one resize of training, evaluation and `Segmenter`."
+    if rgb.shape[:2] == (size, size): return np.array(rgb)
+    return np.asarray(Image.fromarray(rgb).resize((size, size), Image.Resampling.BILINEAR))
+
 # %% ../nbs/02_model.ipynb #34b80f37
 class Segmenter:
     "A trained model with its feature scaler and input size: image array of any size -> probability map or mask."
@@ -350,8 +361,7 @@ class Segmenter:
                      )->np.ndarray: # (H, W) float32 foreground probability at the input's size
         "Foreground probability of every pixel."
         rgb = image_to_rgb_uint8(image)
-        resized = np.asarray(Image.fromarray(rgb).resize((self.img_size,)*2, Image.Resampling.BILINEAR))
-        x = torch.from_numpy(resized.copy()).permute(2, 0, 1)[None].to(self.device)
+        x = torch.from_numpy(resize_rgb(rgb, self.img_size).copy()).permute(2, 0, 1)[None].to(self.device)
         radiomics = None if self.scaler is None else self.scaler.transform(radiomics_features_torch(x))
         prob = torch.sigmoid(self.model(x.float() / 255, radiomics))
         return F.interpolate(prob, size=rgb.shape[:2], mode="bilinear", align_corners=False)[0, 0].cpu().numpy()

@@ -6,7 +6,7 @@ Docs: https://radiomicnet.github.io/radiomicnet/training.html.md"""
 
 # %% ../nbs/05_training.ipynb #c3bdc125
 from __future__ import annotations
-import inspect, json, os, platform, shlex, subprocess, sys, time, warnings
+import json, os, platform, shlex, sys, time, warnings
 from functools import partial
 from pathlib import Path
 import numpy as np, pandas as pd, torch
@@ -17,19 +17,18 @@ from fastai.callback.schedule import ParamScheduler, SchedLin, SchedCos, combine
 from fastai.callback.tracker import TrackerCallback
 from fastai.callback.training import GradientClip
 from fastai.optimizer import Adam
-from fastai.torch_core import trainable_params
 from fastcore.script import call_parse
 import radiomicnet
-from .core import RadiomicNetError, CheckpointError, atomic_path, cli_errors, git_commit
-from .model import RadiomicNet, create_model, list_models, _MODELS, save_checkpoint, load_checkpoint, radiomicnet_splitter
+from .core import RadiomicNetError, CheckpointError, atomic_path, cli_errors, default_device, device_name, git_commit
+from .model import create_model, model_meta, save_checkpoint, load_checkpoint
 from .losses import CompositeLoss
-from .evaluate import confusion_counts, ratio_metrics
+from .metrics import confusion_counts, ratio_metrics
 from .data import get_dls
 
 # %% auto #0
 __all__ = ['VARIANTS', 'SCHEDULES', 'PROTOCOLS', 'variant_config', 'MeanDice', 'ContrastTarget', 'lr_schedule',
-           'schedule_callback', 'RunCheckpoint', 'HistoryCSV', 'plot_history', 'TimeBudget', 'takes_pretrained',
-           'build_learner', 'protocol_settings', 'train_run', 'radiomicnet_run']
+           'schedule_callback', 'RunCheckpoint', 'HistoryCSV', 'plot_history', 'TimeBudget', 'build_learner',
+           'protocol_settings', 'train_run', 'radiomicnet_run']
 
 # %% ../nbs/05_training.ipynb #4e68c067
 VARIANTS = {
@@ -42,12 +41,12 @@ VARIANTS = {
 }
 
 def variant_config(variant:str, # One of `VARIANTS`
-                   model_name:str="radiomicnet", # A registered model; baselines take only the loss part of a variant
+                   model_name:str="radiomicnet", # A registered model; one without radiomics (a baseline) takes only the loss part
                   )->dict:
     "Model and loss keyword arguments of `variant` for `model_name`."
     if variant not in VARIANTS: raise RadiomicNetError(f"unknown variant {variant!r}: choose one of {', '.join(VARIANTS)}")
     cfg = VARIANTS[variant]
-    return dict(model=dict(cfg["model"]) if model_name == "radiomicnet" else {}, loss=dict(cfg["loss"]))
+    return dict(model=dict(cfg["model"]) if model_meta(model_name)["takes_radiomics"] else {}, loss=dict(cfg["loss"]))
 
 # %% ../nbs/05_training.ipynb #1004cf40
 class MeanDice(Metric):
@@ -96,7 +95,15 @@ def schedule_callback(schedule:str,   # 'cosine' (the paper's) or 'one_cycle' (f
 class RunCheckpoint(TrackerCallback):
     "Keep `best.pt` on validation Dice, write a resumable `last.pt` every epoch, stop after `patience` epochs without gain (None: never)."
     order = TrackerCallback.order + 1
-    def __init__(self, out_dir, model_name, model_kwargs, scaler, info, patience=20, state=None, start_epoch=0):
+    def __init__(self, out_dir:Path,      # Run folder: best.pt and last.pt go here
+                 model_name:str,          # Registered name of the model, stored in the checkpoints
+                 model_kwargs:dict,       # Its constructor arguments, stored in the checkpoints
+                 scaler,                  # The training split's `FeatureScaler`, stored in the checkpoints
+                 info:dict,               # Anything else to store (the run's config and protocol)
+                 patience:int|None=20,    # Epochs without a gain in validation Dice before stopping (None: never stop early)
+                 state:dict|None=None,    # Tracker state of an interrupted run (its last.pt's `extra`), to resume
+                 start_epoch:int=0,       # First epoch this fit trains (fastai skips the earlier ones when resuming)
+                ):
         super().__init__(monitor="dice", comp=np.greater, reset_on_fit=False)
         self.start_epoch = start_epoch
         self.out_dir, self.model_name, self.model_kwargs, self.scaler, self.info = Path(out_dir), model_name, model_kwargs, scaler, info
@@ -123,7 +130,9 @@ class RunCheckpoint(TrackerCallback):
 class HistoryCSV(Callback):
     "Write `history.csv` (epoch, losses, metrics, learning rates, seconds) atomically after every epoch."
     order = TrackerCallback.order - 5  # after the Recorder, before `RunCheckpoint` marks the epoch as done
-    def __init__(self, path, start_epoch=0): self.path, self.start_epoch = Path(path), start_epoch
+    def __init__(self, path:Path,        # The history file (rows of a resumed run are kept)
+                 start_epoch:int=0,      # First epoch this fit trains
+                ): self.path, self.start_epoch = Path(path), start_epoch
     def before_fit(self):
         self.rows = pd.read_csv(self.path).to_dict("records") if self.path.exists() else []
         self.t0 = time.time()
@@ -149,7 +158,9 @@ def plot_history(history:pd.DataFrame)->plt.Figure:
 class TimeBudget(Callback):
     "Stop at the first epoch end once `minutes` of training are used; `used` seconds (before a resume) count."
     order = RunCheckpoint.order + 1
-    def __init__(self, minutes:float=None, used:float=0.): self.minutes, self.used = minutes, used
+    def __init__(self, minutes:float=None, # Minutes of training allowed (None: no budget)
+                 used:float=0.,            # Seconds already used by an interrupted run
+                ): self.minutes, self.used = minutes, used
     def before_fit(self): self.t0 = time.time()
     @property
     def seconds(self)->float: return self.used + time.time() - self.t0
@@ -158,11 +169,6 @@ class TimeBudget(Callback):
             self.learn.stop_reason = "time budget"; raise CancelFitException()
 
 # %% ../nbs/05_training.ipynb #66d73419
-def takes_pretrained(model_name:str)->bool:
-    "Whether the registered model has a pretrained encoder to load (its constructor takes `pretrained`)."
-    list_models()
-    return "pretrained" in inspect.signature(_MODELS[model_name]).parameters
-
 def build_learner(dls,                     # DataLoaders of `radiomicnet.data.get_dls` (with `.scaler`)
                   model_name="radiomicnet", # A registered model
                   variant="full",           # One of `VARIANTS`
@@ -170,15 +176,17 @@ def build_learner(dls,                     # DataLoaders of `radiomicnet.data.ge
                   lr=1e-4,                  # Peak rate of the decoder, RAGs and MLP
                   encoder_lr=1e-5,          # Peak rate of a pretrained encoder (one trained from scratch gets `lr`)
                   wd=1e-4,                  # AdamW (decoupled) weight decay
+                  sqr_mom=0.99,             # Adam's beta2 (fastai's default 0.99; torch's AdamW, as in the paper, 0.999)
+                  eps=1e-5,                 # Adam's epsilon (fastai's default 1e-5; torch's AdamW 1e-8)
                   path=".",                 # Learner path
                  )->Learner:
     "A fastai Learner with the paper's model, loss, AdamW, parameter groups, gradient clipping and Dice metric."
     cfg = variant_config(variant, model_name)
-    model_kwargs = dict(cfg["model"], **({"pretrained": True} if pretrained and takes_pretrained(model_name) else {}))
+    model_kwargs = dict(cfg["model"], **({"pretrained": True} if pretrained and model_meta(model_name)["pretrained_encoder"] else {}))
     model = create_model(model_name, **model_kwargs)
     from_scratch = not getattr(model, "pretrained_loaded", False)
-    learn = Learner(dls, model, loss_func=CompositeLoss(**cfg["loss"]), opt_func=partial(Adam, decouple_wd=True),
-                    splitter=radiomicnet_splitter if isinstance(model, RadiomicNet) else trainable_params,
+    learn = Learner(dls, model, loss_func=CompositeLoss(**cfg["loss"]), opt_func=partial(Adam, decouple_wd=True, sqr_mom=sqr_mom, eps=eps),
+                    splitter=model_meta(model_name)["splitter"],
                     wd=wd, metrics=[MeanDice()], cbs=[ContrastTarget(dls.scaler), GradientClip(1.0)], path=path)
     learn.create_opt()
     n_groups = len(learn.opt.param_lists)
@@ -188,8 +196,10 @@ def build_learner(dls,                     # DataLoaders of `radiomicnet.data.ge
 
 # %% ../nbs/05_training.ipynb #e4fb632d
 PROTOCOLS = dict(
-    paper=dict(img_size=256, epochs=200, patience=20, lr=1e-4, encoder_lr=1e-5, schedule="cosine", pretrained=True, time_budget=None),
-    cpu=dict(img_size=128, epochs=30, patience=None, lr=2e-3, encoder_lr=2e-3, schedule="one_cycle", pretrained=False, time_budget=None),
+    paper=dict(img_size=256, epochs=200, patience=20, lr=1e-4, encoder_lr=1e-5, schedule="cosine", pretrained=True, time_budget=None,
+               sqr_mom=0.999, eps=1e-8),
+    cpu=dict(img_size=128, epochs=20, patience=None, lr=1e-2, encoder_lr=1e-2, schedule="one_cycle", pretrained=False, time_budget=None,
+             sqr_mom=0.99, eps=1e-5),
 )
 
 def protocol_settings(protocol:str="cpu", # One of `PROTOCOLS`
@@ -210,10 +220,6 @@ def _resume_state(out_dir:Path, config:dict):
     if ckpt["extra"].get("config") != config:
         raise CheckpointError(f"{last}: written by a run with another configuration; use another --out or delete the folder")
     return model.state_dict(), ckpt["extra"]
-
-def _device_name(device:torch.device)->str:
-    if device.type == "cuda": return torch.cuda.get_device_name(device)
-    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads)"
 
 # %% ../nbs/05_training.ipynb #be0c340a
 def train_run(dataset="synthetic",  # synthetic | busi | kvasir-seg
@@ -248,9 +254,10 @@ def train_run(dataset="synthetic",  # synthetic | busi | kvasir-seg
     if summary_path.exists() and json.loads(summary_path.read_text()).get("config") == config:
         return json.loads(summary_path.read_text())
     torch.manual_seed(seed); np.random.seed(seed)
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = default_device(device)
     dls = get_dls(dataset, data_dir=data_dir, img_size=settings["img_size"], bs=bs, seed=seed, subset=subset, num_workers=num_workers, device=device)
-    learn = build_learner(dls, model_name, variant, pretrained=settings["pretrained"], lr=settings["lr"], encoder_lr=settings["encoder_lr"], path=out_dir)
+    learn = build_learner(dls, model_name, variant, pretrained=settings["pretrained"], lr=settings["lr"], encoder_lr=settings["encoder_lr"],
+                          sqr_mom=settings["sqr_mom"], eps=settings["eps"], path=out_dir)
     resume = _resume_state(out_dir, config)
     info = dict(config=config, protocol=protocol, weights=learn.protocol)
     start, used = 0, 0.
@@ -276,7 +283,7 @@ def train_run(dataset="synthetic",  # synthetic | busi | kvasir-seg
     best = load_checkpoint(out_dir/"best.pt")[2]["extra"]
     summary = dict(config=config, protocol=protocol, weights=learn.protocol, seed=seed,
                    command=command or shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]), git_commit=git_commit(),
-                   device=str(device), device_name=_device_name(device), machine=platform.platform(), cpu_count=os.cpu_count(),
+                   device=str(device), device_name=device_name(device), machine=platform.platform(), cpu_count=os.cpu_count(),
                    torch=torch.__version__, radiomicnet=radiomicnet.__version__,
                    epochs_run=int(history.epoch.max())+1, stopped_by=learn.stop_reason,
                    best_epoch=int(best["epoch"]), valid_dice=float(best["dice"]),

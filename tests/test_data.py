@@ -68,7 +68,7 @@ def test_kvasir_masks_are_thresholded_at_128(data_dir):
     assert (mask == (grey >= 128)).mean() > 0.999
 
 def test_committed_splits_are_regenerated_byte_for_byte(data_dir):
-    "The generator in 04_data reproduces data/splits/*.csv exactly (reads all 1780 images once)."
+    "The generator in 04_data reproduces radiomicnet/splits/*.csv exactly (reads all 1780 images once)."
     for d in DATASETS:
         assert split_csv(make_split_table(d, data_dir)) == (SPLITS_DIR/f"{d}.csv").read_text(), d
 

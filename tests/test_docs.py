@@ -234,7 +234,7 @@ def test_results_tables_are_readable_in_chromium(site, served, browser):
     assert "Protocol cpu: from scratch, 128 px, one_cycle schedule" in browser.find_element("css selector", "p.caption").text
     table = browser.find_element("css selector", "#cpu-table1_2_methods ~ div.table-wrap table")
     heads = [th.text for th in table.find_elements("css selector", "th")]
-    assert heads[:3] == ["Method", "Seeds", "Params (M)"] and "Paper: DSC" in heads and not any("_" in h for h in heads), heads
+    assert heads[0] == "Method" and {"Seeds", "Params (M)"} <= set(heads) and "Paper: DSC" in heads and not any("_" in h for h in heads), heads
     cells = [td.text for td in table.find_elements("css selector", "td")]
     assert "0.750" in cells and "–" in cells and not any(c in ("nan", "NaN") for c in cells), cells
     assert all(len(c.split(".")[-1].split(" ")[0]) == 3 for c in cells if c.replace(".", "").replace(" ± ", "").isdigit() and "." in c)

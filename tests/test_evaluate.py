@@ -9,7 +9,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from radiomicnet.core import RadiomicNetError
-from radiomicnet.evaluate import (METRICS, confusion_counts, ratio_metrics, segmentation_metrics, bootstrap_ci,
+from radiomicnet.metrics import METRICS, confusion_counts, ratio_metrics
+from radiomicnet.evaluate import (segmentation_metrics, bootstrap_ci,
                                   summarize, paired_wilcoxon, CalibrationAccumulator, expected_calibration_error,
                                   reliability_diagram, hd95)
 

@@ -113,13 +113,19 @@ def test_overlay_colours_on_a_hand_built_case():
     np.testing.assert_array_equal(image, 0.2)  # the input is not modified
 
 @pytest.mark.parametrize("mode", ["full", "channel"])
-def test_gate_values_lie_in_the_unit_interval(test_set, mode):
-    outputs = run_model(untrained(mode), test_set, bs=4, device="cpu")
+def test_gate_table_reports_the_gates_values(test_set, mode):
+    "Known answers: with W_c2 = 0 every alpha_c is sigmoid(0) = 0.5 exactly, and gamma_raw = log 3 gives g = 3/4 exactly."
+    model = untrained(mode)
+    with torch.no_grad():
+        for i, gate in enumerate(model.gates):
+            gate.channel_mlp[2].weight.zero_()
+            if mode == "full": gate.gamma_raw.fill_(float(np.log(3.0)) if i % 2 else 0.0)
+    outputs = run_model(model, test_set, bs=4, device="cpu")
     table = gate_table(outputs)
     assert list(table.stride) == [16, 8, 4, 2] and list(table.channels) == [96, 32, 24, 16]
-    assert ((table.a_c_min >= 0) & (table.a_c_max <= 1)).all()
+    assert table.a_c_min.eq(0.5).all() and table.a_c_max.eq(0.5).all()
     for level in outputs.levels: assert level.a_c.shape == (len(test_set), level.channels)
-    if mode == "full": assert ((table.g >= 0) & (table.g <= 1)).all() and table.g.eq(0.5).all()  # gamma_raw starts at 0
+    if mode == "full": np.testing.assert_allclose(table.g, [0.5, 0.75, 0.5, 0.75], rtol=1e-6)
     else: assert table.g.isna().all()
 
 def test_attention_level_out_of_range_is_a_clear_error(test_set):

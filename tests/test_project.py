@@ -1,5 +1,5 @@
 "The notebook-first contract: README generated from the index notebook, clean notebooks, kept papermill tags."
-import json, shutil, subprocess, sys
+import json, os, shutil, subprocess, sys
 from pathlib import Path
 import nbformat
 import pytest
@@ -50,3 +50,29 @@ def test_console_scripts_have_help(script):
     assert exe, f"{script} is not installed: pip install -e ."
     out = subprocess.run([exe, "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "usage:" in out.stdout
+
+def test_wheel_without_the_source_tree_loads_splits_and_trains(tmp_path, data_dir):
+    "A wheel installed into a fresh environment (reusing the installed dependencies) carries the splits and trains on BUSI."
+    repo = Path(__file__).resolve().parent.parent
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(repo), "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path/"wheel")],
+                   check=True, capture_output=True)
+    wheel, = (tmp_path/"wheel").glob("radiomicnet-*.whl")
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(tmp_path/"env")], check=True)
+    py = tmp_path/"env"/"bin"/"python"
+    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True, capture_output=True)
+    work = tmp_path/"elsewhere"; work.mkdir()  # not the repository: nothing can be found through it
+    env = dict(os.environ, RADIOMICNET_DATA=str(data_dir), RADIOMICNET_CACHE=str(tmp_path/"cache"), PYTHONPATH="")
+    probe = ("import radiomicnet, radiomicnet.data as d; print(radiomicnet.__file__); "
+             "print(*(len(d.read_split_file(s)) for s in ('busi', 'kvasir-seg')))")
+    out = subprocess.run([str(py), "-c", probe], cwd=work, env=env, capture_output=True, text=True, check=True).stdout.split("\n")
+    assert str(tmp_path/"env") in out[0] and str(repo) not in out[0], out    # the wheel's copy, not the repository's
+    assert out[1] == "780 1000", out                                          # BUSI with its normal class, Kvasir-SEG
+    run = subprocess.run([str(tmp_path/"env"/"bin"/"radiomicnet-run"), "--dataset", "busi", "--subset", "4", "--epochs", "1", "--img-size", "64",
+                          "--out", str(work/"run")], cwd=work, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert json.loads((work/"run"/"summary.json").read_text())["config"]["dataset"] == "busi"
+
+@pytest.mark.parametrize("nb", sorted((Path(__file__).resolve().parent.parent/"nbs").glob("*.ipynb")), ids=lambda p: p.name)
+def test_notebooks_are_lean(nb):
+    "Committed outputs stay small: each notebook under 250 KB (`radiomicnet-docs --lean --readme-only` shrinks their figures)."
+    assert nb.stat().st_size < 250_000, f"{nb.name}: {nb.stat().st_size/1e3:.0f} KB; run `radiomicnet-docs --lean --readme-only`"

@@ -153,6 +153,67 @@ def test_paper_protocol_without_weights_warns_once_and_trains_from_scratch(tmp_p
 
 @pytest.mark.parametrize("model_name", ["unet", "unetpp", "ukan"])
 def test_pretrained_flag_is_ignored_by_models_without_a_pretrained_encoder(model_name, tmp_path):
-    assert not train.takes_pretrained(model_name)
+    assert not train.model_meta(model_name)["pretrained_encoder"]
     summary = train.train_run(**TINY, epochs=1, model_name=model_name, pretrained=True, out_dir=tmp_path)
     assert summary["weights"] == "from scratch"
+
+@pytest.mark.parametrize("protocol,sqr_mom,eps", [("paper", 0.999, 1e-8), ("cpu", 0.99, 1e-5)])
+def test_optimiser_is_adamw_with_the_protocols_moments(protocol, sqr_mom, eps):
+    "Known answer for decoupled weight decay, inside `Learner.fit`: with zero gradients one step multiplies every weight by (1 - lr*wd)."
+    from fastai.callback.core import Callback, CancelFitException
+    s = train.protocol_settings(protocol)
+    learn = train.build_learner(get_dls("synthetic", img_size=64, subset=16), wd=0.1, sqr_mom=s["sqr_mom"], eps=s["eps"])
+    class ZeroGradStep(Callback):
+        order = 100  # after GradientClip
+        def before_step(self):
+            self.params = [p for p in self.model.parameters() if p.grad is not None]
+            self.before = [p.detach().clone() for p in self.params]
+            for p in self.params: p.grad.zero_()
+        def after_step(self): raise CancelFitException()
+    cb = ZeroGradStep()
+    learn.fit(1, lr=1e-2, cbs=cb)
+    assert {h["sqr_mom"] for h in learn.opt.hypers} == {sqr_mom} and {h["eps"] for h in learn.opt.hypers} == {eps}
+    assert {h["wd"] for h in learn.opt.hypers} == {0.1}
+    from fastai.torch_core import norm_bias_params
+    exempt = {id(p) for p in norm_bias_params(learn.model)}          # fastai's default (wd_bn_bias=False): no decay on norms and biases
+    assert 0 < len(exempt) < len(cb.params)
+    for b, p in zip(cb.before, cb.params):
+        torch.testing.assert_close(p.detach(), b if id(p) in exempt else b * (1 - 1e-2 * 0.1), rtol=1e-6, atol=1e-9)
+
+class _Rates(__import__("fastai.callback.core", fromlist=["Callback"]).Callback):
+    "Records every group's learning rate at each optimiser step, and the gradient norm before and after clipping."
+    def __init__(self): self.lrs, self.norms = [], []
+    def before_fit(self): self.lrs, self.norms = [], []
+    def after_step(self): self.lrs.append([h["lr"] for h in self.opt.hypers])
+
+def _grad_norm(params): return float(torch.norm(torch.stack([p.grad.norm() for p in params if p.grad is not None])))
+
+def test_paper_schedule_rates_per_group_inside_a_learner(tmp_path, hub_dir):
+    "Known answers of the paper's schedule over 10 epochs: 1% of each peak at the first step, the peaks at the end of the "
+    "5-epoch warm-up, and (1 + cos(0.9 pi))/2 of them at the last step (pct 0.95, 90% down the cosine)."
+    from torchvision.models import mobilenet_v2
+    from radiomicnet import model as M
+    path = M.hub_file(M.IMAGENET_WEIGHTS[0]); path.parent.mkdir(parents=True); torch.save(mobilenet_v2().state_dict(), path)
+    learn = train.build_learner(get_dls("synthetic", img_size=64, bs=8, subset=16), pretrained=True, lr=1e-4, encoder_lr=1e-5)
+    rec = _Rates()
+    learn.fit(10, lr=learn.peak_lrs, cbs=[train.schedule_callback("cosine", learn.peak_lrs, 10), rec])
+    lrs = np.array(rec.lrs)
+    n = len(lrs); assert n == 10 * len(learn.dls.train)
+    np.testing.assert_allclose(lrs[0], [1e-7, 1e-6], rtol=1e-9)
+    np.testing.assert_allclose(lrs[n // 2], [1e-5, 1e-4], rtol=1e-9)
+    np.testing.assert_allclose(lrs[-1], np.array([1e-5, 1e-4]) * (1 + np.cos(np.pi * (1 - 2 / n))) / 2, rtol=1e-6)
+
+def test_gradient_clipping_clips_to_norm_one():
+    from fastai.callback.core import Callback, CancelFitException
+    class Norms(Callback):
+        def __init__(self, order): self.order, self.norms = order, []
+        def before_step(self): self.norms.append(_grad_norm(list(self.model.parameters())))
+    before, after = Norms(order=5), Norms(order=50)      # GradientClip runs at order 11
+    class Stop(Callback):
+        order = 60
+        def after_step(self):
+            if len(after.norms) == 2: raise CancelFitException()
+    learn = train.build_learner(get_dls("synthetic", img_size=64, bs=8, subset=16))
+    learn.loss_func = (lambda f: lambda *a: 1000 * f(*a))(learn.loss_func)   # gradients far above norm 1
+    learn.fit(1, lr=1e-3, cbs=[before, after, Stop()])
+    assert min(before.norms) > 1 and after.norms == pytest.approx([1.0] * 2, rel=1e-4)
