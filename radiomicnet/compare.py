@@ -100,6 +100,7 @@ def run_one(model:str,              # A registered model
     common = dict(data_dir=None if data_dir is None else str(data_dir), device=device)
     overrides = budget_settings(budget); protocol = overrides.pop("protocol")
     settings = dict(protocol=protocol, **protocol_settings(protocol, **overrides))  # every setting explicit: the notebook's defaults are a smoke run
+    for k in ("sqr_mom", "eps"): settings.pop(k)  # the optimiser's constants are the protocol's own, not notebook parameters
     t0 = time.time()
     try:
         _execute("05_training.ipynb", nb_dir/f"{name}-05_training.ipynb", dict(common, dataset=dataset, seed=seed, variant=variant,

@@ -18,13 +18,15 @@ from scipy import ndimage
 from fastcore.script import call_parse
 from fastprogress.fastprogress import progress_bar
 from fasttransform import Transform
-from fastai.torch_core import TensorImage, TensorMask
+from fastai.torch_core import TensorBase, TensorImage, TensorMask, show_title
 from fastai.data.core import DataLoaders
 from fastai.data.block import DataBlock, TransformBlock
 from fastai.data.transforms import FuncSplitter
 from fastai.vision.core import PILMask
 from fastai.vision.data import ImageBlock
 from fastai.vision.augment import aug_transforms
+from fastai.vision.data import get_grid
+from plum import dispatch
 from fastdownload import download_url
 from .core import RadiomicNetError, DataError, atomic_path, cli_errors, resolve_data_dir, PROJECT_DIR
 from .features import FEATURE_NAMES, FEATURE_VERSION, FeatureScaler, radiomics_features_torch
@@ -36,8 +38,9 @@ __all__ = ['SYNTHETIC_VERSION', 'DATASETS', 'DATASET_NAMES', 'SPLITS', 'BUSI_CLA
            'SyntheticSample', 'synthetic_samples', 'dataset_root', 'scan_busi', 'scan_kvasir', 'scan_dataset',
            'pixel_hash', 'class_targets', 'assign_splits', 'make_split_table', 'split_csv', 'write_split_file',
            'read_split_file', 'load_split', 'default_cache_dir', 'resized_pair', 'resized_image', 'resized_mask',
-           'feature_cache_file', 'cached_radiomics', 'seg_aug_transforms', 'SegmentationBatch', 'RadiomicsLookup',
-           'seg_datablock', 'radiomics_frame', 'get_dls', 'show_seg_batch', 'download_dataset', 'radiomicnet_download']
+           'feature_cache_file', 'cached_radiomics', 'seg_aug_transforms', 'SegmentationBatch', 'TensorRadiomics',
+           'RadiomicsLookup', 'seg_datablock', 'radiomics_frame', 'get_dls', 'show_seg_batch', 'show_batch',
+           'show_results', 'download_dataset', 'radiomicnet_download']
 
 # %% ../nbs/04_data.ipynb #67156363
 _SIXTEEN_BIT = {"I", "I;16", "I;16B", "I;16L", "I;16N"}
@@ -476,15 +479,19 @@ def seg_aug_transforms(max_rotate:float=15.,  # Largest rotation, degrees
                           max_zoom=1/math.sqrt(min_scale), max_lighting=max_lighting, max_warp=0., pad_mode="zeros")
 
 class SegmentationBatch(Transform):
-    "Last batch step: plain tensors for the model and loss; the mask (B,H,W) becomes float (B,1,H,W)."
+    "Last batch step: the mask (B,H,W) becomes float (B,1,H,W), the shape of the logits; fastai's types are kept."
     order = 90
-    def encodes(self, x:TensorImage)->torch.Tensor: return x.as_subclass(torch.Tensor)
-    def encodes(self, x:TensorMask)->torch.Tensor:  return x[:, None].float().as_subclass(torch.Tensor)
+    def encodes(self, x:TensorMask)->TensorMask: return x[:, None].float()
+
+class TensorRadiomics(TensorBase):
+    "The 13 radiomics z-scores of an image (or a batch of them); `show` titles a plot with the GLCM contrast."
+    def show(self, ctx=None, feature:str="glcm_contrast", **kwargs):
+        return show_title(f"{feature.removeprefix('glcm_')} z={float(self[FEATURE_NAMES.index(feature)]):+.2f}", ctx=ctx, **kwargs)
 
 class RadiomicsLookup:
-    "Item getter: a sample's radiomics z-scores as a float32 tensor (13,), looked up by id."
+    "Item getter: a sample's radiomics z-scores as a float32 `TensorRadiomics` (13,), looked up by id."
     def __init__(self, table:dict): self.table = {k: np.asarray(v, dtype=np.float32) for k, v in table.items()}
-    def __call__(self, sample): return torch.from_numpy(self.table[sample.id])
+    def __call__(self, sample): return TensorRadiomics(torch.from_numpy(self.table[sample.id]))
 
 def _is_valid(sample)->bool: return sample.split == "valid"
 
@@ -548,11 +555,28 @@ def show_seg_batch(batch,              # A batch `(image, radiomics, mask)`, or 
     n = min(max_n, len(image))
     fig, axs = plt.subplots(math.ceil(n/ncols), ncols, figsize=(2*ncols, 2.1*math.ceil(n/ncols)), squeeze=False)
     for i, ax in enumerate(axs.flat):
-        if i < n: show_overlay(image[i], mask[i], ax=ax, title=f"{feature} z={radiomics[i, FEATURE_NAMES.index(feature)]:+.2f}")
+        if i < n: show_overlay(image[i], mask[i], ax=ax, title=f"{feature} z={float(radiomics[i, FEATURE_NAMES.index(feature)]):+.2f}")
         else: ax.set_axis_off()
     if title: fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+# %% ../nbs/04_data.ipynb #18d3312d
+@dispatch
+def show_batch(x:tuple, y:TensorMask, samples, ctxs=None, max_n:int=8, nrows=None, ncols=None, figsize=None, **kwargs):
+    "fastai's `show_batch` for (image, radiomics) -> mask: each image with its mask, titled by its contrast z-score."
+    if ctxs is None: ctxs = get_grid(min(len(samples), max_n), nrows=nrows, ncols=ncols, figsize=figsize)
+    for i in range(3): ctxs = [s[i].show(ctx=c, **kwargs) for s, c, _ in zip(samples, ctxs, range(max_n))]
+    return ctxs
+
+@dispatch
+def show_results(x:tuple, y:TensorMask, samples, outs, ctxs=None, max_n:int=6, nrows=None, ncols=1, figsize=None, **kwargs):
+    "fastai's `show_results` for (image, radiomics) -> mask: target (image, mask, contrast) beside the image with the prediction."
+    if ctxs is None: ctxs = get_grid(min(len(samples), max_n), nrows=nrows, ncols=ncols, figsize=figsize, double=True, title="Target/Prediction")
+    for i in range(3): ctxs[::2] = [s[i].show(ctx=c, **kwargs) for s, c, _ in zip(samples, ctxs[::2], range(max_n))]
+    ctxs[1::2] = [s[0].show(ctx=c, **kwargs) for s, c, _ in zip(samples, ctxs[1::2], range(max_n))]
+    ctxs[1::2] = [o[0].show(ctx=c, **kwargs) for o, c, _ in zip(outs, ctxs[1::2], range(max_n))]
+    return ctxs
 
 # %% ../nbs/04_data.ipynb #8514567d
 def _find_dataset(dataset:str, folder:Path)->Path:

@@ -23,8 +23,9 @@ from .metrics import METRICS, _as_batch, _binarise, confusion_counts, ratio_metr
 
 # %% auto #0
 __all__ = ['segmentation_metrics', 'bootstrap_ci', 'summarize', 'paired_wilcoxon', 'CalibrationAccumulator',
-           'expected_calibration_error', 'reliability_diagram', 'hd95', 'TestSet', 'load_test_set', 'batch_slices',
-           'predict_probs', 'predict_split', 'upsample_probs', 'native_masks', 'evaluate_checkpoint']
+           'expected_calibration_error', 'reliability_diagram', 'fit_temperature', 'hd95', 'TestSet', 'load_test_set',
+           'batch_slices', 'predict_logits', 'predict_probs', 'predict_split', 'checkpoint_temperature',
+           'upsample_probs', 'native_masks', 'evaluate_checkpoint']
 
 # %% ../nbs/06_evaluation.ipynb #b6db8b90
 def segmentation_metrics(probs,            # Predicted probabilities (or bool predictions), (H,W), (B,H,W) or (B,1,H,W)
@@ -161,6 +162,25 @@ def reliability_diagram(acc:CalibrationAccumulator, # Accumulated calibration hi
     fig.tight_layout()
     return fig
 
+# %% ../nbs/06_evaluation.ipynb #b95b3b93
+def fit_temperature(logits:torch.Tensor, # Logits of any shape
+                    masks:torch.Tensor,  # Ground truth of the same shape, {0,1}
+                    max_iter:int=100,    # LBFGS iterations
+                   )->float:
+    "The T > 0 minimising the mean pixel NLL of sigmoid(logits / T) against `masks` (LBFGS on log T)."
+    z, y = logits.detach().double().reshape(-1), masks.detach().double().reshape(-1)  # float64: millions of pixels in one mean
+    if z.shape != y.shape: raise RadiomicNetError(f"fit_temperature: {z.numel()} logits but {y.numel()} mask pixels")
+    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([log_t], lr=0.5, max_iter=max_iter, tolerance_grad=1e-10, tolerance_change=1e-12,
+                        line_search_fn="strong_wolfe")
+    def closure():
+        opt.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(z / log_t.exp(), y)
+        loss.backward()
+        return loss
+    opt.step(closure)
+    return float(log_t.detach().exp())
+
 # %% ../nbs/06_evaluation.ipynb #221569d5
 def _boundary(mask:np.ndarray)->np.ndarray:
     "Foreground pixels with a background 4-neighbour (outside the image counts as background)."
@@ -222,17 +242,26 @@ def batch_slices(n:int, # Number of items
     return [slice(i, i + bs) for i in range(0, n, bs)]
 
 @torch.no_grad()
+def predict_logits(model:torch.nn.Module, # Any registered model: forward(image, radiomics) -> logits
+                   images:torch.Tensor,    # (N,3,S,S) in [0,1]
+                   radiomics:torch.Tensor, # (N,13) z-scores
+                   bs:int=8,               # Images per forward pass
+                   device=None,            # Default: CUDA when available
+                  )->torch.Tensor: # (N,1,S,S) on the CPU
+    "The logits model(image, radiomics), eval mode, `bs` images at a time."
+    device = default_device(device)
+    model = model.to(device).eval()
+    return torch.cat([model(images[s].to(device), radiomics[s].to(device)).float().cpu() for s in batch_slices(len(images), bs)])
+
 def predict_probs(model:torch.nn.Module, # Any registered model: forward(image, radiomics) -> logits
                   images:torch.Tensor,    # (N,3,S,S) in [0,1]
                   radiomics:torch.Tensor, # (N,13) z-scores
                   bs:int=8,               # Images per forward pass
                   device=None,            # Default: CUDA when available
+                  temperature:float=1.0,  # Divide the logits by this first (temperature scaling; 1: none)
                  )->torch.Tensor: # (N,1,S,S) on the CPU
-    "Foreground probabilities sigmoid(model(image, radiomics)), eval mode, `bs` images at a time."
-    device = default_device(device)
-    model = model.to(device).eval()
-    return torch.cat([torch.sigmoid(model(images[s].to(device), radiomics[s].to(device))).float().cpu()
-                      for s in batch_slices(len(images), bs)])
+    "Foreground probabilities sigmoid(logits / temperature)."
+    return torch.sigmoid(predict_logits(model, images, radiomics, bs, device) / temperature)
 
 # %% ../nbs/06_evaluation.ipynb #4a15f2a9
 def predict_split(checkpoint:str|Path,  # A file written by `radiomicnet.model.save_checkpoint` (e.g. a run's `best.pt`)
@@ -241,6 +270,7 @@ def predict_split(checkpoint:str|Path,  # A file written by `radiomicnet.model.s
                   device:str=None,      # cpu | cuda (default: cuda when available)
                   bs:int=8,             # Images per forward pass
                   subset:int=None,      # Only the first N images of the split (default: the run's own `subset`)
+                  temperature:float=1.0, # Divide the logits by this before the sigmoid (temperature scaling)
                  )->tuple[list, np.ndarray, np.ndarray, dict]:
     "(image ids, probabilities (N,S,S) float32, masks (N,S,S) bool, run config) for one split at the input size S."
     model, scaler, ckpt = load_checkpoint(checkpoint)
@@ -248,8 +278,27 @@ def predict_split(checkpoint:str|Path,  # A file written by `radiomicnet.model.s
     if not config: raise RadiomicNetError(f"{checkpoint}: no run config in the checkpoint (write it with radiomicnet.train.train_run)")
     test = load_test_set(config["dataset"], scaler, data_dir, config["img_size"], split,
                          config.get("subset") if subset is None else subset, config["seed"])
-    probs = predict_probs(model, test.images, test.radiomics, bs, device)
+    probs = predict_probs(model, test.images, test.radiomics, bs, device, temperature)
     return test.ids, probs[:, 0].numpy(), test.masks[:, 0].numpy() > 0.5, config
+
+def checkpoint_temperature(checkpoint:str|Path,   # A run's `best.pt`
+                           data_dir:str|Path=None, # Data folder (default: `resolve_data_dir()`)
+                           device:str=None,        # cpu | cuda
+                           refit:bool=False,       # Fit again even when `temperature.json` is there
+                          )->float:
+    "The checkpoint's temperature T: read from `temperature.json` beside it, else fitted on the validation split and written there."
+    path = Path(checkpoint).parent/"temperature.json"
+    if path.exists() and not refit: return float(json.loads(path.read_text())["temperature"])
+    model, scaler, ckpt = load_checkpoint(checkpoint)
+    config = ckpt["extra"].get("config")
+    if not config: raise RadiomicNetError(f"{checkpoint}: no run config in the checkpoint (write it with radiomicnet.train.train_run)")
+    valid = load_test_set(config["dataset"], scaler, data_dir, config["img_size"], "valid", config.get("subset"), config["seed"])
+    logits = predict_logits(model, valid.images, valid.radiomics, device=device)
+    t = fit_temperature(logits, valid.masks)
+    nll = lambda temp: float(F.binary_cross_entropy_with_logits(logits / temp, valid.masks))
+    record = dict(temperature=t, split="valid", n_images=len(valid), nll_before=nll(1.0), nll_after=nll(t), checkpoint=Path(checkpoint).name)
+    with atomic_path(path) as tmp: tmp.write_text(json.dumps(record, indent=2))
+    return t
 
 # %% ../nbs/06_evaluation.ipynb #c0478f74
 def upsample_probs(probs:np.ndarray, # (S,S) probabilities at the network's input size
@@ -274,10 +323,12 @@ def evaluate_checkpoint(checkpoint:str|Path, # A file written by `save_checkpoin
                         device:str=None,       # cpu | cuda
                         n_resamples:int=10_000,# Bootstrap resamples for the CI of DSC
                         native:bool=True,      # Score at each image's own size (prediction upsampled), else at the input size
+                        temperature_scaling:bool=False, # Divide the logits by the checkpoint's T (`checkpoint_temperature`)
                        )->dict:
     "Score a checkpoint on a split: per-image metrics (with HD95), summary with bootstrap CI, ECE; written to `out_dir`."
     out_dir = Path(out_dir or Path(checkpoint).parent)
-    ids, probs, masks, config = predict_split(checkpoint, split, data_dir, device)
+    t = checkpoint_temperature(checkpoint, data_dir, device) if temperature_scaling else 1.0
+    ids, probs, masks, config = predict_split(checkpoint, split, data_dir, device, temperature=t)
     calib = CalibrationAccumulator()
     if native:
         rows = []
@@ -289,7 +340,7 @@ def evaluate_checkpoint(checkpoint:str|Path, # A file written by `save_checkpoin
         table = segmentation_metrics(probs, masks, ids=ids, with_hd95=True); calib.update(probs, masks)
     summary = summarize(table, n_resamples=n_resamples)
     metrics = dict(dataset=config["dataset"], split=split, n_images=len(ids), resolution="native" if native else f"{config['img_size']} px",
-                   ece=float(calib.ece), **{f"{m}_{k}": float(summary.loc[m, k]) for m in summary.index for k in ("mean", "std")},
+                   ece=float(calib.ece), temperature=t, **{f"{m}_{k}": float(summary.loc[m, k]) for m in summary.index for k in ("mean", "std")},
                    dsc_ci95=[float(summary.loc["dsc", "ci95_low"]), float(summary.loc["dsc", "ci95_high"])])
     fig = reliability_diagram(calib, title=f"{config['dataset']} {split}: ECE {calib.ece:.3f}")
     for name, write in [("per_image.csv", lambda t: table.to_csv(t, index=False)), ("summary.csv", lambda t: summary.to_csv(t)),
