@@ -15,16 +15,16 @@ from fastprogress.fastprogress import progress_bar
 from .core import RadiomicNetError, atomic_path, cli_errors, default_device, device_name, PROJECT_DIR
 from .model import create_model, model_meta
 from .train import protocol_settings
-from .evaluate import paired_wilcoxon
+from .evaluate import evaluate_checkpoint, paired_wilcoxon
 from .baselines import PAPER_PARAMS_M
 
 # %% auto #0
 __all__ = ['METHODS', 'METHOD_LABELS', 'ABLATIONS', 'ABLATION_LABELS', 'PAPER_PARAMS', 'PAPER_METHODS', 'PAPER_ABLATION_BUSI',
-           'PAPER_ECE_BUSI', 'PAPER_EFFICIENCY', 'BUDGETS', 'TABLE_FILES', 'budget_settings', 'paper_runs', 'run_name',
-           'run_one', 'load_run', 'load_runs', 'over_seeds', 'seed_mean_per_image', 'paired_p', 'count_params',
-           'methods_table', 'ablation_table', 'calibration_table', 'runs_table', 'measure_model', 'efficiency_table',
-           'efficiency_file', 'measure_efficiency', 'validation_curves', 'results_tables', 'build_results', 'run_paper',
-           'radiomicnet_paper', 'budget_folders', 'radiomicnet_tables']
+           'PAPER_ECE_BUSI', 'PAPER_EFFICIENCY', 'BUDGETS', 'TS_DIR', 'TABLE_FILES', 'budget_settings', 'paper_runs',
+           'run_name', 'calibrate_run', 'run_one', 'load_run', 'load_runs', 'over_seeds', 'seed_mean_per_image',
+           'paired_p', 'count_params', 'methods_table', 'ablation_table', 'calibration_table', 'runs_table',
+           'measure_model', 'efficiency_table', 'efficiency_file', 'measure_efficiency', 'validation_curves',
+           'results_tables', 'build_results', 'run_paper', 'radiomicnet_paper', 'budget_folders', 'radiomicnet_tables']
 
 # %% ../nbs/09_comparison.ipynb #ac29aafa
 METHODS = ("unet", "unetpp", "transunet", "ukan", "radiomicnet")
@@ -81,6 +81,15 @@ def _execute(nb:str, out:Path, parameters:dict, nbs_path:Path):
     out.parent.mkdir(parents=True, exist_ok=True)
     pm.execute_notebook(str(nbs_path/nb), str(out), parameters=parameters, cwd=str(nbs_path), progress_bar=False, log_output=False)
 
+TS_DIR = "temperature"  # where a run's temperature-scaled evaluation goes
+
+def calibrate_run(run_dir:Path,  # A run folder with its `best.pt`
+                  data_dir=None, # Folder holding BUSI/ and Kvasir-SEG/ (default: $RADIOMICNET_DATA)
+                  device=None,   # cpu | cuda (default: cuda when available)
+                 )->dict:
+    "Score a run's best checkpoint again after temperature scaling, into `<run_dir>/temperature/`; return its metrics."
+    return evaluate_checkpoint(Path(run_dir)/"best.pt", Path(run_dir)/TS_DIR, data_dir=data_dir, device=device, temperature_scaling=True)["metrics"]
+
 def run_one(model:str,              # A registered model
             variant:str,            # One of `radiomicnet.train.VARIANTS`
             dataset:str,            # synthetic | busi | kvasir-seg
@@ -106,7 +115,8 @@ def run_one(model:str,              # A registered model
         _execute("05_training.ipynb", nb_dir/f"{name}-05_training.ipynb", dict(common, dataset=dataset, seed=seed, variant=variant,
                  model_name=model, out_dir=str(run_dir), subset=None, command=command, **settings), nbs_path)
         _execute("06_evaluation.ipynb", nb_dir/f"{name}-06_evaluation.ipynb", dict(common, checkpoint=str(run_dir/"best.pt"), out_dir=str(run_dir)), nbs_path)
-        if model_meta(model)["takes_radiomics"]:  # the gates to interpret
+        if model_meta(model)["takes_radiomics"]:  # the gates to interpret, and the post-hoc calibration of Table IV
+            calibrate_run(run_dir, data_dir, device)
             _execute("07_interpretability.ipynb", nb_dir/f"{name}-07_interpretability.ipynb",
                      dict(common, checkpoint=str(run_dir/"best.pt"), out_dir=str(run_dir/"interpret")), nbs_path)
     except Exception as e:
@@ -209,20 +219,24 @@ def ablation_table(root:Path,   # A budget folder, `results/<dataset>/<budget>`
 def calibration_table(root:Path,   # A budget folder, `results/<dataset>/<budget>`
                       dataset:str, # busi | kvasir-seg | synthetic (the paper's Table IV is on BUSI only)
                      )->pd.DataFrame:
-    "Table IV: pixel ECE (15 bins) and DSC without and with the Radiomics Consistency loss, mean and std over seeds."
+    "Table IV: pixel ECE (15 bins) and DSC without and with L_RC, each also after temperature scaling (TS); mean and std over seeds."
     rows = []
-    for v, label in (("no_rc", "w/o L_RC"), ("full", "RadiomicNet (with L_RC)")):
+    for v, ts, label in (("no_rc", False, "w/o L_RC"), ("no_rc", True, "w/o L_RC + TS"),
+                         ("full", False, "RadiomicNet (with L_RC)"), ("full", True, "RadiomicNet (with L_RC) + TS")):
         r = load_runs(root, "radiomicnet", v)
+        if ts: r = [dict(x, metrics=json.loads((Path(root)/"runs"/x["name"]/TS_DIR/"metrics.json").read_text())) for x in r
+                    if (Path(root)/"runs"/x["name"]/TS_DIR/"metrics.json").exists()]
         ece, dsc = over_seeds(r, "ece"), over_seeds(r, "dsc_mean")
+        paper = PAPER_ECE_BUSI.loc[v] if dataset == "busi" and not ts else dict(ece=np.nan, dsc=np.nan)  # the paper has no TS
         rows.append(dict(variant=label, protocol=_protocol_of(r), n_seeds=len(r), ece_mean=ece[0], ece_std=ece[1], dsc_mean=dsc[0], dsc_std=dsc[1],
-                         paper_ece=PAPER_ECE_BUSI.loc[v, "ece"] if dataset == "busi" else np.nan,
-                         paper_dsc=PAPER_ECE_BUSI.loc[v, "dsc"] if dataset == "busi" else np.nan))
+                         temperature=float(np.mean([x["metrics"]["temperature"] for x in r])) if ts and r else np.nan,
+                         paper_ece=paper["ece"], paper_dsc=paper["dsc"]))
     return pd.DataFrame(rows)
 
 def runs_table(root:Path,   # A budget folder, `results/<dataset>/<budget>`
                dataset:str, # Its data set (unused: every run of the folder is listed)
               )->pd.DataFrame:
-    "Every complete run: protocol, seed, epochs, best epoch (from 1), validation and test DSC, minutes (training; whole run), commit, machine."
+    "Every complete run: protocol, seed, epochs, best epoch (from 1), validation and test DSC, minutes (training; whole run), load, commit, machine."
     status = pd.read_csv(Path(root)/"status.csv").set_index("run") if (Path(root)/"status.csv").exists() else pd.DataFrame()
     rows = []
     for d in sorted(Path(root).glob("runs/*-s*"), key=lambda d: (d.name.rsplit("-s", 1)[0], int(d.name.rsplit("-s", 1)[1]))):
@@ -234,7 +248,7 @@ def runs_table(root:Path,   # A budget folder, `results/<dataset>/<budget>`
                          epochs=s.get("epochs_run"), best_epoch=s["best_epoch"] + 1 if "best_epoch" in s else np.nan,
                          valid_dsc=s.get("valid_dice", np.nan), dsc=r["metrics"]["dsc_mean"],
                          train_minutes=round(s["wall_seconds"]/60, 1) if "wall_seconds" in s else np.nan,
-                         run_minutes=round(float(run_s)/60, 1), git_commit=s.get("git_commit", ""), machine=s.get("device_name", "")))
+                         run_minutes=round(float(run_s)/60, 1), load_avg=s.get("load_average_15min", np.nan), git_commit=s.get("git_commit", ""), machine=s.get("device_name", "")))
     return pd.DataFrame(rows)
 
 # %% ../nbs/09_comparison.ipynb #2ca3abc3

@@ -561,7 +561,7 @@ def show_seg_batch(batch,              # A batch `(image, radiomics, mask)`, or 
     fig.tight_layout()
     return fig
 
-# %% ../nbs/04_data.ipynb #18d3312d
+# %% ../nbs/04_data.ipynb #0855dada
 @dispatch
 def show_batch(x:tuple, y:TensorMask, samples, ctxs=None, max_n:int=8, nrows=None, ncols=None, figsize=None, **kwargs):
     "fastai's `show_batch` for (image, radiomics) -> mask: each image with its mask, titled by its contrast z-score."

@@ -64,7 +64,7 @@ def process_notebook(path:str|Path, # A notebook in `nbs/` or an executed one un
 TABLE_TITLES = {
     "table1_2_methods": "Table {I_or_II}. Segmentation on {dataset}: methods (test split)",
     "table3_ablation": "Table III. Ablation of RadiomicNet's components on {dataset} (test split)",
-    "table4_calibration": "Table IV. Calibration on {dataset}: pixel ECE without and with L_RC (test split)",
+    "table4_calibration": "Table IV. Calibration on {dataset}: pixel ECE without and with L_RC, and after temperature scaling (test split)",
     "table5_efficiency": "Table V. Efficiency: parameters, size and inference time per image",
     "sweep": "The sweep that chose the cpu protocol (BUSI validation split, seed 0)",
     "runs": "Every run: epochs, validation and test DSC, wall time, commit and machine",
@@ -76,7 +76,8 @@ COLUMN_HEADERS = dict(method="Method", variant="Variant", n_seeds="Seeds", param
                       setting="Setting", schedule="Schedule", peak_lr="Peak rate", best_valid_dice="Best valid DSC",
                       best_epoch="Best epoch", s_per_epoch="s / epoch", seed="Seed",
                       run="Run", protocol="Protocol", valid_dsc="Valid DSC", run_minutes="Run (min)", git_commit="Commit",
-                      machine="Machine", wall_minutes="Wall (min)")
+                      machine="Machine", wall_minutes="Wall (min)", load_avg="Load (15 min)",
+                      temperature="T")
 MISSING = "–"
 
 def _num(x, p_value=False)->str:

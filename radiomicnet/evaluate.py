@@ -162,7 +162,7 @@ def reliability_diagram(acc:CalibrationAccumulator, # Accumulated calibration hi
     fig.tight_layout()
     return fig
 
-# %% ../nbs/06_evaluation.ipynb #b95b3b93
+# %% ../nbs/06_evaluation.ipynb #ab9a8d2c
 def fit_temperature(logits:torch.Tensor, # Logits of any shape
                     masks:torch.Tensor,  # Ground truth of the same shape, {0,1}
                     max_iter:int=100,    # LBFGS iterations

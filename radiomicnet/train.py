@@ -289,7 +289,8 @@ def train_run(dataset="synthetic",  # synthetic | busi | kvasir-seg
                    best_epoch=int(best["epoch"]), valid_dice=float(best["dice"]),
                    test_dice=float(learn.validate(dl=dls.test)[1]),
                    train_seconds=round(time.time()-t0, 1), train_seconds_total=round(float(history.seconds.sum()), 1),
-                   wall_seconds=round(time.time()-t_start, 1))
+                   wall_seconds=round(time.time()-t_start, 1),
+                   load_average_15min=round(os.getloadavg()[2], 2))  # above cpu_count: the run shared the machine, its times are inflated
     with atomic_path(summary_path) as tmp: tmp.write_text(json.dumps(summary, indent=2))
     return summary
 
