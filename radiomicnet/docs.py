@@ -22,14 +22,13 @@ from .core import RadiomicNetError, atomic_path, cli_errors, PROJECT_DIR
 from .compare import ABLATION_LABELS, PAPER_ABLATION_BUSI, PAPER_METHODS
 
 # %% auto #0
-__all__ = ['NB_CELL_KEYS', 'TABLE_TITLES', 'COLUMN_HEADERS', 'MISSING', 'RESULTS_MARKER', 'README_HEADER', 'MATHJAX_CDN',
-           'MATHJAX_FILES', 'PAGE_TEMPLATE', 'SITE_CSS', 'RESULT_KINDS', 'DATASET_TITLES', 'BUDGET_TITLES',
-           'RecordProcs', 'process_notebook', 'format_table', 'markdown_html', 'discussion_markdown',
+__all__ = ['NB_CELL_KEYS', 'DATASET_TITLES', 'TABLE_TITLES', 'COLUMN_HEADERS', 'MISSING', 'RESULTS_MARKER', 'README_HEADER',
+           'MATHJAX_CDN', 'MATHJAX_FILES', 'PAGE_TEMPLATE', 'SITE_CSS', 'RESULT_KINDS', 'BUDGET_TITLES', 'RecordProcs',
+           'process_notebook', 'dataset_title', 'format_table', 'markdown_html', 'discussion_markdown',
            'results_markdown', 'render_readme', 'sidebar_sections', 'page_name', 'mathjax_dir', 'mathjax_script',
            'apply_cell_options', 'nav_html', 'SiteWriter', 'result_datasets', 'result_files', 'results_page_name',
-           'results_notebook_name', 'dataset_title', 'file_heading', 'csv_table_html', 'figure_html', 'budget_dirs',
-           'run_summaries', 'protocol_caption', 'results_body', 'build_site', 'lean_png', 'lean_notebook',
-           'radiomicnet_docs']
+           'results_notebook_name', 'file_heading', 'csv_table_html', 'figure_html', 'budget_dirs', 'run_summaries',
+           'protocol_caption', 'results_body', 'build_site', 'lean_png', 'lean_notebook', 'radiomicnet_docs']
 
 # %% ../nbs/10_docs.ipynb #8d897638
 NB_CELL_KEYS = {"cell_type", "id", "metadata", "source", "attachments", "outputs", "execution_count"}
@@ -61,6 +60,9 @@ def process_notebook(path:str|Path, # A notebook in `nbs/` or an executed one un
     return nbformat.from_dict(json.loads(json.dumps(plain, default=list))), front
 
 # %% ../nbs/10_docs.ipynb #6cce87c3
+DATASET_TITLES = {"busi": "BUSI", "kvasir-seg": "Kvasir-SEG", "synthetic": "Synthetic"}
+def dataset_title(dataset:str)->str: return DATASET_TITLES.get(dataset, dataset)
+
 TABLE_TITLES = {
     "table1_2_methods": "Table {I_or_II}. Segmentation on {dataset}: methods (test split)",
     "table3_ablation": "Table III. Ablation of RadiomicNet's components on {dataset} (test split)",
@@ -315,7 +317,6 @@ class SiteWriter:
 
 # %% ../nbs/10_docs.ipynb #3bf17585
 RESULT_KINDS = {"tables": "*.csv", "figures": "*.png", "notebooks": "*.ipynb"}
-DATASET_TITLES = {"busi": "BUSI", "kvasir-seg": "Kvasir-SEG", "synthetic": "Synthetic"}
 
 def result_datasets(results:str|Path # Results root, one folder per dataset
                    )->list[str]:
@@ -333,7 +334,6 @@ def results_page_name(dataset:str)->str: return f"results-{dataset}.html"
 def results_notebook_name(dataset:str, nb:Path, budget:str=None)->str:
     "The page of an executed notebook: `results-<dataset>[-<budget>]-<notebook>.html`."
     return f"results-{dataset}{'' if budget is None else '-' + budget}-{Path(nb).stem.lower()}.html"
-def dataset_title(dataset:str)->str: return DATASET_TITLES.get(dataset, dataset)
 def file_heading(path:Path)->str:
     "A heading from a file name: `per_image-metrics.csv` -> 'Per image metrics'."
     words = re.sub(r"[_\-]+", " ", Path(path).stem).strip()
