@@ -33,14 +33,14 @@ from .features import FEATURE_NAMES, FEATURE_VERSION, FeatureScaler, radiomics_f
 from .model import resize_rgb
 
 # %% auto #0
-__all__ = ['SYNTHETIC_VERSION', 'DATASETS', 'DATASET_NAMES', 'SPLITS', 'BUSI_CLASSES', 'SPLIT_SEED', 'SPLITS_DIR',
+__all__ = ['SYNTHETIC_VERSION', 'DATASETS', 'DATASET_NAMES', 'IMAGE_EXTS', 'SPLITS', 'BUSI_CLASSES', 'SPLIT_SEED', 'SPLITS_DIR',
            'SPLIT_COLUMNS', 'CACHE_ENV', 'read_image', 'read_mask', 'FileSample', 'synthetic_pair', 'show_overlay',
-           'SyntheticSample', 'synthetic_samples', 'dataset_root', 'scan_busi', 'scan_kvasir', 'scan_dataset',
-           'pixel_hash', 'class_targets', 'assign_splits', 'make_split_table', 'split_csv', 'write_split_file',
-           'read_split_file', 'load_split', 'default_cache_dir', 'resized_pair', 'resized_image', 'resized_mask',
-           'feature_cache_file', 'cached_radiomics', 'seg_aug_transforms', 'SegmentationBatch', 'TensorRadiomics',
-           'RadiomicsLookup', 'seg_datablock', 'radiomics_frame', 'get_dls', 'show_seg_batch', 'show_batch',
-           'show_results', 'download_dataset', 'radiomicnet_download']
+           'SyntheticSample', 'synthetic_samples', 'dataset_root', 'scan_busi', 'scan_pairs', 'scan_kvasir',
+           'scan_dataset', 'folder_samples', 'pixel_hash', 'class_targets', 'assign_splits', 'make_split_table',
+           'split_csv', 'write_split_file', 'read_split_file', 'load_split', 'default_cache_dir', 'resized_pair',
+           'resized_image', 'resized_mask', 'feature_cache_file', 'cached_radiomics', 'seg_aug_transforms',
+           'SegmentationBatch', 'TensorRadiomics', 'RadiomicsLookup', 'seg_datablock', 'radiomics_frame', 'get_dls',
+           'show_seg_batch', 'show_batch', 'show_results', 'download_dataset', 'radiomicnet_download']
 
 # %% ../nbs/04_data.ipynb #67156363
 _SIXTEEN_BIT = {"I", "I;16", "I;16B", "I;16L", "I;16N"}
@@ -210,6 +210,7 @@ DATASETS = {
                        url="https://datasets.simula.no/downloads/kvasir-seg.zip"),
 }
 DATASET_NAMES = ("synthetic", *DATASETS)
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")  # what a `folder` data set reads (any case)
 SPLITS = ("train", "valid", "test")
 BUSI_CLASSES = ("benign", "malignant", "normal")
 
@@ -232,15 +233,19 @@ _BUSI_MASK = re.compile(r"^(?P<stem>.+)_mask(_\d+)?$")
 
 def _natural_key(name:str): return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
 
+def _match(images:dict, masks:dict, expect:str)->tuple:
+    "(rows (id, image, masks) of the images {stem: path} that have masks {stem: [paths]}, one line per file that does not pair up)."
+    stems = sorted(images, key=_natural_key)
+    refused = [f"{ms[0]}: mask without an image '{stem}' (expected {expect})" for stem, ms in masks.items() if stem not in images]
+    refused += [f"{images[stem]}: no mask file for this image (expected {expect})" for stem in stems if stem not in masks]
+    rows = [(stem, images[stem], sorted(masks[stem], key=lambda p: _natural_key(p.name))) for stem in stems if stem in masks]
+    return rows, refused
+
 def _pair_up(images:dict, masks:dict, folder:Path, expect:str)->list:
     "Rows (id, image, masks) pairing images {stem: path} with masks {stem: [paths]}; unpaired files raise."
     if not images: raise DataError(f"{folder}: no images found (expected {expect})")
-    for stem, ms in masks.items():
-        if stem not in images: raise DataError(f"{ms[0]}: mask without an image '{stem}' (expected {expect})")
-    rows = []
-    for stem in sorted(images, key=_natural_key):
-        if stem not in masks: raise DataError(f"{images[stem]}: no mask file for this image (expected {expect})")
-        rows.append((stem, images[stem], sorted(masks[stem], key=lambda p: _natural_key(p.name))))
+    rows, refused = _match(images, masks, expect)
+    if refused: raise DataError(refused[0])
     return rows
 
 def _files(folder:Path, exts:tuple)->list:
@@ -262,20 +267,49 @@ def scan_busi(root:Path, # The `Dataset_BUSI_with_GT` folder
             rows.append((stem, cls, img.relative_to(root).as_posix(), ";".join(m.relative_to(root).as_posix() for m in ms)))
     return pd.DataFrame(rows, columns=["id", "class", "image", "masks"])
 
+def _by_stem(files:list)->tuple:
+    "({stem: path} of the stems only one file has, one line per file whose stem another file shares)."
+    groups = defaultdict(list)
+    for p in sorted(files): groups[p.stem].append(p)
+    clashes = [f"{p}: another file has the stem '{s}' ({', '.join(q.name for q in ps if q != p)}); rename one" for s, ps in groups.items() if len(ps) > 1 for p in ps]
+    return {s: ps[0] for s, ps in groups.items() if len(ps) == 1}, clashes
+
+def scan_pairs(root:Path,            # A folder holding images/ and masks/
+               exts:tuple=IMAGE_EXTS, # File types read, lower case (any case matches)
+               label:str="lesion",   # The `class` of every row
+              )->tuple:
+    "images/name.* paired with masks/name.* by file stem: (table with columns id, class, image, masks; one line per file left out)."
+    expect = f"'images/name{exts[0]}' with 'masks/name{exts[0]}' ({'/'.join(e.lstrip('.').upper() for e in exts)})"
+    images, masks = _files(root/"images", exts), _files(root/"masks", exts)
+    if not images: raise DataError(f"{root/'images'}: no images found (expected {expect})")
+    others = [f"{p}: not an image file this data set reads (expected {'/'.join(exts)})" for d in ("images", "masks")
+              for p in sorted((root/d).iterdir()) if p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in exts]
+    (images, clash_i), (masks, clash_m) = _by_stem(images), _by_stem(masks)
+    rows, unpaired = _match(images, {s: [p] for s, p in masks.items()}, expect)
+    table = pd.DataFrame([(stem, label, img.relative_to(root).as_posix(), ms[0].relative_to(root).as_posix()) for stem, img, ms in rows],
+                         columns=["id", "class", "image", "masks"])
+    return table, others + clash_i + clash_m + unpaired
+
 def scan_kvasir(root:Path, # The `Kvasir-SEG` folder
                )->pd.DataFrame:
     "All Kvasir-SEG images with their masks (same file stem): columns id, class ('polyp'), image, masks."
-    exts = (".jpg", ".jpeg", ".png")
-    images = {p.stem: p for p in _files(root/"images", exts)}
-    masks = {p.stem: [p] for p in _files(root/"masks", exts)}
-    rows = [(stem, "polyp", img.relative_to(root).as_posix(), ms[0].relative_to(root).as_posix())
-            for stem, img, ms in _pair_up(images, masks, root/"images", "'images/name.jpg' with 'masks/name.jpg'")]
-    return pd.DataFrame(rows, columns=["id", "class", "image", "masks"])
+    table, refused = scan_pairs(root, (".jpg", ".jpeg", ".png"), "polyp")
+    if refused: raise DataError(refused[0])
+    return table
 
 def scan_dataset(dataset:str, data_dir:str|Path=None)->pd.DataFrame:
     "Every image of `dataset` on disk with its masks (BUSI: all three classes)."
     root = dataset_root(dataset, data_dir)
     return scan_busi(root) if dataset == "busi" else scan_kvasir(root)
+
+# %% ../nbs/04_data.ipynb #42166ac0
+def folder_samples(root:str|Path,     # A folder holding images/ and masks/ (files paired by stem)
+                   threshold:int=128, # A mask pixel is foreground when its largest channel is >= this
+                  )->tuple:
+    "The `folder` data set: (one test `FileSample` per image with a mask, one line naming each file left out)."
+    root = Path(root)
+    table, refused = scan_pairs(root)
+    return [FileSample(r.id, "folder", "test", r["class"], root/r.image, (root/r.masks,), threshold) for _, r in table.iterrows()], refused
 
 # %% ../nbs/04_data.ipynb #2937acbe
 SPLIT_SEED = 2607  # Seed of the committed split files (from the paper's arXiv number)
@@ -374,9 +408,9 @@ def read_split_file(dataset:str,                # 'busi' or 'kvasir-seg'
     return table
 
 # %% ../nbs/04_data.ipynb #bde46a44
-def load_split(dataset:str="synthetic",   # 'synthetic', 'busi' or 'kvasir-seg'
+def load_split(dataset:str="synthetic",   # 'synthetic', 'busi', 'kvasir-seg' or 'folder'
                split:str=None,            # 'train', 'valid', 'test', or None for all
-               data_dir:str|Path=None,    # Data folder (default: `resolve_data_dir()`)
+               data_dir:str|Path=None,    # Data folder (default: `resolve_data_dir()`); for 'folder', the folder itself
                include_normal:bool=False, # BUSI: keep the 'normal' class (not in the paper's 647)
                subset:int=None,           # Keep the first N samples of each split (smoke tests)
                splits_dir:str|Path=None,  # Folder of the split files (default: the package's `splits/`)
@@ -385,9 +419,13 @@ def load_split(dataset:str="synthetic",   # 'synthetic', 'busi' or 'kvasir-seg'
                seed:int=0,                # Synthetic: base seed
               )->list:
     "The samples of one split of a data set, in split-file order (synthetic ones computed, not read)."
-    _check_dataset(dataset, DATASET_NAMES)
+    _check_dataset(dataset, (*DATASET_NAMES, "folder"))
     if split is not None and split not in SPLITS: raise DataError(f"unknown split '{split}': choose one of {', '.join(SPLITS)}")
     if dataset == "synthetic": samples = synthetic_samples(n_synthetic, size, seed)
+    elif dataset == "folder":
+        if data_dir is None: raise DataError("the folder data set needs its folder: pass data_dir (a folder holding images/ and masks/)")
+        samples, refused = folder_samples(data_dir)
+        if refused: raise DataError(refused[0])
     else:
         table, root = read_split_file(dataset, splits_dir), dataset_root(dataset, data_dir)
         if not include_normal: table = table[table["class"] != "normal"]
