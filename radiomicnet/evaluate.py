@@ -11,21 +11,27 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
+from matplotlib.patches import Patch
 from scipy import ndimage, stats
-import json
+import json, sys
 from pathlib import Path
 from dataclasses import dataclass
-from .core import RadiomicNetError, DataError, atomic_path, default_device
+from PIL import Image
+from fastcore.script import call_parse
+from fastprogress.fastprogress import progress_bar
+from .core import RadiomicNetError, DataError, atomic_path, cli_errors, default_device
 from .features import FeatureScaler
 from .model import load_checkpoint
-from .data import load_split, resized_pair, cached_radiomics
+from .data import load_split, resized_pair, cached_radiomics, folder_samples, read_image
 from .metrics import METRICS, _as_batch, _binarise, confusion_counts, ratio_metrics
 
 # %% auto #0
-__all__ = ['segmentation_metrics', 'bootstrap_ci', 'summarize', 'paired_wilcoxon', 'CalibrationAccumulator',
-           'expected_calibration_error', 'reliability_diagram', 'fit_temperature', 'hd95', 'TestSet', 'load_test_set',
-           'batch_slices', 'predict_logits', 'predict_probs', 'predict_split', 'checkpoint_temperature',
-           'upsample_probs', 'native_masks', 'evaluate_checkpoint']
+__all__ = ['ERROR_COLOURS', 'segmentation_metrics', 'bootstrap_ci', 'summarize', 'paired_wilcoxon', 'CalibrationAccumulator',
+           'expected_calibration_error', 'reliability_diagram', 'fit_temperature', 'hd95', 'error_overlay',
+           'best_median_worst', 'error_grid', 'TestSet', 'samples_test_set', 'load_test_set', 'batch_slices',
+           'predict_logits', 'predict_probs', 'run_config', 'predict_split', 'checkpoint_temperature', 'upsample_probs',
+           'native_masks', 'score_native', 'write_evaluation', 'evaluate_checkpoint', 'usable_samples', 'native_grid',
+           'evaluate_folder', 'radiomicnet_evaluate', 'resave_folder']
 
 # %% ../nbs/06_evaluation.ipynb #b6db8b90
 def segmentation_metrics(probs,            # Predicted probabilities (or bool predictions), (H,W), (B,H,W) or (B,1,H,W)
@@ -198,6 +204,48 @@ def hd95(pred, # Predicted mask of one image, (H,W), foreground where > 0.5
     directed = [ndimage.distance_transform_edt(~to)[frm] for frm, to in ((edge_p, edge_m), (edge_m, edge_p))]
     return float(max(np.percentile(d, 95) for d in directed))
 
+# %% ../nbs/06_evaluation.ipynb #3f3c881f
+ERROR_COLOURS = dict(tp=(0., 1., 0.), fp=(1., 0., 0.), fn=(0., 0., 1.))  # green, red, blue
+
+def error_overlay(image,            # (H,W,3) RGB or (H,W) grey, float in [0,1]
+                  pred,             # (H,W) prediction, foreground > 0.5
+                  mask,             # (H,W) ground truth, foreground > 0.5
+                  alpha:float=0.6,  # Tint strength (1: pure colour)
+                 )->np.ndarray:
+    "(H,W,3) image with TP pixels tinted green, FP red, FN blue; true negatives unchanged."
+    out = np.asarray(image, dtype=np.float64)
+    out = np.repeat(out[..., None], 3, axis=-1) if out.ndim == 2 else out.copy()
+    pred, mask = np.asarray(pred) > 0.5, np.asarray(mask) > 0.5
+    for region, kind in ((pred & mask, "tp"), (pred & ~mask, "fp"), (~pred & mask, "fn")):
+        out[region] = (1 - alpha) * out[region] + alpha * np.array(ERROR_COLOURS[kind])
+    return out
+
+# %% ../nbs/06_evaluation.ipynb #2c3ace99
+def best_median_worst(dsc, # Per-image DSC
+                     )->dict:
+    "Indices of the images with the best, the median and the worst DSC (ties: the first in order; median: the lower middle)."
+    order = np.argsort(-np.asarray(dsc, dtype=np.float64), kind="stable")
+    return dict(best=int(order[0]), median=int(order[(len(order) - 1) // 2]), worst=int(order[-1]))
+
+def error_grid(rows:list,          # One dict per row: name, id, dsc, image (H,W,3) in [0,1], mask and pred (H,W); optional extra [(map, label)]
+               extra_cols:list=(), # Titles of extra columns (each row's `extra` maps, magma on [0,1]) between prediction and overlay
+              )->plt.Figure:
+    "Fig. 3's layout: input, ground truth, prediction, any extra maps, TP/FP/FN overlay; one row per image."
+    cols = ["input", "ground truth", "prediction", *extra_cols, "TP / FP / FN"]
+    fig, axs = plt.subplots(len(rows), len(cols), figsize=(2.1 * len(cols), 2.25 * len(rows)), squeeze=False)
+    for r, row in enumerate(rows):
+        extra = row.get("extra", [])
+        panels = [(row["image"], None), (row["mask"], "gray"), (row["pred"], "gray"), *[(a, "magma") for a, _ in extra],
+                  (error_overlay(row["image"], row["pred"], row["mask"]), None)]
+        for c, (a, cmap) in enumerate(panels):
+            axs[r, c].imshow(a, cmap=cmap, vmin=0, vmax=1, interpolation="nearest"); axs[r, c].set(xticks=[], yticks=[])
+        for c, (_, label) in enumerate(extra): axs[r, 3 + c].set_xlabel(label, fontsize=6)
+        axs[r, 0].set_ylabel(f"{row['name']}: {row['id']}\nDSC {float(row['dsc']):.3f}", fontsize=7)
+    for c, t in enumerate(cols): axs[0, c].set_title(t, fontsize=8)
+    fig.legend(handles=[Patch(color=ERROR_COLOURS[k], label=k.upper()) for k in ERROR_COLOURS], loc="lower center", ncol=3, fontsize=7)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return fig
+
 # %% ../nbs/06_evaluation.ipynb #87e4c5bc
 @dataclass
 class TestSet:
@@ -215,6 +263,20 @@ class TestSet:
         return TestSet(self.ids[idx], self.images[idx], self.radiomics[idx], self.masks[idx], self.dataset, self.split)
 
 # %% ../nbs/06_evaluation.ipynb #6e81d587
+def samples_test_set(samples:list,             # Samples of one data set (`radiomicnet.data`), in the order wanted
+                     scaler:FeatureScaler|None, # The model's training scaler (None: the model takes no radiomics; zeros)
+                     img_size:int=256,         # Network input size the model was trained at
+                     cache_dir:str|Path=None,  # Feature cache folder (default: `radiomicnet.data.default_cache_dir()`)
+                     split:str="test",         # Split name recorded in the `TestSet`
+                    )->TestSet:
+    "Images, masks and standardised radiomics of `samples`, prepared as the training pipeline prepares them."
+    pairs = [resized_pair(s, img_size) for s in samples]
+    images = torch.stack([torch.from_numpy(np.array(i)).permute(2, 0, 1) for i, _ in pairs]).float() / 255
+    masks = torch.stack([torch.from_numpy(np.array(m)) for _, m in pairs]).float()[:, None]
+    raw = cached_radiomics(samples, img_size, cache_dir)
+    z = np.zeros_like(raw) if scaler is None else np.asarray(scaler.transform(raw))
+    return TestSet([s.id for s in samples], images, torch.as_tensor(z, dtype=torch.float32), masks, samples[0].dataset, split)
+
 def load_test_set(dataset:str,             # 'synthetic', 'busi' or 'kvasir-seg'
                   scaler:FeatureScaler|None, # The model's training scaler (None: the model takes no radiomics; zeros)
                   data_dir:str|Path=None,  # Data folder (default: `resolve_data_dir()`)
@@ -224,15 +286,10 @@ def load_test_set(dataset:str,             # 'synthetic', 'busi' or 'kvasir-seg'
                   seed:int=0,              # Synthetic data: the base seed the run used (its `seed`)
                   cache_dir:str|Path=None, # Feature cache folder (default: `radiomicnet.data.default_cache_dir()`)
                  )->TestSet:
-    "Images, masks and standardised radiomics of one split, prepared as the training pipeline prepares them."
+    "One split of a data set as a `TestSet` (see `samples_test_set`)."
     samples = load_split(dataset, split, data_dir, subset=subset, size=img_size, seed=seed)
     if not samples: raise DataError(f"{dataset}: the {split!r} split holds no images")
-    pairs = [resized_pair(s, img_size) for s in samples]
-    images = torch.stack([torch.from_numpy(np.array(i)).permute(2, 0, 1) for i, _ in pairs]).float() / 255
-    masks = torch.stack([torch.from_numpy(np.array(m)) for _, m in pairs]).float()[:, None]
-    raw = cached_radiomics(samples, img_size, cache_dir)
-    z = np.zeros_like(raw) if scaler is None else np.asarray(scaler.transform(raw))
-    return TestSet([s.id for s in samples], images, torch.as_tensor(z, dtype=torch.float32), masks, dataset, split)
+    return samples_test_set(samples, scaler, img_size, cache_dir, split)
 
 # %% ../nbs/06_evaluation.ipynb #a6209973
 def batch_slices(n:int, # Number of items
@@ -264,6 +321,14 @@ def predict_probs(model:torch.nn.Module, # Any registered model: forward(image, 
     return torch.sigmoid(predict_logits(model, images, radiomics, bs, device) / temperature)
 
 # %% ../nbs/06_evaluation.ipynb #4a15f2a9
+def run_config(checkpoint:str|Path, # The checkpoint file (for the message)
+               ckpt:dict,            # Its contents, from `load_checkpoint`
+              )->dict:
+    "The training run's config stored in a checkpoint (dataset, img_size, seed, ...), or a one-line error."
+    config = ckpt["extra"].get("config")
+    if not config: raise RadiomicNetError(f"{checkpoint}: no run config in the checkpoint (write it with radiomicnet.train.train_run)")
+    return config
+
 def predict_split(checkpoint:str|Path,  # A file written by `radiomicnet.model.save_checkpoint` (e.g. a run's `best.pt`)
                   split:str="test",     # 'train', 'valid' or 'test'
                   data_dir:str|Path=None, # Data folder (default: `resolve_data_dir()`)
@@ -274,8 +339,7 @@ def predict_split(checkpoint:str|Path,  # A file written by `radiomicnet.model.s
                  )->tuple[list, np.ndarray, np.ndarray, dict]:
     "(image ids, probabilities (N,S,S) float32, masks (N,S,S) bool, run config) for one split at the input size S."
     model, scaler, ckpt = load_checkpoint(checkpoint)
-    config = ckpt["extra"].get("config")
-    if not config: raise RadiomicNetError(f"{checkpoint}: no run config in the checkpoint (write it with radiomicnet.train.train_run)")
+    config = run_config(checkpoint, ckpt)
     test = load_test_set(config["dataset"], scaler, data_dir, config["img_size"], split,
                          config.get("subset") if subset is None else subset, config["seed"])
     probs = predict_probs(model, test.images, test.radiomics, bs, device, temperature)
@@ -290,8 +354,7 @@ def checkpoint_temperature(checkpoint:str|Path,   # A run's `best.pt`
     path = Path(checkpoint).parent/"temperature.json"
     if path.exists() and not refit: return float(json.loads(path.read_text())["temperature"])
     model, scaler, ckpt = load_checkpoint(checkpoint)
-    config = ckpt["extra"].get("config")
-    if not config: raise RadiomicNetError(f"{checkpoint}: no run config in the checkpoint (write it with radiomicnet.train.train_run)")
+    config = run_config(checkpoint, ckpt)
     valid = load_test_set(config["dataset"], scaler, data_dir, config["img_size"], "valid", config.get("subset"), config["seed"])
     logits = predict_logits(model, valid.images, valid.radiomics, device=device)
     t = fit_temperature(logits, valid.masks)
@@ -316,6 +379,42 @@ def native_masks(config:dict,     # A run's config (dataset, img_size, seed, sub
     samples = load_split(config["dataset"], split, data_dir, subset=config.get("subset"), size=config["img_size"], seed=config["seed"])
     return [s.load()[1] for s in samples]
 
+# %% ../nbs/06_evaluation.ipynb #908ea5de
+def score_native(ids:list,   # Image ids
+                 probs,      # Probabilities at the network's input size, one (S,S) map per image
+                 masks,      # Ground-truth masks at their original sizes (any iterable, read one at a time)
+                )->tuple:
+    "(per-image table with HD95, `CalibrationAccumulator`), each prediction upsampled to its mask's size first."
+    calib, rows = CalibrationAccumulator(), []
+    for i, prob, mask in zip(ids, probs, masks):
+        p = upsample_probs(prob, mask.shape)
+        rows.append(segmentation_metrics(p[None], mask[None], ids=[i], with_hd95=True)); calib.update(p, mask)
+    return pd.concat(rows, ignore_index=True), calib
+
+def write_evaluation(out_dir:str|Path,  # Folder for the files
+                     table:pd.DataFrame, # Per-image table (`segmentation_metrics` with HD95)
+                     calib:CalibrationAccumulator, # The pixels' calibration histograms
+                     about:dict,         # What was scored (dataset, split, n_images, resolution), first in `metrics.json`
+                     temperature:float=1.0, # The temperature the logits were divided by
+                     n_resamples:int=10_000, # Bootstrap resamples for the CI of DSC
+                     figures:dict=None,  # More figures {file name: figure} to write (and close)
+                    )->dict:
+    "Write per_image.csv, summary.csv, calibration.csv, metrics.json and reliability.png (and `figures`) atomically; return them."
+    out_dir, summary = Path(out_dir), summarize(table, n_resamples=n_resamples)
+    metrics = dict(about, ece=float(calib.ece), temperature=temperature,
+                   **{f"{m}_{k}": float(summary.loc[m, k]) for m in summary.index for k in ("mean", "std")},
+                   dsc_ci95=[float(summary.loc["dsc", "ci95_low"]), float(summary.loc["dsc", "ci95_high"])])
+    figures = {"reliability.png": reliability_diagram(calib, title=f"{about['dataset']} {about['split']}: ECE {calib.ece:.3f}"), **(figures or {})}
+    for name, write in [("per_image.csv", lambda t: table.to_csv(t, index=False)), ("summary.csv", lambda t: summary.to_csv(t)),
+                        ("calibration.csv", lambda t: calib.table().to_csv(t, index=False)),
+                        ("metrics.json", lambda t: t.write_text(json.dumps(metrics, indent=2)))]:
+        with atomic_path(out_dir/name) as tmp: write(tmp)
+    for name, fig in figures.items():
+        with atomic_path(out_dir/name) as tmp: fig.savefig(tmp, dpi=100, format="png")
+        plt.close(fig)
+    return dict(table=table, summary=summary, metrics=metrics)
+
+# %% ../nbs/06_evaluation.ipynb #c310f278
 def evaluate_checkpoint(checkpoint:str|Path, # A file written by `save_checkpoint`
                         out_dir:str|Path=None, # Where the tables and the figure go (default: beside the checkpoint)
                         split:str="test",      # The split to score
@@ -329,24 +428,98 @@ def evaluate_checkpoint(checkpoint:str|Path, # A file written by `save_checkpoin
     out_dir = Path(out_dir or Path(checkpoint).parent)
     t = checkpoint_temperature(checkpoint, data_dir, device) if temperature_scaling else 1.0
     ids, probs, masks, config = predict_split(checkpoint, split, data_dir, device, temperature=t)
-    calib = CalibrationAccumulator()
-    if native:
-        rows = []
-        for i, mask in zip(ids, native_masks(config, split, data_dir)):
-            p = upsample_probs(probs[ids.index(i)], mask.shape)
-            rows.append(segmentation_metrics(p[None], mask[None], ids=[i], with_hd95=True)); calib.update(p, mask)
-        table = pd.concat(rows, ignore_index=True)
+    if native: table, calib = score_native(ids, probs, native_masks(config, split, data_dir))
     else:
-        table = segmentation_metrics(probs, masks, ids=ids, with_hd95=True); calib.update(probs, masks)
-    summary = summarize(table, n_resamples=n_resamples)
-    metrics = dict(dataset=config["dataset"], split=split, n_images=len(ids), resolution="native" if native else f"{config['img_size']} px",
-                   ece=float(calib.ece), temperature=t, **{f"{m}_{k}": float(summary.loc[m, k]) for m in summary.index for k in ("mean", "std")},
-                   dsc_ci95=[float(summary.loc["dsc", "ci95_low"]), float(summary.loc["dsc", "ci95_high"])])
-    fig = reliability_diagram(calib, title=f"{config['dataset']} {split}: ECE {calib.ece:.3f}")
-    for name, write in [("per_image.csv", lambda t: table.to_csv(t, index=False)), ("summary.csv", lambda t: summary.to_csv(t)),
-                        ("calibration.csv", lambda t: calib.table().to_csv(t, index=False)),
-                        ("metrics.json", lambda t: t.write_text(json.dumps(metrics, indent=2))),
-                        ("reliability.png", lambda t: fig.savefig(t, dpi=100, format="png"))]:
-        with atomic_path(out_dir/name) as tmp: write(tmp)
-    plt.close(fig)
-    return dict(table=table, summary=summary, metrics=metrics)
+        table = segmentation_metrics(probs, masks, ids=ids, with_hd95=True); calib = CalibrationAccumulator().update(probs, masks)
+    about = dict(dataset=config["dataset"], split=split, n_images=len(ids), resolution="native" if native else f"{config['img_size']} px")
+    return write_evaluation(out_dir, table, calib, about, t, n_resamples)
+
+# %% ../nbs/06_evaluation.ipynb #d73365df
+def usable_samples(samples:list, # Samples of a `folder` data set
+                   refused:list, # Lines naming the files left out; a line per refused sample is appended
+                  )->list:
+    "The samples whose image and mask read and agree in size; a mask empty only for its threshold is refused too."
+    good = []
+    for s in progress_bar(samples, leave=False, display=len(samples) > 50):
+        try:
+            image, mask = s.load()
+            biggest = 0 if mask.any() else max(int(read_image(m).max()) for m in s.masks)
+            if 0 < biggest < s.threshold:
+                raise DataError(f"{s.masks[0]}: no mask pixel reaches {s.threshold} (the largest is {biggest}): 0/1 labels? pass --mask-threshold 1")
+            good.append(s)
+        except DataError as e: refused.append(str(e))
+    return good
+
+def native_grid(samples:list, # The scored samples
+                probs,        # Their probabilities at the network's input size, (N,S,S)
+                dsc,          # Their DSC
+               )->plt.Figure:
+    "The best/median/worst grid at each image's native resolution (prediction upsampled)."
+    rows = []
+    for name, i in best_median_worst(dsc).items():
+        image, mask = samples[i].load()
+        rows.append(dict(name=name, id=samples[i].id, dsc=dsc[i], image=image / 255, mask=mask, pred=upsample_probs(probs[i], mask.shape) > 0.5))
+    return error_grid(rows)
+
+# %% ../nbs/06_evaluation.ipynb #c781d813
+def evaluate_folder(checkpoint:str|Path,  # A checkpoint written by `radiomicnet.train.train_run` (e.g. a run's `best.pt`)
+                    folder:str|Path,      # A folder holding images/ and masks/, files paired by stem
+                    out_dir:str|Path,     # Where the tables and figures go
+                    device:str=None,      # cpu | cuda
+                    mask_threshold:int=128, # A mask pixel is foreground when its largest channel is >= this
+                    temperature_scaling:bool=False, # Divide the logits by the checkpoint's T (`checkpoint_temperature`)
+                    n_resamples:int=10_000, # Bootstrap resamples for the CI of DSC
+                    bs:int=8,             # Images per forward pass
+                    cache_dir:str|Path=None, # Feature cache folder
+                    log=None,             # Called with each refused file's line (default: print to stderr)
+                   )->dict:
+    "Score a checkpoint on any folder at native resolution; files that cannot be used are refused, one line each, the others scored."
+    model, scaler, ckpt = load_checkpoint(checkpoint)
+    config = run_config(checkpoint, ckpt)
+    samples, refused = folder_samples(folder, mask_threshold)
+    good = usable_samples(samples, refused)
+    for line in refused: (log or (lambda l: print(l, file=sys.stderr)))(f"refused: {line}")
+    if not good: raise DataError(f"{folder}: none of its images can be evaluated ({len(refused)} files refused)")
+    t = checkpoint_temperature(checkpoint, device=device) if temperature_scaling else 1.0
+    test = samples_test_set(good, scaler, config["img_size"], cache_dir)
+    probs = predict_probs(model, test.images, test.radiomics, bs, device, t)[:, 0].numpy()
+    table, calib = score_native(test.ids, probs, (s.load()[1] for s in good))
+    about = dict(dataset="folder", split="test", n_images=len(good), n_refused=len(refused), resolution="native",
+                 folder=str(folder), checkpoint=str(checkpoint), trained_on=config["dataset"])
+    result = write_evaluation(out_dir, table, calib, about, t, n_resamples, {"qualitative.png": native_grid(good, probs, table.dsc.to_numpy())})
+    with atomic_path(Path(out_dir)/"refused.txt") as tmp: tmp.write_text("".join(f"{l}\n" for l in refused))
+    return dict(result, refused=refused)
+
+# %% ../nbs/06_evaluation.ipynb #0c6ab3da
+@call_parse
+@cli_errors
+def radiomicnet_evaluate(checkpoint:str=None, # A trained checkpoint, e.g. a run's best.pt
+                         data_dir:str=None,   # A folder holding images/ and masks/, paired by file stem (PNG, JPEG, BMP, TIFF)
+                         out:str=None,        # Folder for the tables and figures
+                         device:str=None,     # cpu | cuda (default: cuda when available)
+                         mask_threshold:int=128, # A mask pixel is foreground from this grey level (0/1 label masks: 1)
+                         temperature_scaling:bool=False, # Divide the logits by the checkpoint's temperature (temperature.json beside it, else fitted on its validation split)
+                        ):
+    "Evaluate a checkpoint on any folder of images and masks at native resolution: per-image metrics, CIs, reliability diagram, best/median/worst grid."
+    for name, value in (("--checkpoint", checkpoint), ("--data-dir", data_dir), ("--out", out)):
+        if value is None: raise RadiomicNetError(f"{name} is missing: radiomicnet-evaluate --checkpoint CKPT --data-dir FOLDER --out DIR")
+    result = evaluate_folder(checkpoint, data_dir, out, device, mask_threshold, temperature_scaling)
+    m = result["metrics"]
+    print(f"DSC {m['dsc_mean']:.3f} (95% CI {m['dsc_ci95'][0]:.3f}-{m['dsc_ci95'][1]:.3f}), HD95 {m['hd95_mean']:.1f} px, ECE {m['ece']:.4f}")
+    print(f"evaluated {m['n_images']} images, refused {m['n_refused']} files; tables and figures in {out}")
+
+# %% ../nbs/06_evaluation.ipynb #7dda96bc
+def resave_folder(samples:list,         # Samples to write (e.g. a test split from `load_split`)
+                  dest:str|Path,        # New folder; gets images/ and masks/
+                  scale:float=0.6,      # Factor on both sides (bilinear for images, nearest for masks)
+                  quality:int=40,       # JPEG quality of the images
+                 )->Path:
+    "Write samples as a `folder` data set acquired differently: images resized and re-saved as JPEG, masks resized alike as PNG."
+    dest = Path(dest)
+    for sub in ("images", "masks"): (dest/sub).mkdir(parents=True, exist_ok=True)
+    for s in progress_bar(samples, leave=False, display=len(samples) > 50):
+        image, mask = s.load()
+        size = (max(8, round(image.shape[1] * scale)), max(8, round(image.shape[0] * scale)))
+        Image.fromarray(image).resize(size, Image.Resampling.BILINEAR).save(dest/"images"/f"{s.id}.jpg", quality=quality)
+        Image.fromarray(mask).resize(size, Image.Resampling.NEAREST).save(dest/"masks"/f"{s.id}.png")
+    return dest

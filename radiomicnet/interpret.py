@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
-from matplotlib.patches import Patch
 from scipy import stats
 from fastai.callback.hook import Hooks
 from fastprogress.fastprogress import progress_bar
@@ -20,16 +19,15 @@ from .core import RadiomicNetError, atomic_path, default_device
 from .features import FEATURE_NAMES, FeatureScaler
 from .model import load_checkpoint
 from .losses import CompositeLoss
-from .evaluate import segmentation_metrics, TestSet, load_test_set, predict_probs, batch_slices
+from .evaluate import segmentation_metrics, TestSet, load_test_set, predict_probs, batch_slices, best_median_worst, error_grid
 from .train import variant_config
 
 # %% auto #0
-__all__ = ['ERROR_COLOURS', 'load_interpretation', 'GateLevel', 'ModelOutputs', 'model_gates', 'run_model', 'has_gate_values',
+__all__ = ['load_interpretation', 'GateLevel', 'ModelOutputs', 'model_gates', 'run_model', 'has_gate_values',
            'missing_gate_values', 'gate_table', 'channel_attention_table', 'plot_gates', 'importance_percent',
            'gradient_importance', 'training_loss', 'mean_dsc', 'permutation_importance', 'importance_table',
-           'rank_agreement', 'feature_importance', 'agreement_sentence', 'plot_importance', 'error_overlay',
-           'best_median_worst', 'attention_level', 'attention_map', 'qualitative_grid', 'save_table', 'save_figure',
-           'interpret_checkpoint']
+           'rank_agreement', 'feature_importance', 'agreement_sentence', 'plot_importance', 'attention_level',
+           'attention_map', 'qualitative_grid', 'save_table', 'save_figure', 'interpret_checkpoint']
 
 # %% ../nbs/07_interpretability.ipynb #1a1e2b3c
 def load_interpretation(checkpoint:str|Path,    # A checkpoint written by `radiomicnet.train.train_run` / `save_checkpoint`
@@ -269,29 +267,7 @@ def plot_importance(table:pd.DataFrame, # `importance_table` output
     fig.tight_layout()
     return fig
 
-# %% ../nbs/07_interpretability.ipynb #f820b86c
-ERROR_COLOURS = dict(tp=(0., 1., 0.), fp=(1., 0., 0.), fn=(0., 0., 1.))  # green, red, blue
-
-def error_overlay(image,            # (H,W,3) RGB or (H,W) grey, float in [0,1]
-                  pred,             # (H,W) prediction, foreground > 0.5
-                  mask,             # (H,W) ground truth, foreground > 0.5
-                  alpha:float=0.6,  # Tint strength (1: pure colour)
-                 )->np.ndarray:
-    "(H,W,3) image with TP pixels tinted green, FP red, FN blue; true negatives unchanged."
-    out = np.asarray(image, dtype=np.float64)
-    out = np.repeat(out[..., None], 3, axis=-1) if out.ndim == 2 else out.copy()
-    pred, mask = np.asarray(pred) > 0.5, np.asarray(mask) > 0.5
-    for region, kind in ((pred & mask, "tp"), (pred & ~mask, "fp"), (~pred & mask, "fn")):
-        out[region] = (1 - alpha) * out[region] + alpha * np.array(ERROR_COLOURS[kind])
-    return out
-
 # %% ../nbs/07_interpretability.ipynb #172f97df
-def best_median_worst(dsc, # Per-image DSC
-                     )->dict:
-    "Indices of the images with the best, the median and the worst DSC (ties: the first in order)."
-    order = np.argsort(-np.asarray(dsc, dtype=np.float64), kind="stable")
-    return dict(best=int(order[0]), median=int(order[(len(order) - 1) // 2]), worst=int(order[-1]))
-
 def attention_level(outputs:ModelOutputs,  # `run_model` output
                     level:int|None=-1,     # Index in `model.gates`; -1: the shallowest; None: no attention column
                    )->GateLevel|None:
@@ -312,21 +288,13 @@ def qualitative_grid(test:TestSet,          # The images
                      level:int|None=-1,     # Decoder level of the attention column (see `attention_level`)
                     )->plt.Figure:
     "Fig. 3: input, ground truth, prediction, RAG spatial attention, TP/FP/FN overlay; rows best, median, worst DSC."
-    lvl, rows = attention_level(outputs, level), best_median_worst(dsc)
-    cols = ["input", "ground truth", "prediction", *([f"RAG attention α_s\n(level {lvl.level}, stride {lvl.stride})"] if lvl else []), "TP / FP / FN"]
-    fig, axs = plt.subplots(len(rows), len(cols), figsize=(2.1 * len(cols), 2.25 * len(rows)), squeeze=False)
-    for r, (name, i) in enumerate(rows.items()):
-        img, true, pred = test.images[i].permute(1, 2, 0).numpy(), test.masks[i, 0].numpy() > 0.5, outputs.probs[i, 0].numpy() > 0.5
+    lvl, rows = attention_level(outputs, level), []
+    for name, i in best_median_worst(dsc).items():
+        img = test.images[i].permute(1, 2, 0).numpy()
         att = attention_map(lvl, i, img.shape[:2]) if lvl else None
-        panels = [(img, None), (true, "gray"), (pred, "gray"), *([(att, "magma")] if lvl else []), (error_overlay(img, pred, true), None)]
-        for c, (a, cmap) in enumerate(panels):
-            axs[r, c].imshow(a, cmap=cmap, vmin=0, vmax=1, interpolation="nearest"); axs[r, c].set(xticks=[], yticks=[])
-        if lvl: axs[r, 3].set_xlabel(f"range {att.min():.2f}–{att.max():.2f}", fontsize=6)
-        axs[r, 0].set_ylabel(f"{name}: {test.ids[i]}\nDSC {float(dsc[i]):.3f}", fontsize=7)
-    for c, t in enumerate(cols): axs[0, c].set_title(t, fontsize=8)
-    fig.legend(handles=[Patch(color=ERROR_COLOURS[k], label=k.upper()) for k in ERROR_COLOURS], loc="lower center", ncol=3, fontsize=7)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
-    return fig
+        rows.append(dict(name=name, id=test.ids[i], dsc=dsc[i], image=img, mask=test.masks[i, 0].numpy() > 0.5, pred=outputs.probs[i, 0].numpy() > 0.5,
+                         extra=[(att, f"range {att.min():.2f}–{att.max():.2f}")] if lvl else []))
+    return error_grid(rows, [f"RAG attention α_s\n(level {lvl.level}, stride {lvl.stride})"] if lvl else [])
 
 # %% ../nbs/07_interpretability.ipynb #09534df1
 def save_table(table:pd.DataFrame, path:str|Path)->Path:

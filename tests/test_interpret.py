@@ -8,7 +8,8 @@ from radiomicnet.core import CheckpointError, RadiomicNetError
 from radiomicnet.features import FEATURE_NAMES, FeatureScaler
 from radiomicnet.model import RadiomicNet, save_checkpoint
 from radiomicnet.data import cached_radiomics, load_split
-from radiomicnet.interpret import (ERROR_COLOURS, agreement_sentence, attention_level, error_overlay, gate_table,
+from radiomicnet.evaluate import ERROR_COLOURS, error_overlay
+from radiomicnet.interpret import (agreement_sentence, attention_level, gate_table,
                                    gradient_importance, importance_percent, importance_table, interpret_checkpoint,
                                    load_test_set, permutation_importance, qualitative_grid, rank_agreement, run_model)
 
