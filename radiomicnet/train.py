@@ -7,6 +7,7 @@ Docs: https://radiomicnet.github.io/radiomicnet/training.html.md"""
 # %% ../nbs/05_training.ipynb #c3bdc125
 from __future__ import annotations
 import json, os, platform, shlex, sys, time, warnings
+from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
 import numpy as np, pandas as pd, torch
@@ -17,6 +18,9 @@ from fastai.callback.schedule import ParamScheduler, SchedLin, SchedCos, combine
 from fastai.callback.tracker import TrackerCallback
 from fastai.callback.training import GradientClip
 from fastai.optimizer import Adam
+from fastai.distributed import DistributedDL
+from fastai.torch_core import distrib_barrier, get_model, num_distrib, rank_distrib
+from fastcore.basics import patch
 from fastcore.script import call_parse
 import radiomicnet
 from .core import RadiomicNetError, CheckpointError, atomic_path, cli_errors, default_device, device_name, git_commit
@@ -26,7 +30,8 @@ from .metrics import confusion_counts, ratio_metrics
 from .data import get_dls
 
 # %% auto #0
-__all__ = ['VARIANTS', 'SCHEDULES', 'PROTOCOLS', 'variant_config', 'MeanDice', 'ContrastTarget', 'lr_schedule',
+__all__ = ['VARIANTS', 'SCHEDULES', 'PROTOCOLS', 'variant_config', 'MeanDice', 'join_process_group', 'collective_device',
+           'distributed', 'rank0_decides', 'rank0_first_call', 'distributed_context', 'ContrastTarget', 'lr_schedule',
            'schedule_callback', 'RunCheckpoint', 'HistoryCSV', 'plot_history', 'TimeBudget', 'build_learner',
            'protocol_settings', 'train_run', 'radiomicnet_run']
 
@@ -53,11 +58,60 @@ class MeanDice(Metric):
     "Mean per-image Dice over a validation pass (fastai metric `dice`)."
     def reset(self): self.scores = []
     def accumulate(self, learn):
-        self.scores.append(ratio_metrics(confusion_counts(torch.sigmoid(learn.pred.detach()), learn.yb[0]))["dsc"])
+        dsc = torch.from_numpy(ratio_metrics(confusion_counts(torch.sigmoid(learn.pred.detach()), learn.yb[0]))["dsc"])
+        self.scores.append(learn.to_detach(dsc).numpy())  # gathered from all ranks (padding removed) when distributed
     @property
     def value(self): return float(np.concatenate(self.scores).mean()) if self.scores else None
     @property
     def name(self): return "dice"
+
+# %% ../nbs/05_training.ipynb #25e0b730
+def join_process_group(device:torch.device # Device asked for: 'cuda' becomes this rank's GPU ($LOCAL_RANK)
+                      )->torch.device:
+    "Join the process group of a `torchrun`/`accelerate launch` start (NCCL on CUDA, gloo on the CPU); a single process is left alone."
+    if num_distrib() <= 1: return device
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))); torch.cuda.set_device(device)
+    if not torch.distributed.is_initialized(): torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return device
+
+def collective_device()->torch.device:
+    "Where tensors of a collective call live: this rank's GPU under NCCL, else the CPU."
+    return torch.device("cuda", torch.cuda.current_device()) if torch.distributed.get_backend() == "nccl" else torch.device("cpu")
+
+@patch
+def _broadcast(self:DistributedDL, t, rank):
+    "fastai's index broadcast from `rank`, on `collective_device()` (fastai's assumes CUDA)."
+    t = torch.tensor(t, dtype=torch.long, device=collective_device())
+    torch.distributed.broadcast(t, rank)
+    return t.cpu().tolist()
+
+# %% ../nbs/05_training.ipynb #3c242671
+def distributed() -> bool:
+    "Whether this process is one of several in an initialised process group."
+    return num_distrib() > 1 and torch.distributed.is_initialized()
+
+def rank0_decides(flag:bool # This rank's answer
+                 )->bool:   # Rank 0's answer, on every rank
+    "Rank 0's `flag` on every rank (the flag itself in a single process), for decisions all ranks take together."
+    if not distributed(): return flag
+    t = torch.tensor([int(flag)], device=collective_device())
+    torch.distributed.broadcast(t, 0)
+    return bool(t.item())
+
+def rank0_first_call(func, *args, **kwargs):
+    "`func(*args, **kwargs)` on rank 0 first, then on the other ranks (e.g. to fill a cache once)."
+    if rank_distrib(): distrib_barrier()
+    result = func(*args, **kwargs)
+    if not rank_distrib(): distrib_barrier()
+    return result
+
+def distributed_context(learn:Learner,      # The Learner to train
+                        device:torch.device,# Its device: SyncBatchNorm and NCCL on CUDA, gloo on the CPU
+                       ):
+    "fastai's `learn.distrib_ctx()` when launched as several processes, else a context that does nothing."
+    if not distributed(): return nullcontext(learn)
+    return learn.distrib_ctx(sync_bn=device.type == "cuda", cpu=device.type == "cpu")
 
 # %% ../nbs/05_training.ipynb #18587216
 class ContrastTarget(Callback):
@@ -111,7 +165,8 @@ class RunCheckpoint(TrackerCallback):
         self.best, self.best_epoch, self.wait = state.get("best"), state.get("best_epoch", -1), state.get("wait", 0)
 
     def _save(self, name, **extra):
-        save_checkpoint(self.out_dir/name, self.model, self.model_name, self.model_kwargs, self.scaler, extra=dict(self.info, **extra))
+        if rank_distrib(): return  # rank 0 writes the run folder
+        save_checkpoint(self.out_dir/name, get_model(self.model), self.model_name, self.model_kwargs, self.scaler, extra=dict(self.info, **extra))
 
     def after_epoch(self):
         if self.epoch < self.start_epoch: return  # skipped by fastai's `start_epoch` when resuming
@@ -124,6 +179,7 @@ class RunCheckpoint(TrackerCallback):
 
     def after_fit(self):
         super().after_fit()
+        distrib_barrier()  # other ranks wait for rank 0's last write
         if (self.out_dir/"best.pt").exists(): self.model.load_state_dict(load_checkpoint(self.out_dir/"best.pt")[0].state_dict())
 
 # %% ../nbs/05_training.ipynb #4f1bd119
@@ -137,7 +193,7 @@ class HistoryCSV(Callback):
         self.rows = pd.read_csv(self.path).to_dict("records") if self.path.exists() else []
         self.t0 = time.time()
     def after_epoch(self):
-        if self.epoch < self.start_epoch: return  # skipped by fastai's `start_epoch` when resuming
+        if self.epoch < self.start_epoch or rank_distrib(): return  # skipped when resuming; rank 0 writes
         names, vals = self.recorder.metric_names[1:-1], self.recorder.values[-1]
         row = dict(epoch=self.epoch, **{n: float(v) for n, v in zip(names, vals)},
                    **{f"lr_{i}": float(h["lr"]) for i, h in enumerate(self.opt.hypers)}, seconds=time.time()-self.t0)
@@ -165,7 +221,7 @@ class TimeBudget(Callback):
     @property
     def seconds(self)->float: return self.used + time.time() - self.t0
     def after_epoch(self):
-        if self.minutes is not None and self.seconds >= 60*self.minutes:
+        if rank0_decides(self.minutes is not None and self.seconds >= 60*self.minutes):
             self.learn.stop_reason = "time budget"; raise CancelFitException()
 
 # %% ../nbs/05_training.ipynb #66d73419
@@ -242,6 +298,7 @@ def train_run(dataset="synthetic",  # synthetic | busi | kvasir-seg
               schedule=None,        # cosine | one_cycle (default: the protocol's)
               time_budget=None,     # Minutes of training, checked at epoch ends (default: the protocol's)
               command=None,         # The command line to record (default: this process's)
+              fp16=False,           # Mixed precision (fastai's `to_fp16`; CUDA only)
              )->dict:
     "Train one model on one dataset under a protocol, writing checkpoints, history, curves and a summary to `out_dir`."
     t_start = time.time()
@@ -249,15 +306,19 @@ def train_run(dataset="synthetic",  # synthetic | busi | kvasir-seg
     settings = protocol_settings(protocol, img_size=img_size, epochs=epochs, pretrained=pretrained, patience=patience, lr=lr,
                                  encoder_lr=encoder_lr, schedule=schedule, time_budget=time_budget)
     if settings["schedule"] not in SCHEDULES: raise RadiomicNetError(f"unknown schedule {settings['schedule']!r}: choose one of {', '.join(SCHEDULES)}")
-    config = dict(protocol=protocol, dataset=dataset, bs=bs, seed=seed, variant=variant, model_name=model_name, subset=subset, **settings)
+    config = dict(protocol=protocol, dataset=dataset, bs=bs, seed=seed, variant=variant, model_name=model_name, subset=subset, **settings,
+                  **({"fp16": True} if fp16 else {}))  # absent when off: folders of earlier runs keep their config
     summary_path = out_dir/"summary.json"
     if summary_path.exists() and json.loads(summary_path.read_text()).get("config") == config:
         return json.loads(summary_path.read_text())
     torch.manual_seed(seed); np.random.seed(seed)
-    device = default_device(device)
-    dls = get_dls(dataset, data_dir=data_dir, img_size=settings["img_size"], bs=bs, seed=seed, subset=subset, num_workers=num_workers, device=device)
+    device = join_process_group(default_device(device))
+    if fp16 and device.type != "cuda": raise RadiomicNetError(f"--fp16 needs a CUDA device (got {device})")
+    dls = rank0_first_call(get_dls, dataset, data_dir=data_dir, img_size=settings["img_size"], bs=bs, seed=seed, subset=subset,
+                           num_workers=num_workers, device=device)
     learn = build_learner(dls, model_name, variant, pretrained=settings["pretrained"], lr=settings["lr"], encoder_lr=settings["encoder_lr"],
                           sqr_mom=settings["sqr_mom"], eps=settings["eps"], path=out_dir)
+    if fp16: learn.to_fp16()
     resume = _resume_state(out_dir, config)
     info = dict(config=config, protocol=protocol, weights=learn.protocol)
     start, used = 0, 0.
@@ -272,10 +333,14 @@ def train_run(dataset="synthetic",  # synthetic | busi | kvasir-seg
     if resume and settings["patience"] is not None and resume[1]["wait"] >= settings["patience"]: learn.stop_reason = "patience"
     if resume and settings["time_budget"] is not None and used >= 60*settings["time_budget"]: learn.stop_reason = "time budget"
     t0 = time.time()
-    if start < settings["epochs"] and learn.stop_reason == "epochs":
-        learn.fit(settings["epochs"], lr=learn.peak_lrs, start_epoch=start,
-                  cbs=[schedule_callback(settings["schedule"], learn.peak_lrs, settings["epochs"]), ckpt_cb, budget,
-                       HistoryCSV(out_dir/"history.csv", start)])
+    with distributed_context(learn, device):
+        if start < settings["epochs"] and learn.stop_reason == "epochs":
+            learn.fit(settings["epochs"], lr=learn.peak_lrs, start_epoch=start,
+                      cbs=[schedule_callback(settings["schedule"], learn.peak_lrs, settings["epochs"]), ckpt_cb, budget,
+                           HistoryCSV(out_dir/"history.csv", start)])
+        test_dice = float(learn.validate(dl=dls.test)[1])  # all ranks: each scores its share, the Dice is gathered
+    train_seconds = round(time.time()-t0, 1)
+    if rank_distrib(): return dict(rank=rank_distrib(), world_size=num_distrib())  # rank 0 writes the run folder
     history = pd.read_csv(out_dir/"history.csv")
     fig = plot_history(history)
     with atomic_path(out_dir/"curves.png") as tmp: fig.savefig(tmp, dpi=100, format="png")
@@ -284,11 +349,10 @@ def train_run(dataset="synthetic",  # synthetic | busi | kvasir-seg
     summary = dict(config=config, protocol=protocol, weights=learn.protocol, seed=seed,
                    command=command or shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]), git_commit=git_commit(),
                    device=str(device), device_name=device_name(device), machine=platform.platform(), cpu_count=os.cpu_count(),
-                   torch=torch.__version__, radiomicnet=radiomicnet.__version__,
+                   torch=torch.__version__, radiomicnet=radiomicnet.__version__, **({"processes": num_distrib()} if distributed() else {}),
                    epochs_run=int(history.epoch.max())+1, stopped_by=learn.stop_reason,
                    best_epoch=int(best["epoch"]), valid_dice=float(best["dice"]),
-                   test_dice=float(learn.validate(dl=dls.test)[1]),
-                   train_seconds=round(time.time()-t0, 1), train_seconds_total=round(float(history.seconds.sum()), 1),
+                   test_dice=test_dice, train_seconds=train_seconds, train_seconds_total=round(float(history.seconds.sum()), 1),
                    wall_seconds=round(time.time()-t_start, 1),
                    load_average_15min=round(os.getloadavg()[2], 2))  # above cpu_count: the run shared the machine, its times are inflated
     with atomic_path(summary_path) as tmp: tmp.write_text(json.dumps(summary, indent=2))
@@ -315,6 +379,7 @@ def radiomicnet_run(dataset:str="synthetic", # synthetic | busi | kvasir-seg
                     pretrained:bool=False,   # Use ImageNet encoder weights when on disk (default: the protocol's; paper: yes)
                     scratch:bool=False,      # Train the encoder from scratch even under the paper protocol
                     patience:int=None,       # Early-stopping patience in epochs (default: the protocol's)
+                    fp16:bool=False,         # Mixed-precision training (CUDA only)
                    ):
     "Train and evaluate RadiomicNet (or a baseline) on a dataset under a training protocol."
     if pretrained and scratch: raise RadiomicNetError("--pretrained and --scratch contradict each other: give one")
@@ -322,6 +387,7 @@ def radiomicnet_run(dataset:str="synthetic", # synthetic | busi | kvasir-seg
     out = out or f"runs/{dataset}-{model}-{variant}-{protocol}-s{seed}"
     summary = train_run(dataset, data_dir, img_size, epochs, bs, seed, variant, model, out, device, subset, pretrained, patience,
                         protocol=protocol, lr=lr, schedule=schedule, time_budget=time_budget,
-                        command=shlex.join(["radiomicnet-run", *sys.argv[1:]]))
+                        command=shlex.join(["radiomicnet-run", *sys.argv[1:]]), fp16=fp16)
+    if rank_distrib(): return  # under torchrun / accelerate launch, rank 0 reports
     print(json.dumps(summary, indent=2))
     print(f"run folder: {out}")
