@@ -224,3 +224,117 @@ def test_hd95_empty_is_nan_and_in_table():
     assert table.hd95[0] == 0 and np.isnan(table.hd95[1])
     assert np.isnan(hd95(np.zeros((5, 5)), np.zeros((5, 5))))
     assert summarize(table).loc["hd95", "n"] == 1
+
+# --- any folder: evaluate_folder and radiomicnet-evaluate ------------------------------------------------------------
+
+import json, os, shutil, subprocess
+from pathlib import Path
+from PIL import Image
+from radiomicnet.core import DataError
+from radiomicnet.data import synthetic_pair, load_split
+from radiomicnet.evaluate import evaluate_folder
+from radiomicnet.train import train_run
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    "A checkpoint from a tiny synthetic training run (seconds)."
+    out = tmp_path_factory.mktemp("tiny-run")
+    train_run("synthetic", img_size=64, epochs=1, bs=8, subset=8, out_dir=out, device="cpu")
+    return out/"best.pt"
+
+def _folder(root, n=3, size=(40, 56)):
+    "A folder of `n` synthetic image/mask pairs, images/ and masks/ as PNG."
+    for sub in ("images", "masks"): (root/sub).mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        image, mask = synthetic_pair(50 + i, size)
+        Image.fromarray(image).save(root/"images"/f"case{i}.png"); Image.fromarray(mask).save(root/"masks"/f"case{i}.png")
+    return root
+
+def _evaluate(ckpt, folder, out, **kw):
+    lines = []
+    result = evaluate_folder(ckpt, folder, out, device="cpu", n_resamples=200, log=lines.append, cache_dir=out.parent/"cache", **kw)
+    return result, lines
+
+def test_image_without_a_mask_is_refused_and_the_others_go_on(tiny_checkpoint, tmp_path):
+    folder = _folder(tmp_path/"f")
+    Image.fromarray(synthetic_pair(9, 32)[0]).save(folder/"images"/"lonely.jpg")
+    result, lines = _evaluate(tiny_checkpoint, folder, tmp_path/"out")
+    assert lines == [f"refused: {folder/'images'/'lonely.jpg'}: no mask file for this image "
+                     "(expected 'images/name.png' with 'masks/name.png' (PNG/JPG/JPEG/BMP/TIF/TIFF))"]
+    assert sorted(result["table"].image_id) == ["case0", "case1", "case2"]
+    assert result["metrics"]["n_images"] == 3 and result["metrics"]["n_refused"] == 1
+    assert (tmp_path/"out"/"refused.txt").read_text() == lines[0].removeprefix("refused: ") + "\n"
+
+def test_mask_of_another_size_is_refused(tiny_checkpoint, tmp_path):
+    folder = _folder(tmp_path/"f")
+    Image.fromarray(synthetic_pair(51, (20, 28))[1]).save(folder/"masks"/"case1.png")
+    result, lines = _evaluate(tiny_checkpoint, folder, tmp_path/"out")
+    assert len(lines) == 1 and lines[0].startswith(f"refused: {folder/'masks'/'case1.png'}: mask is 28x20 pixels but its image")
+    assert sorted(result["table"].image_id) == ["case0", "case2"]
+
+@pytest.mark.parametrize("broken", ["images/case0.png", "masks/case2.png"])
+def test_unreadable_file_is_refused(tiny_checkpoint, tmp_path, broken):
+    folder = _folder(tmp_path/"f")
+    (folder/broken).write_bytes((folder/broken).read_bytes()[:60])           # truncated
+    result, lines = _evaluate(tiny_checkpoint, folder, tmp_path/"out")
+    assert len(lines) == 1 and lines[0].startswith(f"refused: {folder/broken}: unreadable or truncated")
+    assert len(result["table"]) == 2
+
+def test_zero_one_label_mask_is_refused_with_the_fix(tiny_checkpoint, tmp_path):
+    folder = _folder(tmp_path/"f", n=2)
+    Image.fromarray(synthetic_pair(50, (40, 56))[1].astype(np.uint8)).save(folder/"masks"/"case0.png")   # values 0/1
+    _, lines = _evaluate(tiny_checkpoint, folder, tmp_path/"out")
+    assert lines == [f"refused: {folder/'masks'/'case0.png'}: no mask pixel reaches 128 (the largest is 1): 0/1 labels? pass --mask-threshold 1"]
+    result, lines = _evaluate(tiny_checkpoint, folder, tmp_path/"out1", mask_threshold=1)
+    assert lines == [] and len(result["table"]) == 2
+
+def test_empty_folder_and_nothing_usable_are_clear_errors(tiny_checkpoint, tmp_path):
+    for sub in ("images", "masks"): (tmp_path/"empty"/sub).mkdir(parents=True)
+    with pytest.raises(DataError, match=r"empty/images: no images found"): _evaluate(tiny_checkpoint, tmp_path/"empty", tmp_path/"out")
+    folder = _folder(tmp_path/"f", n=1)
+    (folder/"masks"/"case0.png").unlink()
+    with pytest.raises(DataError, match=r"none of its images can be evaluated \(1 files refused\)"): _evaluate(tiny_checkpoint, folder, tmp_path/"out")
+
+def _cli(*args):
+    env = dict(os.environ, RADIOMICNET_CACHE=str(Path(str(args[-1])).parent/"cache"))   # a cache beside --out, not the user's
+    return subprocess.run([shutil.which("radiomicnet-evaluate"), *map(str, args), "--device", "cpu"], capture_output=True, text=True, env=env)
+
+def test_cli_reports_each_refused_file_and_the_counts(tiny_checkpoint, tmp_path):
+    folder = _folder(tmp_path/"f")
+    (folder/"images"/"case1.png").write_bytes(b"not a png")
+    Image.fromarray(synthetic_pair(7, 32)[0]).save(folder/"images"/"extra.bmp")
+    out = _cli("--checkpoint", tiny_checkpoint, "--data-dir", folder, "--out", tmp_path/"out")
+    assert out.returncode == 0, out.stderr
+    refused = [l for l in out.stderr.splitlines() if l.startswith("refused: ")]
+    assert sorted(refused) == sorted([f"refused: {folder/'images'/'extra.bmp'}: no mask file for this image "
+                                      "(expected 'images/name.png' with 'masks/name.png' (PNG/JPG/JPEG/BMP/TIF/TIFF))",
+                                      f"refused: {folder/'images'/'case1.png'}: unreadable or truncated image (cannot identify image file "
+                                      f"'{folder/'images'/'case1.png'}')"])
+    assert out.stdout.splitlines()[-1] == f"evaluated 2 images, refused 2 files; tables and figures in {tmp_path/'out'}"
+    empty = tmp_path/"empty"; (empty/"images").mkdir(parents=True); (empty/"masks").mkdir()
+    out = _cli("--checkpoint", tiny_checkpoint, "--data-dir", empty, "--out", tmp_path/"out2")
+    assert out.returncode == 1 and out.stderr.strip().splitlines()[-1].startswith(f"error: {empty/'images'}: no images found")
+    out = _cli("--checkpoint", tiny_checkpoint, "--out", tmp_path/"out2")
+    assert out.returncode == 1 and out.stderr.strip() == "error: --data-dir is missing: radiomicnet-evaluate --checkpoint CKPT --data-dir FOLDER --out DIR"
+
+def test_cli_on_kvasir_images_scores_each_at_native_resolution(tiny_checkpoint, tmp_path, data_dir):
+    "Real Kvasir-SEG test images in four formats; every count adds up to the image's own pixels and the mask's own foreground."
+    samples = load_split("kvasir-seg", "test", data_dir)[:4]
+    folder = tmp_path/"kvasir-folder"
+    for sub in ("images", "masks"): (folder/sub).mkdir(parents=True)
+    for s, ext in zip(samples, (".jpg", ".PNG", ".bmp", ".tiff")):
+        Image.open(s.image).convert("RGB").save(folder/"images"/f"{s.id}{ext}")
+        shutil.copy(s.masks[0], folder/"masks"/f"{s.id}.jpg")
+    out = _cli("--checkpoint", tiny_checkpoint, "--data-dir", folder, "--out", tmp_path/"out")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == f"evaluated 4 images, refused 0 files; tables and figures in {tmp_path/'out'}"
+    table = pd.read_csv(tmp_path/"out"/"per_image.csv").set_index("image_id")
+    for s in samples:
+        with Image.open(s.image) as im: w, h = im.size
+        truth = np.asarray(Image.open(s.masks[0]).convert("RGB")).max(axis=-1) >= 128
+        row = table.loc[s.id]
+        assert row[["tp", "fp", "fn", "tn"]].sum() == w * h and row.tp + row.fn == truth.sum()
+    for f in ("summary.csv", "calibration.csv", "reliability.png", "qualitative.png", "refused.txt"): assert (tmp_path/"out"/f).exists()
+    metrics = json.loads((tmp_path/"out"/"metrics.json").read_text())
+    assert metrics["resolution"] == "native" and metrics["dsc_ci95"][0] <= metrics["dsc_mean"] <= metrics["dsc_ci95"][1]
+    assert metrics["dsc_mean"] == pytest.approx(table.dsc.mean())
