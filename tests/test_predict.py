@@ -1,0 +1,166 @@
+"radiomicnet-predict and radiomicnet-export: every input mode, a corpus of bad files, ONNX parity and the same masks, on real BUSI and Kvasir-SEG images."
+import shutil, struct, subprocess, zlib
+from pathlib import Path
+import numpy as np, pandas as pd, pytest, torch
+from PIL import Image
+from radiomicnet.data import load_split, read_image, synthetic_pair
+from radiomicnet.model import Segmenter
+from radiomicnet.train import train_run
+from radiomicnet.report import lesion_columns
+from radiomicnet.predict import TorchNet, export_onnx, predict_files, predict_image, radiomicnet_predict, read_prob_png
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    n = torch.get_num_threads(); torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    "A tiny model trained for one epoch on 16 synthetic 64x64 images (seconds): its masks mean nothing, its plumbing is real."
+    out = tmp_path_factory.mktemp("run")
+    train_run("synthetic", img_size=64, epochs=1, bs=8, subset=16, out_dir=out, device="cpu")
+    return out/"best.pt"
+
+def run(*args):
+    exe = shutil.which(args[0])
+    assert exe, f"{args[0]} is not installed: pip install -e ."
+    return subprocess.run([exe, *map(str, args[1:])], capture_output=True, text=True)
+
+def png_claiming(width, height):
+    "A PNG whose header claims width x height 8-bit grey pixels, followed by a few bytes of pixel data."
+    chunk = lambda kind, data: struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+
+def write_modes(folder):
+    "One synthetic image in every mode the command must read: {file name: (height, width)}."
+    rgb = np.array(synthetic_pair(1, (70, 90))[0])
+    grey = rgb[..., 0]
+    files = {"grey.png": Image.fromarray(grey), "rgb.png": Image.fromarray(rgb), "rgba.png": Image.fromarray(rgb).convert("RGBA"),
+             "palette.png": Image.fromarray(rgb).convert("P"), "grey16.png": Image.fromarray(grey.astype(np.uint16) * 257),
+             "photo.jpg": Image.fromarray(rgb), "bitmap.BMP": Image.fromarray(rgb), "grey16.tif": Image.fromarray(grey.astype(np.uint16) * 257),
+             "small16.png": Image.fromarray(grey[:16, :16])}  # smaller than the 32-px stride: predicted (the network sees it resized)
+    for name, im in files.items(): im.save(folder/name)
+    return {name: (im.height, im.width) for name, im in files.items()}
+
+def write_bad_files(folder):
+    "The corpus of bad files: {file name: words its one error line must contain}."
+    good = folder/"good.png"; Image.fromarray(np.array(synthetic_pair(2, 64)[0])).save(good)
+    data = good.read_bytes()
+    (folder/"truncated.png").write_bytes(data[:len(data) // 2])
+    (folder/"empty.png").write_bytes(b"")
+    (folder/"text.png").write_text("this is not an image\n")
+    Image.new("L", (1, 1)).save(folder/"one_pixel.png")
+    (folder/"huge.png").write_bytes(png_claiming(100_000, 100_000))   # 10^10 px: PIL's DecompressionBombError
+    (folder/"big.png").write_bytes(png_claiming(10_000, 10_000))      # 10^8 px: only PIL's warning, an error here
+    good.unlink()
+    return {"truncated.png": "truncated", "empty.png": "unreadable", "text.png": "unreadable", "one_pixel.png": "1x1 pixels",
+            "huge.png": "decompression bomb", "big.png": "decompression bomb"}
+
+def test_every_mode_and_every_bad_file(checkpoint, tmp_path):
+    inputs = tmp_path/"inputs"; inputs.mkdir()
+    sizes, bad = write_modes(inputs), write_bad_files(inputs)
+    (inputs/"notes.txt").write_text("not an image suffix: not an input")
+    out = tmp_path/"out"
+    res = run("radiomicnet-predict", "--checkpoint", checkpoint, inputs, "--out", out)
+    assert res.returncode == 1, res.stderr
+    errors = [l for l in res.stderr.splitlines() if l.startswith("error:")]
+    assert len(errors) == len(bad) and "Traceback" not in res.stderr, res.stderr
+    for name, words in bad.items():
+        line, = [l for l in errors if f"/{name}:" in l]
+        assert words in line, line
+    assert f"{len(sizes)} succeeded, {len(bad)} failed" in res.stdout
+    report = pd.read_csv(out/"report.csv")
+    assert sorted(report.image.map(lambda p: p.split("/")[-1])) == sorted(sizes)
+    for name, (h, w) in sizes.items():
+        stem = name.rsplit(".", 1)[0]
+        with Image.open(out/f"{stem}_mask.png") as m, Image.open(out/f"{stem}_prob.png") as p, Image.open(out/f"{stem}_overlay.png") as o:
+            assert m.size == p.size == (w, h) and m.mode == "L" and set(np.unique(np.asarray(m))) <= {0, 255}
+            assert p.mode in ("I;16", "I") and o.format == "PNG"
+        assert ((read_prob_png(out/f"{stem}_prob.png") > 0.5) == (np.asarray(Image.open(out/f"{stem}_mask.png")) > 0)).mean() > 0.999
+    assert sorted(pd.read_csv(out/"failed.csv").image.map(lambda p: p.split("/")[-1])) == sorted(bad)
+    assert list(pd.read_csv(out/"lesions.csv").columns) in (["image"], ["image", *lesion_columns(4)])
+
+def test_same_pixels_whatever_the_mode(checkpoint, tmp_path):
+    "Grey, palette-free RGB/RGBA and 16-bit files of one picture give one probability map (lossless modes only)."
+    write_modes(tmp_path)
+    net = TorchNet(checkpoint, "cpu")
+    probs = {n: predict_image(net, read_image(tmp_path/n)).prob for n in ("grey.png", "grey16.png", "grey16.tif")}
+    np.testing.assert_array_equal(probs["grey.png"], probs["grey16.png"]); np.testing.assert_array_equal(probs["grey.png"], probs["grey16.tif"])
+    np.testing.assert_array_equal(predict_image(net, read_image(tmp_path/"rgb.png")).prob, predict_image(net, read_image(tmp_path/"rgba.png")).prob)
+
+def predict_in_process(capsys, *inputs, **options):
+    "radiomicnet-predict called in this process (no interpreter start-up): (exit status, stdout, stderr)."
+    try: radiomicnet_predict(*map(str, inputs), **{k: str(v) if isinstance(v, Path) else v for k, v in options.items()}); status = 0
+    except SystemExit as e: status = e.code
+    out = capsys.readouterr()
+    return status, out.out, out.err
+
+def test_clear_errors_for_the_model_and_the_options(checkpoint, tmp_path, capsys):
+    Image.fromarray(np.array(synthetic_pair(3, 64)[0])).save(tmp_path/"a.png")
+    (tmp_path/"bad.pt").write_text("not a checkpoint")
+    (tmp_path/"text.onnx").write_text("no")
+    a, out = tmp_path/"a.png", tmp_path/"out"
+    for inputs, options, words in [((a,), dict(checkpoint=tmp_path/"missing.pt"), "missing.pt: file not found"),
+                                   ((a,), dict(checkpoint=tmp_path/"bad.pt"), "bad.pt: not a readable torch file"),
+                                   ((a,), dict(checkpoint=tmp_path/"bad.onnx"), "bad.onnx: file not found"),
+                                   ((a,), dict(checkpoint=tmp_path/"text.onnx"), "text.onnx: not an ONNX file written by radiomicnet-export"),
+                                   ((a,), {}, "give --checkpoint"),
+                                   ((a,), dict(checkpoint=checkpoint, threshold=2.0), "--threshold 2.0"),
+                                   ((a,), dict(checkpoint=checkpoint, spacing=0.0), "--spacing 0.0"),
+                                   ((), dict(checkpoint=checkpoint), "no input")]:
+        status, _, err = predict_in_process(capsys, *inputs, out=out, **options)
+        assert status == 1 and err.strip().splitlines() == [err.strip()] and words in err, (options, err)
+    assert not out.exists()
+
+def test_a_missing_file_and_an_empty_folder_are_counted(checkpoint, tmp_path, capsys):
+    Image.fromarray(np.array(synthetic_pair(3, 64)[0])).save(tmp_path/"a.png")
+    (tmp_path/"empty").mkdir()
+    status, out, err = predict_in_process(capsys, tmp_path/"a.png", tmp_path/"nothing.png", tmp_path/"empty", checkpoint=checkpoint, out=tmp_path/"out")
+    assert status == 1 and "1 succeeded, 2 failed" in out
+    assert "nothing.png: image file missing" in err and f"{tmp_path/'empty'}: no png/" in err and len(err.strip().splitlines()) == 2
+
+def test_tta_spacing_and_threshold(checkpoint, tmp_path):
+    "--tta is the mean of the image's and the mirror's Segmenter probabilities; --spacing scales lesion areas by s^2."
+    rgb = np.array(synthetic_pair(4, (80, 100))[0])
+    seg, net = Segmenter.from_checkpoint(checkpoint, device="cpu"), TorchNet(checkpoint, "cpu")
+    expected = (seg.predict_proba(rgb) + seg.predict_proba(np.ascontiguousarray(rgb[:, ::-1]))[:, ::-1]) / 2
+    np.testing.assert_allclose(predict_image(net, rgb, tta=True).prob, expected, atol=1e-6)
+    Image.fromarray(rgb).save(tmp_path/"a.png")
+    threshold = float(np.median(expected))  # about half the pixels foreground, whatever the tiny model learnt
+    _, px, _ = predict_files(net, [tmp_path/"a.png"], tmp_path/"px", threshold=threshold, tta=True, min_area=1)
+    _, mm, _ = predict_files(net, [tmp_path/"a.png"], tmp_path/"mm", threshold=threshold, tta=True, min_area=1, spacing=0.5)
+    assert len(px) > 0 and (mm.unit == "mm").all() and (px.unit == "px").all()
+    np.testing.assert_allclose(mm.area, px.area * 0.25); np.testing.assert_allclose(mm.perimeter, px.perimeter * 0.5)
+    assert px.area.sum() == pytest.approx(((expected > threshold).sum()), rel=0.02)  # lesions cover the mask (specks aside)
+
+def test_onnx_parity_and_same_masks_on_real_images(checkpoint, data_dir, tmp_path):
+    summary = export_onnx(checkpoint, tmp_path/"model.onnx", data_dir, n_images=2)
+    assert summary["max_abs_diff"] <= 1e-4 and summary["not_checked"] == []
+    assert sum(i.startswith("busi/") for i in summary["images"]) == 2 and sum(i.startswith("kvasir-seg/") for i in summary["images"]) == 2
+    inputs = tmp_path/"real"; inputs.mkdir()
+    for ds in ("busi", "kvasir-seg"):
+        for s in load_split(ds, "test", data_dir, subset=2): shutil.copy(s.image, inputs/s.image.name)
+    for model, out in ((checkpoint, "torch"), (tmp_path/"model.onnx", "onnx")):
+        res = run("radiomicnet-predict", "--checkpoint", model, inputs, "--out", tmp_path/out)
+        assert res.returncode == 0 and "4 succeeded, 0 failed" in res.stdout, res.stderr
+    for mask in (tmp_path/"torch").glob("*_mask.png"):
+        a, b = np.asarray(Image.open(mask)), np.asarray(Image.open(tmp_path/"onnx"/mask.name))
+        assert a.shape == read_image(inputs/next(p.name for p in inputs.iterdir() if p.stem == mask.name[:-9])).shape[:2]
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(read_prob_png(mask.with_name(mask.name.replace("_mask", "_prob"))),
+                                   read_prob_png(tmp_path/"onnx"/mask.name.replace("_mask", "_prob")), atol=2 / 65535)
+    t, o = pd.read_csv(tmp_path/"torch"/"report.csv"), pd.read_csv(tmp_path/"onnx"/"report.csv")
+    pd.testing.assert_frame_equal(t.drop(columns="mean_probability"), o.drop(columns="mean_probability"))
+
+def test_export_command(checkpoint, tmp_path):
+    res = run("radiomicnet-export", "--checkpoint", checkpoint, "--onnx", tmp_path/"m.onnx", "--n-images", "1")
+    assert res.returncode == 0 and (tmp_path/"m.onnx").is_file() and '"max_abs_diff"' in res.stdout, res.stderr
+    res = run("radiomicnet-export", "--checkpoint", checkpoint, "--onnx", tmp_path/"never.onnx", "--n-images", "1", "--atol", "-1")
+    assert res.returncode == 1 and "never.onnx: not written" in res.stderr and not (tmp_path/"never.onnx").exists()
+
+@pytest.mark.parametrize("script", ["radiomicnet-predict", "radiomicnet-export"])
+def test_help(script):
+    res = run(script, "--help")
+    assert res.returncode == 0 and "usage:" in res.stdout and "--checkpoint" in res.stdout
