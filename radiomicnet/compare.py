@@ -15,16 +15,17 @@ from fastprogress.fastprogress import progress_bar
 from .core import RadiomicNetError, atomic_path, cli_errors, default_device, device_name, PROJECT_DIR
 from .model import create_model, model_meta
 from .train import protocol_settings
-from .evaluate import evaluate_checkpoint, paired_wilcoxon
+from .evaluate import evaluate_checkpoint, paired_wilcoxon, bootstrap_ci
 from .baselines import PAPER_PARAMS_M
 
 # %% auto #0
 __all__ = ['METHODS', 'METHOD_LABELS', 'ABLATIONS', 'ABLATION_LABELS', 'PAPER_PARAMS', 'PAPER_METHODS', 'PAPER_ABLATION_BUSI',
            'PAPER_ECE_BUSI', 'PAPER_EFFICIENCY', 'BUDGETS', 'TS_DIR', 'TABLE_FILES', 'budget_settings', 'paper_runs',
            'run_name', 'calibrate_run', 'run_one', 'load_run', 'load_runs', 'over_seeds', 'seed_mean_per_image',
-           'paired_p', 'count_params', 'methods_table', 'ablation_table', 'calibration_table', 'runs_table',
-           'measure_model', 'efficiency_table', 'efficiency_file', 'measure_efficiency', 'validation_curves',
-           'results_tables', 'build_results', 'run_paper', 'radiomicnet_paper', 'budget_folders', 'radiomicnet_tables']
+           'paired_p', 'count_params', 'first_epoch_over_budget', 'budget_cells', 'dsc_ci', 'methods_table',
+           'ablation_table', 'calibration_table', 'runs_table', 'measure_model', 'efficiency_table', 'efficiency_file',
+           'measure_efficiency', 'validation_curves', 'results_tables', 'build_results', 'run_paper',
+           'radiomicnet_paper', 'budget_folders', 'radiomicnet_tables']
 
 # %% ../nbs/09_comparison.ipynb #ac29aafa
 METHODS = ("unet", "unetpp", "transunet", "ukan", "radiomicnet")
@@ -183,19 +184,54 @@ def _seed_cells(runs:list[dict], keys=("dsc", "iou", "precision", "recall", "hd9
     for k in keys: row[f"{k}_mean"], row[f"{k}_std"] = over_seeds(runs, f"{k}_mean") if all(f"{k}_mean" in r["metrics"] for r in runs) else (np.nan, np.nan)
     return row
 
+def _one_value(runs:list[dict], get, what:str):
+    "The one value `get(run)` of all runs of a row (None without runs); different values are an error naming the runs."
+    values = sorted({get(r) for r in runs}, key=str)
+    if len(values) > 1: raise RadiomicNetError(f"{', '.join(r['name'] for r in runs)}: runs of different {what} {values} in one row")
+    return values[0] if values else None
+
+def first_epoch_over_budget(run_dir:Path, # A run folder
+                            summary:dict, # Its summary.json
+                           )->float|None:
+    "Minutes the run's first epoch took when that alone exceeded its time budget (so no epoch finished within it), else None."
+    budget, history = summary.get("config", {}).get("time_budget"), Path(run_dir)/"history.csv"
+    if budget is None or not history.exists(): return None
+    first = pd.read_csv(history).query("epoch == 0")["seconds"]
+    return float(first.iloc[0])/60 if len(first) and first.iloc[0] > 60*budget else None
+
+def budget_cells(root:Path,        # A budget folder
+                 runs:list[dict],  # Runs of one (model, variant), from `load_runs`
+                )->tuple[list, dict]:
+    "(the runs that finished an epoch within their time budget, the row's cells: time_budget_min, epochs, train_minutes, machine, note)."
+    budget = _one_value(runs, lambda r: r["summary"].get("config", {}).get("time_budget"), "time budgets")
+    over = {r["name"]: m for r in runs if (m := first_epoch_over_budget(Path(root)/"runs"/r["name"], r["summary"])) is not None}
+    kept = [r for r in runs if r["name"] not in over]
+    note = "" if not over else ("could not finish one epoch within its time budget" + ("" if not kept else " in some seeds (the others are pooled)")
+                                + f" ({', '.join(f'{n}: first epoch {m:.1f} min' for n, m in over.items())})")
+    return kept, dict(time_budget_min=np.nan if budget is None else float(budget),
+                      epochs=float(np.mean([x["summary"]["epochs_run"] for x in kept])) if kept else np.nan,
+                      train_minutes=float(np.mean([x["summary"]["train_seconds_total"]/60 for x in kept])) if kept else np.nan,
+                      machine="; ".join(sorted({r["summary"].get("device_name", "") for r in runs} - {""})), note=note)
+
+def dsc_ci(runs:list[dict] # Runs of one (model, variant)
+          )->tuple[float, float]:
+    "95% percentile-bootstrap CI of the mean DSC over the test images, each image's DSC averaged over the seeds first."
+    return bootstrap_ci(seed_mean_per_image(runs).dsc) if runs else (np.nan, np.nan)
+
 def methods_table(root:Path, # A budget folder, `results/<dataset>/<budget>`
                   dataset:str, # busi | kvasir-seg | synthetic (selects the paper's column)
                  )->pd.DataFrame:
-    "Table I (BUSI) / II (Kvasir-SEG): per method, test metrics as mean and std over seeds, the p-value against RadiomicNet, the paper's."
-    runs = {m: load_runs(root, m, "full") for m in METHODS}
+    "Table I (BUSI) / II (Kvasir-SEG): per method, test metrics over seeds with the CI of DSC, budget and epochs, the p-value against RadiomicNet, the paper's."
+    kept, budget = {}, {}
+    for m in METHODS: kept[m], budget[m] = budget_cells(root, load_runs(root, m, "full"))
     rows = []
     for m in METHODS:
-        r, paper = runs[m], PAPER_METHODS.loc[m]
-        row = dict(method=METHOD_LABELS[m], protocol=_protocol_of(r), params_M=round(count_params(m), 2), **_seed_cells(r),
-                   epochs=float(np.mean([x["summary"]["epochs_run"] for x in r])) if r else np.nan,
-                   train_minutes=float(np.mean([x["summary"]["train_seconds_total"]/60 for x in r])) if r else np.nan,
-                   p_vs_radiomicnet=paired_p(r, runs["radiomicnet"]) if m != "radiomicnet" else np.nan,
-                   paper_params_M=PAPER_PARAMS[m])
+        r, paper = kept[m], PAPER_METHODS.loc[m]
+        cells = _seed_cells(r)
+        cells.update(dsc_ci95_low=dsc_ci(r)[0], dsc_ci95_high=dsc_ci(r)[1], scored_at=_one_value(r, lambda x: x["metrics"].get("resolution", ""), "resolutions") or "")
+        order = ["n_seeds", "dsc_mean", "dsc_std", "dsc_ci95_low", "dsc_ci95_high", *[k for k in cells if k.split("_")[0] in ("iou", "precision", "recall", "hd95")], "scored_at"]
+        row = dict(method=METHOD_LABELS[m], protocol=_protocol_of(r), params_M=round(count_params(m), 2), **{k: cells[k] for k in order}, **budget[m],
+                   p_vs_radiomicnet=paired_p(r, kept["radiomicnet"]) if m != "radiomicnet" else np.nan, paper_params_M=PAPER_PARAMS[m])
         for k in ("dsc", "iou", "precision", "recall"): row[f"paper_{k}"] = paper.get(f"{dataset}_{k}", np.nan)
         rows.append(row)
     return pd.DataFrame(rows)

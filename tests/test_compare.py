@@ -108,6 +108,51 @@ def test_tables_cli_rebuilds_from_the_run_files(tmp_path):
     out = subprocess.run([shutil.which("radiomicnet-tables"), "--results", str(tmp_path/"empty")], capture_output=True, text=True)
     assert out.returncode == 1 and "no results/<dataset>/<budget>/runs folders" in out.stderr.strip().splitlines()[-1]
 
+def _budgeted_run(root, name, dsc_per_image, budget, epoch_seconds, epochs, hd95=None, machine="CPU (fake, 2 cores)"):
+    "A baseline run trained under a time budget (minutes): summary with its config and machine, history with epoch times."
+    _fake_run(root, name, dsc_per_image)
+    d = root/"runs"/name
+    if hd95 is not None:
+        pd.read_csv(d/"per_image.csv").assign(hd95=hd95).to_csv(d/"per_image.csv", index=False)
+        m = json.loads((d/"metrics.json").read_text()); m.update(hd95_mean=float(np.mean(hd95)), hd95_std=float(np.std(hd95, ddof=1)), resolution="native")
+        (d/"metrics.json").write_text(json.dumps(m))
+    (d/"summary.json").write_text(json.dumps(dict(protocol="cpu", epochs_run=epochs, train_seconds_total=epoch_seconds*epochs, device_name=machine,
+                                                  config=dict(seed=int(name.rsplit("-s", 1)[1]), time_budget=budget))))
+    pd.DataFrame(dict(epoch=range(epochs), dice=0.5, seconds=float(epoch_seconds))).to_csv(d/"history.csv", index=False)
+
+def test_methods_table_ci_hd95_wilcoxon_and_budgets(tmp_path):
+    rng = np.random.default_rng(1)
+    full = [rng.uniform(0.6, 0.9, 15) for _ in range(3)]
+    for s in range(3): _fake_run(tmp_path, f"radiomicnet-full-s{s}", full[s])
+    unet, hd = np.mean(full, axis=0) - rng.uniform(0.0, 0.1, 15), rng.uniform(5, 40, 15)
+    _budgeted_run(tmp_path, "unet-full-s0", unet, budget=15.0, epoch_seconds=400, epochs=3, hd95=hd)
+    t = compare.methods_table(tmp_path, "busi").set_index("method")
+    averaged = np.mean(full, axis=0)
+    ci = stats.bootstrap((averaged,), np.mean, n_resamples=10_000, method="percentile", rng=np.random.default_rng(0)).confidence_interval
+    assert (t.loc["RadiomicNet", "dsc_ci95_low"], t.loc["RadiomicNet", "dsc_ci95_high"]) == pytest.approx((ci.low, ci.high))
+    assert t.loc["U-Net", "p_vs_radiomicnet"] == pytest.approx(stats.wilcoxon(unet, averaged).pvalue)
+    assert t.loc["U-Net", "hd95_mean"] == pytest.approx(hd.mean()) and t.loc["U-Net", "scored_at"] == "native"
+    row = t.loc["U-Net"]
+    assert (row.time_budget_min, row.epochs, row.train_minutes, row.machine, row.note) == (15.0, 3, 20.0, "CPU (fake, 2 cores)", "")
+    assert np.isnan(t.loc["RadiomicNet", "time_budget_min"]) and t.loc["RadiomicNet", "epochs"] == 10
+    assert all(c.startswith("paper_") for c in t.columns if "paper" in c) and t.loc["U-Net", "paper_dsc"] == 0.726
+
+def test_a_baseline_without_one_epoch_in_its_budget_is_said_in_words(tmp_path):
+    _fake_run(tmp_path, "radiomicnet-full-s0", [0.7, 0.8, 0.9])
+    _budgeted_run(tmp_path, "transunet-full-s0", [0.1, 0.2, 0.3], budget=15.0, epoch_seconds=1200, epochs=1)   # 20 min > 15
+    t = compare.methods_table(tmp_path, "busi").set_index("method")
+    row = t.loc["TransUNet"]
+    assert row.note == "could not finish one epoch within its time budget (transunet-full-s0: first epoch 20.0 min)"
+    numbers = [c for c in t.columns if c.endswith(("_mean", "_std", "_low", "_high")) or c in ("epochs", "train_minutes", "p_vs_radiomicnet")]
+    assert row[numbers].isna().all() and row.n_seeds == 0 and row.time_budget_min == 15.0
+    assert row.paper_dsc == 0.748                                                      # the paper's number stays, in its own column
+    _budgeted_run(tmp_path, "transunet-full-s1", [0.4, 0.5, 0.6], budget=15.0, epoch_seconds=300, epochs=4)
+    row = compare.methods_table(tmp_path, "busi").set_index("method").loc["TransUNet"]
+    assert row.n_seeds == 1 and row.dsc_mean == pytest.approx(0.5) and row.epochs == 4
+    assert row.note.startswith("could not finish one epoch within its time budget in some seeds (the others are pooled)")
+    _budgeted_run(tmp_path, "transunet-full-s2", [0.4, 0.5, 0.6], budget=30.0, epoch_seconds=300, epochs=4)
+    with pytest.raises(RadiomicNetError, match="different time budgets"): compare.methods_table(tmp_path, "busi")
+
 # --- the committed results -------------------------------------------------------------------------------------
 
 COMMITTED = compare.budget_folders(REPO/"results")
