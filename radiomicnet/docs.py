@@ -79,7 +79,8 @@ COLUMN_HEADERS = dict(method="Method", variant="Variant", n_seeds="Seeds", param
                       best_epoch="Best epoch", s_per_epoch="s / epoch", seed="Seed",
                       run="Run", protocol="Protocol", valid_dsc="Valid DSC", run_minutes="Run (min)", git_commit="Commit",
                       machine="Machine", wall_minutes="Wall (min)", load_avg="Load (15 min)",
-                      temperature="T")
+                      temperature="T", dsc_ci95_low="DSC 95% CI low", dsc_ci95_high="DSC 95% CI high", scored_at="Scored at",
+                      time_budget_min="Budget (min)", note="Note")
 MISSING = "–"
 
 def _num(x, p_value=False)->str:
