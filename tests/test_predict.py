@@ -5,7 +5,6 @@ import numpy as np, pandas as pd, pytest, torch
 from PIL import Image
 from radiomicnet.data import load_split, read_image, synthetic_pair
 from radiomicnet.model import Segmenter
-from radiomicnet.train import train_run
 from radiomicnet.report import lesion_columns
 from radiomicnet.predict import TorchNet, export_onnx, predict_files, predict_image, radiomicnet_predict, read_prob_png
 
@@ -16,11 +15,9 @@ def one_thread():
     torch.set_num_threads(n)
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    "A tiny model trained for one epoch on 16 synthetic 64x64 images (seconds): its masks mean nothing, its plumbing is real."
-    out = tmp_path_factory.mktemp("run")
-    train_run("synthetic", img_size=64, epochs=1, bs=8, subset=16, out_dir=out, device="cpu")
-    return out/"best.pt"
+def checkpoint(tiny_checkpoint):
+    "The tiny synthetic run of conftest (seconds): its masks mean nothing, its plumbing is real."
+    return tiny_checkpoint
 
 def run(*args):
     exe = shutil.which(args[0])
