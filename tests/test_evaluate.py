@@ -225,7 +225,7 @@ def test_hd95_empty_is_nan_and_in_table():
     assert np.isnan(hd95(np.zeros((5, 5)), np.zeros((5, 5))))
     assert summarize(table).loc["hd95", "n"] == 1
 
-# --- any folder: evaluate_folder and radiomicnet-evaluate ------------------------------------------------------------
+# --- any folder: evaluate_folder and radiomicnet-evaluate (checkpoint: conftest's tiny synthetic run) ------------------
 
 import json, os, shutil, subprocess
 from pathlib import Path
@@ -233,14 +233,6 @@ from PIL import Image
 from radiomicnet.core import DataError
 from radiomicnet.data import synthetic_pair, load_split
 from radiomicnet.evaluate import evaluate_folder
-from radiomicnet.train import train_run
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    "A checkpoint from a tiny synthetic training run (seconds)."
-    out = tmp_path_factory.mktemp("tiny-run")
-    train_run("synthetic", img_size=64, epochs=1, bs=8, subset=8, out_dir=out, device="cpu")
-    return out/"best.pt"
 
 def _folder(root, n=3, size=(40, 56)):
     "A folder of `n` synthetic image/mask pairs, images/ and masks/ as PNG."
