@@ -357,13 +357,19 @@ class Segmenter:
         return cls(model, scaler, img_size or extra.get("img_size") or extra.get("config", {}).get("img_size", 256), device)
 
     @torch.no_grad()
+    def logits(self, x:torch.Tensor # (B, 3, img_size, img_size) uint8 RGB batch on `self.device`
+              )->torch.Tensor: # (B, 1, img_size, img_size) logits
+        "The network's logits of a batch at its input size: radiomics features of each image, standardised, then the network."
+        radiomics = None if self.scaler is None else self.scaler.transform(radiomics_features_torch(x))
+        return self.model(x.float() / 255, radiomics)
+
+    @torch.no_grad()
     def predict_proba(self, image:np.ndarray # Image array, see `image_to_rgb_uint8`
                      )->np.ndarray: # (H, W) float32 foreground probability at the input's size
         "Foreground probability of every pixel."
         rgb = image_to_rgb_uint8(image)
         x = torch.from_numpy(resize_rgb(rgb, self.img_size).copy()).permute(2, 0, 1)[None].to(self.device)
-        radiomics = None if self.scaler is None else self.scaler.transform(radiomics_features_torch(x))
-        prob = torch.sigmoid(self.model(x.float() / 255, radiomics))
+        prob = torch.sigmoid(self.logits(x))
         return F.interpolate(prob, size=rgb.shape[:2], mode="bilinear", align_corners=False)[0, 0].cpu().numpy()
 
     def predict(self, image:np.ndarray, # Image array, see `image_to_rgb_uint8`
