@@ -153,7 +153,7 @@ def over_seeds(runs:list[dict], # Runs of one (model, variant), from `load_runs`
     return (float(v.mean()) if len(v) else np.nan, float(v.std(ddof=1)) if len(v) > 1 else np.nan)
 
 def seed_mean_per_image(runs:list[dict], # Runs of one (model, variant), from `load_runs`
-                        metric:str="dsc",
+                        metric:str="dsc", # A column of the per-image tables: dsc, iou, precision, recall, hd95
                        )->pd.DataFrame:
     "Per-image `metric` averaged over the seeds (columns image_id, metric): what the paired tests compare."
     stacked = pd.concat([r["per_image"][["image_id", metric]] for r in runs])
