@@ -53,7 +53,14 @@ def to_gray_uint8(image:np.ndarray, # (H,W) grey, (H,W,1), (H,W,3) RGB or (H,W,4
         a = a.astype(np.float64 if a.dtype == np.float64 else np.float32)
     elif a.dtype not in (np.uint8, np.uint16):
         raise DataError(f"image of dtype {a.dtype}: expected bool, uint8, uint16 or float in [0, 1]")
-    if a.ndim == 3: return img_as_ubyte(rgb2gray(a))
+    if a.ndim == 3 and a.dtype == np.uint8: return img_as_ubyte(rgb2gray(a))
+    # Float and 16-bit colour: the same weights, as element-wise products and sums. rgb2gray's matrix product goes through
+    # BLAS, whose rounding (FMA or not) depends on the CPU, so a luma exactly halfway between two grey levels could round
+    # either way on different machines; element-wise operations round the same everywhere, and the torch path repeats them.
+    if a.ndim == 3:
+        a = img_as_float64(a) if a.dtype == np.uint16 else a
+        w = np.asarray(LUMA, dtype=a.dtype)
+        return img_as_ubyte((a[..., 0] * w[0] + a[..., 1] * w[1]) + a[..., 2] * w[2])
     return a if a.dtype == np.uint8 else img_as_ubyte(img_as_float64(a) if a.dtype == np.uint16 else a)
 
 # %% ../nbs/00_features.ipynb #0188ead4
