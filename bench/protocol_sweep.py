@@ -1,12 +1,17 @@
-"""The sweep that chose the `cpu` protocol: fastai's learning-rate finder, then peak rate x schedule, image size and
-epoch cap, each trained from scratch on BUSI's training split and scored on its validation split (never the test split).
+"""The sweeps that chose the training settings, each trained from scratch and scored on a validation split (never the test split).
+
+- `--grid cpu` (the default) chose the `cpu` protocol: fastai's learning-rate finder, then peak rate x schedule, image size
+  and epoch cap, on BUSI. Notebook 05 shows the table.
+- `--grid quick` chose the `quick` budget of `radiomicnet-paper`: RadiomicNet full on the synthetic data set, image size x
+  epochs x peak rate x batch size, over two seeds (its validation split has 15 images). Notebook 09 shows the table.
 
     python bench/protocol_sweep.py                 # every step not yet done (finished runs are reused, a killed one resumes)
     python bench/protocol_sweep.py --only lr_find  # just the learning-rate finder
+    python bench/protocol_sweep.py --grid quick    # the quick budget's sweep
 
-Writes under results/busi/sweep/: lr_find.csv and lr_find.png, one folder per setting (history.csv, curves.png,
-summary.json; checkpoints stay out of git), and sweep.csv with one row per setting. Notebook 05 shows the table.
-Run it alone on the machine: every row records its wall time, which is one of the things being measured.
+Writes under results/busi/sweep/ (results/synthetic/sweep/ for `quick`): lr_find.csv and lr_find.png, one folder per
+setting and seed (history.csv, curves.png, summary.json; checkpoints stay out of git), and sweep.csv with one row per run.
+Run it alone on the machine when the wall times matter: every row records its wall time.
 """
 import json, os, platform, sys, time
 from pathlib import Path
@@ -31,6 +36,16 @@ GRID = {
     "size-160":        dict(lr=3e-3, img_size=160),
     "epochs-30":       dict(lr=3e-3, epochs=30),
 }
+# the quick budget's sweep: the base is the budget as it stood (cpu protocol: one_cycle, peak 1e-2; 64 px, 20 epochs)
+QUICK_BASE = dict(schedule="one_cycle", lr=1e-2, img_size=64, epochs=20, bs=8)
+QUICK_GRID = {
+    "q64-e20":         dict(),
+    "q64-e20-lr3e-3":  dict(lr=3e-3),
+    "q64-e20-bs4":     dict(bs=4),
+    "q96-e12":         dict(img_size=96, epochs=12),
+    "q96-e20":         dict(img_size=96, epochs=20),
+}
+SWEEPS = dict(cpu=("busi", BASE, GRID, (0,)), quick=("synthetic", QUICK_BASE, QUICK_GRID, (0, 1)))
 
 def lr_find(root:Path, data_dir=None, seed:int=0):
     "fastai's LR range test on BUSI at 128 px, saved as CSV and PNG."
@@ -52,29 +67,34 @@ def lr_find(root:Path, data_dir=None, seed:int=0):
 def sweep_row(name:str, summary:dict)->dict:
     cfg = summary["config"]
     return dict(setting=name, schedule=cfg["schedule"], peak_lr=cfg["lr"], img_size=cfg["img_size"], epochs=cfg["epochs"],
-                seed=cfg["seed"], best_valid_dice=round(summary["valid_dice"], 4), best_epoch=summary["best_epoch"] + 1,  # counted from 1
+                **({"bs": cfg["bs"]} if cfg["bs"] != 8 or name.startswith("q") else {}), seed=cfg["seed"], best_valid_dice=round(summary["valid_dice"], 4), best_epoch=summary["best_epoch"] + 1,  # counted from 1
                 train_minutes=round(summary["train_seconds_total"]/60, 1), s_per_epoch=round(summary["train_seconds_total"]/summary["epochs_run"], 1),
                 git_commit=summary["git_commit"], machine=f"{summary['device_name']}, {summary['cpu_count']} cores")
 
 @call_parse
-def main(only:str=None,      # Comma-separated steps: lr_find and/or settings of GRID (default: all)
+def main(only:str=None,      # Comma-separated steps: lr_find and/or settings of the grid (default: all)
          data_dir:str=None,  # Folder holding BUSI/ (default: $RADIOMICNET_DATA)
-         seed:int=0,         # Seed of every sweep run
-         root:str=None,      # Output folder (default: results/busi/sweep of the project)
+         seed:int=None,      # Seed of every sweep run (default: the grid's seeds, 0 for cpu, 0 and 1 for quick)
+         root:str=None,      # Output folder (default: results/<dataset>/sweep of the project)
+         grid:str="cpu",     # cpu (the cpu protocol, on BUSI) | quick (the quick budget, on synthetic data)
         ):
-    "Run the cpu-protocol sweep on BUSI's validation split."
-    root = Path(root or PROJECT_DIR/"results"/"busi"/"sweep")
-    steps = only.split(",") if only else ["lr_find", *GRID]
-    if "lr_find" in steps and not (root/"lr_find.csv").exists(): lr_find(root, data_dir, seed)
+    "Run a sweep: the cpu protocol's on BUSI, or the quick budget's on synthetic data; every run scored on the validation split."
+    dataset, base, settings_of, seeds = SWEEPS[grid]
+    seeds = seeds if seed is None else (seed,)
+    root = Path(root or PROJECT_DIR/"results"/dataset/"sweep")
+    steps = only.split(",") if only else ["lr_find", *settings_of]
+    if grid == "cpu" and "lr_find" in steps and not (root/"lr_find.csv").exists(): lr_find(root, data_dir, seeds[0])
     rows = []
-    for name in GRID:
-        done = root/name/"summary.json"
-        if name not in steps:  # a step not asked for: its row, when it was run before
-            if done.exists(): rows.append(sweep_row(name, json.loads(done.read_text())))
-            continue
-        settings = {**BASE, **GRID[name]}
-        summary = train_run("busi", data_dir, seed=seed, out_dir=root/name, protocol="cpu", patience=None, time_budget=None,
-                            encoder_lr=settings["lr"], command=f"python bench/protocol_sweep.py --only {name}", **settings)
-        rows.append(sweep_row(name, summary))
-        print(rows[-1], flush=True)
-        with atomic_path(root/"sweep.csv") as tmp: pd.DataFrame(rows).to_csv(tmp, index=False)
+    for name in settings_of:
+        for s in seeds:
+            folder = root/(name if grid == "cpu" else f"{name}-s{s}")  # the cpu sweep's folders predate its seeds
+            done = folder/"summary.json"
+            if name not in steps:  # a step not asked for: its row, when it was run before (train_run reuses a finished one)
+                if done.exists(): rows.append(sweep_row(name, json.loads(done.read_text())))
+                continue
+            settings = {**base, **settings_of[name]}
+            summary = train_run(dataset, data_dir, seed=s, out_dir=folder, protocol="cpu", patience=None, time_budget=None,
+                                encoder_lr=settings["lr"], command=f"python bench/protocol_sweep.py --grid {grid} --only {name}", **settings)
+            rows.append(sweep_row(name, summary))
+            print(rows[-1], flush=True)
+            with atomic_path(root/"sweep.csv") as tmp: pd.DataFrame(rows).to_csv(tmp, index=False)

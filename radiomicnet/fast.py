@@ -17,6 +17,7 @@ from torch import nn
 from .core import PROJECT_DIR
 from .model import Segmenter, image_to_rgb_uint8, resize_rgb
 from .features import _torch_threads, radiomics_features_torch
+from .predict import trace_to_onnx
 
 # %% auto #0
 __all__ = ['MASK_TOLERANCE', 'DSC_TOLERANCE', 'BENCH_RESULTS', 'network_to_onnx', 'quantize_int8', 'FastSegmenter', 'image_batch',
@@ -38,15 +39,8 @@ def network_to_onnx(model:nn.Module, # A registered model taking (image, radiomi
                 path:str|Path,   # ONNX file to write
                 n_features:int=13, # Radiomics features per image
                )->Path:
-    "Export `model` (image in [0,1], radiomics z-scores) -> logits to ONNX, with a dynamic batch dimension."
-    model = model.eval().cpu()
-    args = (torch.zeros(1, 3, img_size, img_size), torch.zeros(1, n_features))
-    names = ["image", "radiomics"]
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # the exporter's deprecation and tracer warnings (shape checks become constants)
-        torch.onnx.export(model, args, str(path), input_names=names, output_names=["logits"], opset_version=17,
-                          dynamic_axes={n: {0: "batch"} for n in names + ["logits"]}, dynamo=False)
-    return Path(path)
+    "Export `model` (image in [0,1], radiomics z-scores) -> logits alone to ONNX, with a dynamic batch dimension (07b's `trace_to_onnx`)."
+    return trace_to_onnx(model.eval().cpu(), (torch.zeros(1, 3, img_size, img_size), torch.zeros(1, n_features)), path, ["logits"])
 
 # %% ../nbs/11_speed.ipynb #3da23b08
 class _Feeds:

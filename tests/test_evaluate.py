@@ -330,3 +330,22 @@ def test_cli_on_kvasir_images_scores_each_at_native_resolution(tiny_checkpoint, 
     metrics = json.loads((tmp_path/"out"/"metrics.json").read_text())
     assert metrics["resolution"] == "native" and metrics["dsc_ci95"][0] <= metrics["dsc_mean"] <= metrics["dsc_ci95"][1]
     assert metrics["dsc_mean"] == pytest.approx(table.dsc.mean())
+
+def test_temperature_scaling_divides_the_logits_by_the_checkpoints_T(tiny_checkpoint, tmp_path):
+    """A huge T read from temperature.json puts every probability just above or below 1/2: at the model's own input size
+    (no resampling) the masks, the sign of the logits, do not change, and with all confidences in the lowest bin the
+    pooled ECE is |pixel accuracy - 1/2|."""
+    ckpt = tmp_path/"run"/"best.pt"; ckpt.parent.mkdir(); shutil.copy(tiny_checkpoint, ckpt)
+    (ckpt.parent/"temperature.json").write_text(json.dumps(dict(temperature=1e6)))
+    folder = _folder(tmp_path/"f", n=4, size=(64, 64))  # the tiny checkpoint's input size
+    plain, _ = _evaluate(ckpt, folder, tmp_path/"plain")
+    out = _cli("--checkpoint", ckpt, "--data-dir", folder, "--out", tmp_path/"ts", "--temperature-scaling")
+    assert out.returncode == 0, out.stderr
+    metrics = json.loads((tmp_path/"ts"/"metrics.json").read_text())
+    assert metrics["temperature"] == 1e6 and plain["metrics"]["temperature"] == 1.0
+    scaled = pd.read_csv(tmp_path/"ts"/"per_image.csv").set_index("image_id")
+    counts = plain["table"].set_index("image_id")[["tp", "fp", "fn", "tn"]]
+    pd.testing.assert_frame_equal(scaled[["tp", "fp", "fn", "tn"]].loc[counts.index], counts, check_dtype=False)
+    t = counts.sum()
+    assert metrics["ece"] == pytest.approx(abs((t.tp + t.tn) / t.sum() - 0.5), abs=1e-4)
+    assert plain["metrics"]["ece"] != pytest.approx(metrics["ece"], abs=1e-3)
