@@ -6,7 +6,7 @@ Docs: https://radiomicnet.github.io/radiomicnet/comparison.html.md"""
 
 # %% ../nbs/09_comparison.ipynb #b5322def
 from __future__ import annotations
-import io, json, platform, re, shlex, shutil, sys, time, traceback
+import io, json, math, platform, re, shlex, shutil, sys, time, traceback
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 import matplotlib.pyplot as plt
@@ -20,12 +20,12 @@ from .baselines import PAPER_PARAMS_M
 
 # %% auto #0
 __all__ = ['METHODS', 'METHOD_LABELS', 'ABLATIONS', 'ABLATION_LABELS', 'PAPER_PARAMS', 'PAPER_METHODS', 'PAPER_ABLATION_BUSI',
-           'PAPER_ECE_BUSI', 'PAPER_EFFICIENCY', 'BUDGETS', 'TS_DIR', 'TABLE_FILES', 'budget_settings', 'paper_runs',
-           'run_name', 'calibrate_run', 'run_one', 'load_run', 'load_runs', 'over_seeds', 'seed_mean_per_image',
-           'paired_p', 'count_params', 'first_epoch_over_budget', 'budget_cells', 'dsc_ci', 'methods_table',
-           'ablation_table', 'calibration_table', 'runs_table', 'measure_model', 'efficiency_table', 'efficiency_file',
-           'measure_efficiency', 'validation_curves', 'results_tables', 'build_results', 'run_paper',
-           'radiomicnet_paper', 'budget_folders', 'radiomicnet_tables']
+           'PAPER_ECE_BUSI', 'PAPER_EFFICIENCY', 'BUDGETS', 'TS_DIR', 'MATCHED_BUDGETS', 'TABLE_FILES',
+           'budget_settings', 'paper_runs', 'run_name', 'calibrate_run', 'matched_time_budget', 'run_one', 'load_run',
+           'load_runs', 'over_seeds', 'seed_mean_per_image', 'paired_p', 'count_params', 'first_epoch_over_budget',
+           'budget_cells', 'dsc_ci', 'methods_table', 'ablation_table', 'calibration_table', 'runs_table',
+           'measure_model', 'efficiency_table', 'efficiency_file', 'measure_efficiency', 'validation_curves',
+           'results_tables', 'build_results', 'run_paper', 'radiomicnet_paper', 'budget_folders', 'radiomicnet_tables']
 
 # %% ../nbs/09_comparison.ipynb #ac29aafa
 METHODS = ("unet", "unetpp", "transunet", "ukan", "radiomicnet")
@@ -91,6 +91,18 @@ def calibrate_run(run_dir:Path,  # A run folder with its `best.pt`
     "Score a run's best checkpoint again after temperature scaling, into `<run_dir>/temperature/`; return its metrics."
     return evaluate_checkpoint(Path(run_dir)/"best.pt", Path(run_dir)/TS_DIR, data_dir=data_dir, device=device, temperature_scaling=True)["metrics"]
 
+MATCHED_BUDGETS = ("cpu",)  # budgets whose baselines train for RadiomicNet's wall time instead of its epochs
+
+def matched_time_budget(root:Path # A budget folder, `results/<dataset>/<budget>`
+                       )->float:
+    "Minutes of training a baseline gets: the median training time of the RadiomicNet full runs of the folder, rounded up to 0.1 min."
+    files = sorted(Path(root).glob(f"runs/{run_name('radiomicnet', 'full')}-s*/summary.json"))
+    minutes = [json.loads(f.read_text()).get("train_seconds_total", math.nan)/60 for f in files]
+    minutes = [m for m in minutes if m == m]
+    if not minutes: raise RadiomicNetError(f"{root}: no finished radiomicnet-full run to match: the baselines train for its wall time, "
+                                           "so run radiomicnet-full first (or give --time-budget)")
+    return math.ceil(10*float(np.median(minutes)))/10
+
 def run_one(model:str,              # A registered model
             variant:str,            # One of `radiomicnet.train.VARIANTS`
             dataset:str,            # synthetic | busi | kvasir-seg
@@ -101,6 +113,7 @@ def run_one(model:str,              # A registered model
             seed:int=0,             # Seed of the run
             nbs_path:Path=PROJECT_DIR/"nbs", # The project's notebooks
             command:str=None,       # The command line recorded in the run's summary
+            time_budget:float=None, # Minutes of training (default: the budget's; `matched_time_budget` for baselines under `cpu`)
            )->dict:
     "Train, evaluate (and for RadiomicNet interpret) one run with papermill; return its status row."
     name = run_name(model, variant, seed)
@@ -111,6 +124,7 @@ def run_one(model:str,              # A registered model
     overrides = budget_settings(budget); protocol = overrides.pop("protocol")
     settings = dict(protocol=protocol, **protocol_settings(protocol, **overrides))  # every setting explicit: the notebook's defaults are a smoke run
     for k in ("sqr_mom", "eps"): settings.pop(k)  # the optimiser's constants are the protocol's own, not notebook parameters
+    if time_budget is not None: settings["time_budget"] = float(time_budget)
     t0 = time.time()
     try:
         _execute("05_training.ipynb", nb_dir/f"{name}-05_training.ipynb", dict(common, dataset=dataset, seed=seed, variant=variant,
@@ -399,6 +413,7 @@ def run_paper(dataset:str="synthetic", # synthetic | busi | kvasir-seg
               nbs_path=PROJECT_DIR/"nbs", # The project's notebooks, which papermill executes
               measure:bool=True,       # Measure Table V (efficiency) when it is not there yet
               command:str=None,        # The command line recorded in each run's summary
+              time_budget:float=None,  # Minutes of training of every baseline (default: `matched_time_budget` under `cpu`)
              )->pd.DataFrame:
     "Run (or reuse) the paper's training runs for `dataset` under a budget with papermill, then build its tables; return the status."
     budget_settings(budget)
@@ -407,9 +422,13 @@ def run_paper(dataset:str="synthetic", # synthetic | busi | kvasir-seg
                                "from a clone of the repository installed with `pip install -e .`")
     root = Path(results_dir)/dataset/budget
     todo = [(m, v, s) for s in seeds for m, v in (runs or paper_runs())]
+    todo.sort(key=lambda t: t[0] != "radiomicnet")  # RadiomicNet first: its wall time is the baselines' budget
     rows = []
     for model, variant, seed in progress_bar(todo):
-        row = run_one(model, variant, dataset, root, budget, data_dir, device, seed, Path(nbs_path), command)
+        tb = None
+        if model != "radiomicnet" and (time_budget is not None or budget in MATCHED_BUDGETS):
+            tb = time_budget if time_budget is not None else matched_time_budget(root)
+        row = run_one(model, variant, dataset, root, budget, data_dir, device, seed, Path(nbs_path), command, tb)
         rows.append(dict(row, budget=budget))
         status = _merge_status(root/"status.csv", [{k: v for k, v in r.items() if k != "reused"} for r in rows[-1:]])
     if measure and not efficiency_file(root).exists():
@@ -427,6 +446,7 @@ def radiomicnet_paper(dataset:str="synthetic", # synthetic | busi | kvasir-seg
                       device:str=None,         # cpu | cuda (default: cuda when available)
                       seeds:str="0",           # Comma-separated seeds; every run is repeated for each, e.g. "0,1,2"
                       only:str=None,           # Comma-separated runs to do, e.g. "radiomicnet-full,unet-full" (default: all ten)
+                      time_budget:float=None,  # Minutes of training of each baseline (default under cpu: RadiomicNet full's median training time)
                      ):
     "Regenerate the paper's tables and figures for one data set: train, evaluate and interpret every method and variant."
     runs = paper_runs()
@@ -438,7 +458,7 @@ def radiomicnet_paper(dataset:str="synthetic", # synthetic | busi | kvasir-seg
     try: seed_list = [int(s) for s in seeds.split(",")]
     except ValueError: raise RadiomicNetError(f"--seeds {seeds!r}: give comma-separated integers, e.g. 0,1,2") from None
     root = Path(results) if results else PROJECT_DIR/"results"
-    status = run_paper(dataset, budget, root, data_dir, device, seed_list, runs, command=shlex.join(["radiomicnet-paper", *sys.argv[1:]]))
+    status = run_paper(dataset, budget, root, data_dir, device, seed_list, runs, command=shlex.join(["radiomicnet-paper", *sys.argv[1:]]), time_budget=time_budget)
     print(status.to_string(index=False))
     print(f"tables and figures: {root/dataset/budget}")
 
