@@ -53,7 +53,7 @@ PAPER_EFFICIENCY = pd.DataFrame([("unet", 124.0, None), ("unetpp", 36.0, None), 
 
 # %% ../nbs/09_comparison.ipynb #e92f5271
 BUDGETS = dict(
-    quick=dict(protocol="cpu", img_size=64, epochs=20),  # minutes per run on a CPU: checks that everything runs and learns
+    quick=dict(protocol="cpu", img_size=96, epochs=20),  # minutes per run on a CPU: checks that everything runs and learns
     cpu=dict(protocol="cpu"),                            # the measured CPU protocol, from scratch (notebook 05)
     paper=dict(protocol="paper"),                        # the paper's protocol: 256 px, up to 200 epochs, pretrained encoder
 )
