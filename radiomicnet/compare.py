@@ -91,7 +91,7 @@ def calibrate_run(run_dir:Path,  # A run folder with its `best.pt`
     "Score a run's best checkpoint again after temperature scaling, into `<run_dir>/temperature/`; return its metrics."
     return evaluate_checkpoint(Path(run_dir)/"best.pt", Path(run_dir)/TS_DIR, data_dir=data_dir, device=device, temperature_scaling=True)["metrics"]
 
-MATCHED_BUDGETS = ("cpu",)  # budgets whose baselines train for RadiomicNet's wall time instead of its epochs
+MATCHED_BUDGETS = ("quick", "cpu")  # budgets whose baselines train for RadiomicNet's wall time instead of its epochs
 
 def matched_time_budget(root:Path # A budget folder, `results/<dataset>/<budget>`
                        )->float:
@@ -425,10 +425,12 @@ def run_paper(dataset:str="synthetic", # synthetic | busi | kvasir-seg
     todo.sort(key=lambda t: t[0] != "radiomicnet")  # RadiomicNet first: its wall time is the baselines' budget
     rows = []
     for model, variant, seed in progress_bar(todo):
-        tb = None
+        tb, row = None, None
         if model != "radiomicnet" and (time_budget is not None or budget in MATCHED_BUDGETS):
-            tb = time_budget if time_budget is not None else matched_time_budget(root)
-        row = run_one(model, variant, dataset, root, budget, data_dir, device, seed, Path(nbs_path), command, tb)
+            try: tb = time_budget if time_budget is not None else matched_time_budget(root)
+            except RadiomicNetError as e:  # nothing to match yet: this run fails, saying why, and the others go on
+                row = dict(run=run_name(model, variant, seed), status="failed", error=str(e), seconds=0., reused=False)
+        row = row or run_one(model, variant, dataset, root, budget, data_dir, device, seed, Path(nbs_path), command, tb)
         rows.append(dict(row, budget=budget))
         status = _merge_status(root/"status.csv", [{k: v for k, v in r.items() if k != "reused"} for r in rows[-1:]])
     if measure and not efficiency_file(root).exists():

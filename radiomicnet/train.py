@@ -31,9 +31,9 @@ from .data import get_dls
 
 # %% auto #0
 __all__ = ['VARIANTS', 'SCHEDULES', 'PROTOCOLS', 'variant_config', 'MeanDice', 'join_process_group', 'collective_device',
-           'distributed', 'rank0_decides', 'rank0_first_call', 'distributed_context', 'ContrastTarget', 'lr_schedule',
-           'schedule_callback', 'RunCheckpoint', 'HistoryCSV', 'plot_history', 'TimeBudget', 'build_learner',
-           'protocol_settings', 'train_run', 'radiomicnet_run']
+           'distributed', 'rank0_value', 'rank0_decides', 'rank0_first_call', 'distributed_context', 'ContrastTarget',
+           'lr_schedule', 'schedule_callback', 'RunCheckpoint', 'HistoryCSV', 'plot_history', 'TimeBudget',
+           'BudgetScheduler', 'build_learner', 'protocol_settings', 'train_run', 'radiomicnet_run']
 
 # %% ../nbs/05_training.ipynb #4e68c067
 VARIANTS = {
@@ -91,13 +91,18 @@ def distributed() -> bool:
     "Whether this process is one of several in an initialised process group."
     return num_distrib() > 1 and torch.distributed.is_initialized()
 
+def rank0_value(x:float # This rank's number
+               )->float: # Rank 0's number, on every rank
+    "Rank 0's `x` on every rank (`x` itself in a single process), for quantities all ranks must use alike."
+    if not distributed(): return x
+    t = torch.tensor([float(x)], dtype=torch.float64, device=collective_device())
+    torch.distributed.broadcast(t, 0)
+    return float(t.item())
+
 def rank0_decides(flag:bool # This rank's answer
                  )->bool:   # Rank 0's answer, on every rank
     "Rank 0's `flag` on every rank (the flag itself in a single process), for decisions all ranks take together."
-    if not distributed(): return flag
-    t = torch.tensor([int(flag)], device=collective_device())
-    torch.distributed.broadcast(t, 0)
-    return bool(t.item())
+    return bool(rank0_value(int(flag))) if distributed() else flag
 
 def rank0_first_call(func, *args, **kwargs):
     "`func(*args, **kwargs)` on rank 0 first, then on the other ranks (e.g. to fill a cache once)."
@@ -224,6 +229,16 @@ class TimeBudget(Callback):
         if rank0_decides(self.minutes is not None and self.seconds >= 60*self.minutes):
             self.learn.stop_reason = "time budget"; raise CancelFitException()
 
+class BudgetScheduler(ParamScheduler):
+    "fastai's `ParamScheduler`, its progress the larger of the iterations done and the share of a `TimeBudget` used."
+    def __init__(self, scheds:dict,     # The schedules, as for `ParamScheduler` (e.g. `schedule_callback(...).scheds`)
+                 budget:TimeBudget,     # The run's budget (its `minutes` None: plain `ParamScheduler`)
+                ): super().__init__(scheds); self.budget = budget
+    def before_batch(self):
+        pct = self.pct_train
+        if self.budget.minutes: pct = max(pct, min(1., rank0_value(self.budget.seconds/(60*self.budget.minutes))))
+        self._update_val(pct)
+
 # %% ../nbs/05_training.ipynb #66d73419
 def build_learner(dls,                     # DataLoaders of `radiomicnet.data.get_dls` (with `.scaler`)
                   model_name="radiomicnet", # A registered model
@@ -335,8 +350,9 @@ def train_run(dataset="synthetic",  # synthetic | busi | kvasir-seg
     t0 = time.time()
     with distributed_context(learn, device):
         if start < settings["epochs"] and learn.stop_reason == "epochs":
+            sched = BudgetScheduler(schedule_callback(settings["schedule"], learn.peak_lrs, settings["epochs"]).scheds, budget)
             learn.fit(settings["epochs"], lr=learn.peak_lrs, start_epoch=start,
-                      cbs=[schedule_callback(settings["schedule"], learn.peak_lrs, settings["epochs"]), ckpt_cb, budget,
+                      cbs=[sched, ckpt_cb, budget,
                            HistoryCSV(out_dir/"history.csv", start)])
         test_dice = float(learn.validate(dl=dls.test)[1])  # all ranks: each scores its share, the Dice is gathered
     train_seconds = round(time.time()-t0, 1)

@@ -95,6 +95,8 @@ def test_summary_records_protocol_seed_command_and_commit(tmp_path):
 def test_time_budget_stops_at_the_first_epoch_end_after_it(tmp_path):
     summary = train.train_run(**TINY, epochs=5, time_budget=1e-4, out_dir=tmp_path)  # 6 ms: spent within the first epoch
     assert summary["epochs_run"] == 1 and summary["stopped_by"] == "time budget"
+    lr = pd.read_csv(tmp_path/"history.csv").filter(like="lr").iloc[0]   # so the schedule ended with it: the one-cycle's last rate
+    assert np.allclose(lr, summary["config"]["lr"]/1e5)
     assert torch.load(tmp_path/"last.pt", weights_only=True)["extra"]["epoch"] == 0 and (tmp_path/"best.pt").exists()
 
 def test_time_used_before_a_resume_counts_against_the_budget(tmp_path, monkeypatch):
@@ -113,6 +115,26 @@ def test_time_used_before_a_resume_counts_against_the_budget(tmp_path, monkeypat
     summary = train.train_run(**TINY, epochs=4, time_budget=10, out_dir=tmp_path)
     assert started == [] and summary["stopped_by"] == "time budget" and summary["epochs_run"] == 1
     assert summary["train_seconds_total"] == pytest.approx(601.0)
+
+def _first_lr(minutes, used):
+    "The rate of the first training batch of a tiny one-cycle run (peak 1e-2, 20 epochs) whose budget has `used` seconds spent."
+    class FirstBatchOnly(train.Callback):
+        order = train.ParamScheduler.order + 1
+        def after_batch(self): raise train.CancelFitException()
+    learn = train.build_learner(get_dls(**TINY), lr=1e-2)
+    budget = train.TimeBudget(minutes, used)
+    sched = train.BudgetScheduler(train.schedule_callback("one_cycle", learn.peak_lrs, 20).scheds, budget)
+    learn.fit(20, cbs=[sched, budget, FirstBatchOnly()])
+    return sched.hps["lr"][0]
+
+def test_the_schedule_ends_with_the_budget_when_that_comes_first():
+    """fastai's one-cycle (warm-up to peak over the first 25%, then cosine to peak/1e5): with half of a 1-minute budget
+    spent the first batch is at 50% of the schedule, peak/1e5 + (peak - peak/1e5)(1 + cos(pi/3))/2 = 0.75 peak (ours
+    within the ms the batch takes to start); with the budget spent, the schedule's end; without a budget, its start (peak/25)."""
+    peak = 1e-2
+    assert _first_lr(None, 0.) == pytest.approx(peak/25, rel=1e-6)
+    assert _first_lr(1., 30.) == pytest.approx(peak/1e5 + (peak - peak/1e5)*0.75, rel=0.02)
+    assert _first_lr(1., 90.) == pytest.approx(peak/1e5, rel=1e-6)
 
 def test_patience_stops_after_exactly_patience_epochs_without_gain(tmp_path, monkeypatch):
     "Validation Dice that never improves after epoch 0: with patience 2 the run stops after epoch 2."
