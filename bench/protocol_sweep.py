@@ -68,7 +68,7 @@ def lr_find(root:Path, data_dir=None, seed:int=0):
 def sweep_row(name:str, summary:dict)->dict:
     cfg = summary["config"]
     return dict(setting=name, schedule=cfg["schedule"], peak_lr=cfg["lr"], img_size=cfg["img_size"], epochs=cfg["epochs"],
-                **({"bs": cfg["bs"]} if cfg["bs"] != 8 or name.startswith("q") else {}), seed=cfg["seed"], best_valid_dice=round(summary["valid_dice"], 4), best_epoch=summary["best_epoch"] + 1,  # counted from 1
+                bs=cfg["bs"], seed=cfg["seed"], best_valid_dice=round(summary["valid_dice"], 4), best_epoch=summary["best_epoch"] + 1,  # counted from 1
                 train_minutes=round(summary["train_seconds_total"]/60, 1), s_per_epoch=round(summary["train_seconds_total"]/summary["epochs_run"], 1),
                 git_commit=summary["git_commit"], machine=f"{summary['device_name']}, {summary['cpu_count']} cores")
 

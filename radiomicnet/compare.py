@@ -113,7 +113,7 @@ def run_one(model:str,              # A registered model
             seed:int=0,             # Seed of the run
             nbs_path:Path=PROJECT_DIR/"nbs", # The project's notebooks
             command:str=None,       # The command line recorded in the run's summary
-            time_budget:float=None, # Minutes of training (default: the budget's; `matched_time_budget` for baselines under `cpu`)
+            time_budget:float=None, # Minutes of training (default: the budget's; `run_paper` gives baselines `matched_time_budget`)
            )->dict:
     "Train, evaluate (and for RadiomicNet interpret) one run with papermill; return its status row."
     name = run_name(model, variant, seed)
@@ -413,7 +413,7 @@ def run_paper(dataset:str="synthetic", # synthetic | busi | kvasir-seg
               nbs_path=PROJECT_DIR/"nbs", # The project's notebooks, which papermill executes
               measure:bool=True,       # Measure Table V (efficiency) when it is not there yet
               command:str=None,        # The command line recorded in each run's summary
-              time_budget:float=None,  # Minutes of training of every baseline (default: `matched_time_budget` under `cpu`)
+              time_budget:float=None,  # Minutes of training of every baseline (default: `matched_time_budget` under `MATCHED_BUDGETS`)
              )->pd.DataFrame:
     "Run (or reuse) the paper's training runs for `dataset` under a budget with papermill, then build its tables; return the status."
     budget_settings(budget)
@@ -448,7 +448,7 @@ def radiomicnet_paper(dataset:str="synthetic", # synthetic | busi | kvasir-seg
                       device:str=None,         # cpu | cuda (default: cuda when available)
                       seeds:str="0",           # Comma-separated seeds; every run is repeated for each, e.g. "0,1,2"
                       only:str=None,           # Comma-separated runs to do, e.g. "radiomicnet-full,unet-full" (default: all ten)
-                      time_budget:float=None,  # Minutes of training of each baseline (default under cpu: RadiomicNet full's median training time)
+                      time_budget:float=None,  # Minutes of training of each baseline (default under quick and cpu: RadiomicNet full's median training time)
                      ):
     "Regenerate the paper's tables and figures for one data set: train, evaluate and interpret every method and variant."
     runs = paper_runs()

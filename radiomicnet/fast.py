@@ -6,7 +6,7 @@ Docs: https://radiomicnet.github.io/radiomicnet/speed.html.md"""
 
 # %% ../nbs/11_speed.ipynb #633d8042
 from __future__ import annotations
-import tempfile, warnings
+import tempfile
 from pathlib import Path
 import numpy as np
 import torch
