@@ -70,6 +70,7 @@ TABLE_TITLES = {
     "table5_efficiency": "Table V. Efficiency: parameters, size and inference time per image",
     "sweep": "The sweep that chose the cpu protocol (BUSI validation split, seed 0)",
     "runs": "Every run: epochs, validation and test DSC, wall time, commit and machine",
+    "external_test": "External test on Kvasir-SEG: the held-out test split as released and re-saved (60% side, JPEG quality 40)",
 }
 COLUMN_HEADERS = dict(method="Method", variant="Variant", n_seeds="Seeds", params_M="Params (M)", dsc="DSC", iou="IoU",
                       precision="Precision", recall="Recall", hd95="HD95 (px)", ece="ECE", epochs="Epochs", train_minutes="Train (min)",
@@ -80,7 +81,9 @@ COLUMN_HEADERS = dict(method="Method", variant="Variant", n_seeds="Seeds", param
                       run="Run", protocol="Protocol", valid_dsc="Valid DSC", run_minutes="Run (min)", git_commit="Commit",
                       machine="Machine", wall_minutes="Wall (min)", load_avg="Load (15 min)",
                       temperature="T", dsc_ci95_low="DSC 95% CI low", dsc_ci95_high="DSC 95% CI high", scored_at="Scored at",
-                      time_budget_min="Budget (min)", note="Note")
+                      time_budget_min="Budget (min)", note="Note",
+                      images="Images", dsc_ci95="DSC 95% CI", hd95_px="HD95 (px)", hd95_original_px="HD95 (original px)",
+                      checkpoint="Checkpoint", p_vs_as_released="p vs as released")
 MISSING = "–"
 
 def _num(x, p_value=False)->str:
@@ -393,7 +396,7 @@ def protocol_caption(folder:Path)->str:
 
 def _section_tables(folder:Path, base:str, dataset:str, prefix:str, max_rows:int, assets:list)->list[str]:
     parts = []
-    files = result_files(folder, "tables") + ([folder/"sweep.csv"] if (folder/"sweep.csv").exists() else [])
+    files = result_files(folder, "tables") + ([folder/"sweep.csv"] if (folder/"sweep.csv").exists() else []) + sorted(folder.glob("external/*.csv"))
     for t in files:
         assets.append((t, f"{base}/{t.relative_to(folder).as_posix()}"))
         title = TABLE_TITLES.get(t.stem, file_heading(t)).format(I_or_II="I" if dataset == "busi" else "II", dataset=dataset_title(dataset))
@@ -417,7 +420,7 @@ def results_body(dataset_dir:Path, # `results/<dataset>`
         if tables := _section_tables(folder, base, d.name, prefix, max_rows, assets):
             parts.append(f'<h3 id="{prefix}tables">Tables</h3>' if not flat else '<h2 id="tables">Tables</h2>'); parts += tables
         figures = result_files(folder, "figures") + sorted(folder.glob("*.png"))
-        featured = sorted(folder.glob("runs/radiomicnet-full-s0/**/*.png"))
+        featured = sorted(folder.glob("runs/radiomicnet-full-s0/**/*.png")) + sorted(folder.glob("external/*/*.png"))
         if figures or featured: parts.append('<h2 id="figures">Figures</h2>' if flat else f'<h3 id="{prefix}figures">Figures</h3>')
         for f in figures + featured:
             assets.append((f, f"{base}/{f.relative_to(folder).as_posix()}"))
