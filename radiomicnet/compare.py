@@ -15,17 +15,18 @@ from fastprogress.fastprogress import progress_bar
 from .core import RadiomicNetError, atomic_path, cli_errors, default_device, device_name, PROJECT_DIR
 from .model import create_model, model_meta
 from .train import protocol_settings
-from .evaluate import evaluate_checkpoint, paired_wilcoxon, bootstrap_ci
+from .evaluate import evaluate_checkpoint, paired_wilcoxon, bootstrap_ci, CalibrationAccumulator, reliability_diagram
 from .baselines import PAPER_PARAMS_M
 
 # %% auto #0
 __all__ = ['METHODS', 'METHOD_LABELS', 'ABLATIONS', 'ABLATION_LABELS', 'PAPER_PARAMS', 'PAPER_METHODS', 'PAPER_ABLATION_BUSI',
-           'PAPER_ECE_BUSI', 'PAPER_EFFICIENCY', 'BUDGETS', 'TS_DIR', 'MATCHED_BUDGETS', 'TABLE_FILES',
-           'budget_settings', 'paper_runs', 'run_name', 'calibrate_run', 'matched_time_budget', 'run_one', 'load_run',
-           'load_runs', 'over_seeds', 'seed_mean_per_image', 'paired_p', 'count_params', 'first_epoch_over_budget',
-           'budget_cells', 'dsc_ci', 'methods_table', 'ablation_table', 'calibration_table', 'runs_table',
-           'measure_model', 'efficiency_table', 'efficiency_file', 'measure_efficiency', 'validation_curves',
-           'results_tables', 'build_results', 'run_paper', 'radiomicnet_paper', 'budget_folders', 'radiomicnet_tables']
+           'PAPER_ECE_BUSI', 'PAPER_EFFICIENCY', 'BUDGETS', 'TS_DIR', 'MATCHED_BUDGETS', 'CALIBRATION_ROWS',
+           'TABLE_FILES', 'budget_settings', 'paper_runs', 'run_name', 'calibrate_run', 'matched_time_budget',
+           'run_one', 'load_run', 'load_runs', 'over_seeds', 'seed_mean_per_image', 'paired_p', 'count_params',
+           'first_epoch_over_budget', 'budget_cells', 'dsc_ci', 'methods_table', 'ablation_table', 'calibration_runs',
+           'calibration_table', 'runs_table', 'calibration_verdict', 'measure_model', 'efficiency_table',
+           'efficiency_file', 'measure_efficiency', 'validation_curves', 'calibration_figure', 'results_tables',
+           'build_results', 'run_paper', 'radiomicnet_paper', 'budget_folders', 'radiomicnet_tables']
 
 # %% ../nbs/09_comparison.ipynb #ac29aafa
 METHODS = ("unet", "unetpp", "transunet", "ukan", "radiomicnet")
@@ -266,16 +267,25 @@ def ablation_table(root:Path,   # A budget folder, `results/<dataset>/<budget>`
         rows.append(row)
     return pd.DataFrame(rows)
 
+CALIBRATION_ROWS = (("no_rc", False, "w/o L_RC"), ("no_rc", True, "w/o L_RC + TS"),
+                    ("full", False, "RadiomicNet (with L_RC)"), ("full", True, "RadiomicNet (with L_RC) + TS"))  # Table IV: (variant, TS, label)
+
+def calibration_runs(root:Path,   # A budget folder
+                     variant:str, # no_rc | full
+                     ts:bool,     # The temperature-scaled evaluation (`runs/<run>/temperature/`) instead of the plain one
+                    )->list[dict]:
+    "The complete runs of RadiomicNet `variant` (`dir`: the folder of their evaluation); with `ts`, those scored after temperature scaling."
+    r = [dict(x, dir=Path(root)/"runs"/x["name"]) for x in load_runs(root, "radiomicnet", variant)]
+    return [dict(x, metrics=json.loads((x["dir"]/TS_DIR/"metrics.json").read_text()), dir=x["dir"]/TS_DIR) for x in r
+            if (x["dir"]/TS_DIR/"metrics.json").exists()] if ts else r
+
 def calibration_table(root:Path,   # A budget folder, `results/<dataset>/<budget>`
                       dataset:str, # busi | kvasir-seg | synthetic (the paper's Table IV is on BUSI only)
                      )->pd.DataFrame:
     "Table IV: pixel ECE (15 bins) and DSC without and with L_RC, each also after temperature scaling (TS); mean and std over seeds."
     rows = []
-    for v, ts, label in (("no_rc", False, "w/o L_RC"), ("no_rc", True, "w/o L_RC + TS"),
-                         ("full", False, "RadiomicNet (with L_RC)"), ("full", True, "RadiomicNet (with L_RC) + TS")):
-        r = load_runs(root, "radiomicnet", v)
-        if ts: r = [dict(x, metrics=json.loads((Path(root)/"runs"/x["name"]/TS_DIR/"metrics.json").read_text())) for x in r
-                    if (Path(root)/"runs"/x["name"]/TS_DIR/"metrics.json").exists()]
+    for v, ts, label in CALIBRATION_ROWS:
+        r = calibration_runs(root, v, ts)
         ece, dsc = over_seeds(r, "ece"), over_seeds(r, "dsc_mean")
         paper = PAPER_ECE_BUSI.loc[v] if dataset == "busi" and not ts else dict(ece=np.nan, dsc=np.nan)  # the paper has no TS
         rows.append(dict(variant=label, protocol=_protocol_of(r), n_seeds=len(r), ece_mean=ece[0], ece_std=ece[1], dsc_mean=dsc[0], dsc_std=dsc[1],
@@ -300,6 +310,33 @@ def runs_table(root:Path,   # A budget folder, `results/<dataset>/<budget>`
                          train_minutes=round(s["wall_seconds"]/60, 1) if "wall_seconds" in s else np.nan,
                          run_minutes=round(float(run_s)/60, 1), load_avg=s.get("load_average_15min", np.nan), git_commit=s.get("git_commit", ""), machine=s.get("device_name", "")))
     return pd.DataFrame(rows)
+
+# %% ../nbs/09_comparison.ipynb #7919d9b6
+def _ece_cell(r)->str:
+    return f"{r.ece_mean:.3f}" + ("" if pd.isna(r.ece_std) else f" ± {r.ece_std:.3f}") + f" ({int(r.n_seeds)} seed{'s' if r.n_seeds > 1 else ''})"
+
+def calibration_verdict(table:pd.DataFrame, # Table IV of a budget folder (`calibration_table`)
+                        dataset:str,        # Its data set (the paper's numbers are BUSI's)
+                       )->str:
+    "What Table IV says about the paper's claim that L_RC calibrates (markdown, written from the table; '' without runs both with and without L_RC)."
+    t = table.set_index("variant")
+    no, no_ts, rc, rc_ts = (t.loc[label] for _, _, label in CALIBRATION_ROWS)
+    if not (no.n_seeds and rc.n_seeds): return ""
+    text = (f"**Does L_RC calibrate?** The pixel ECE of the test split is {_ece_cell(no)} without L_RC and {_ece_cell(rc)} with it: "
+            f"L_RC {'lowers' if rc.ece_mean < no.ece_mean else 'does not lower'} the ECE here ({rc.ece_mean - no.ece_mean:+.3f}).")
+    if no_ts.n_seeds and rc_ts.n_seeds:
+        best = min((no_ts.ece_mean, "without"), (rc_ts.ece_mean, "with"))
+        text += (f" Temperature scaling (one scalar per run, fitted on the validation split: T = {no_ts.temperature:.2f} without, "
+                 f"{rc_ts.temperature:.2f} with L_RC) brings them to {_ece_cell(no_ts)} and {_ece_cell(rc_ts)}, with the same DSC: "
+                 f"{1 - no_ts.ece_mean/no.ece_mean:.0%} of the model's ECE removed without L_RC and {1 - rc_ts.ece_mean/rc.ece_mean:.0%} with it, "
+                 f"against {'a gain' if rc.ece_mean < no.ece_mean else 'a loss'} of {abs(1 - rc.ece_mean/no.ece_mean):.0%} from L_RC. "
+                 f"After scaling, the model {best[1]} L_RC is the better calibrated.")
+    if dataset == "busi":
+        text += (f" The paper reports {PAPER_ECE_BUSI.loc['no_rc', 'ece']:.3f} without and {PAPER_ECE_BUSI.loc['full', 'ece']:.3f} with L_RC "
+                 f"(one run each, no post-hoc baseline), {PAPER_ECE_BUSI.loc['no_rc', 'ece']/no.ece_mean:.0f} and "
+                 f"{PAPER_ECE_BUSI.loc['full', 'ece']/rc.ece_mean:.0f} times our values; it does not say which confidence or which pixels its 15 bins "
+                 "take (ours: the top-label confidence of every test pixel, at the image's native resolution), so compare the directions, not the values.")
+    return text
 
 # %% ../nbs/09_comparison.ipynb #2ca3abc3
 def measure_model(model:str,        # A registered model
@@ -370,6 +407,21 @@ def validation_curves(root:Path # A budget folder
     ax.legend(fontsize=7, loc="lower right"); fig.tight_layout()
     return fig
 
+def calibration_figure(root:Path # A budget folder
+                      )->plt.Figure|None:
+    "Table IV's 15-bin reliability diagrams side by side, each row's runs pooled (their `calibration.csv` summed); None without any."
+    panels = [(label, [pd.read_csv(x["dir"]/"calibration.csv") for x in calibration_runs(root, v, ts) if (x["dir"]/"calibration.csv").exists()])
+              for v, ts, label in CALIBRATION_ROWS]
+    panels = [(label, tables) for label, tables in panels if tables]
+    if not panels: return None
+    fig, axes = plt.subplots(2, len(panels), figsize=(3.3*len(panels), 4.6), dpi=100, sharex=True, height_ratios=(3, 1), squeeze=False)
+    for k, (label, tables) in enumerate(panels):
+        acc = CalibrationAccumulator.from_tables(tables)
+        reliability_diagram(acc, f"{label}\n{len(tables)} seed{'s' * (len(tables) > 1)} pooled: ECE {acc.ece:.3f}", axes=(axes[0, k], axes[1, k]))
+        axes[0, k].title.set_fontsize(9)
+    fig.tight_layout()
+    return fig
+
 def results_tables(root:Path,   # A budget folder, `results/<dataset>/<budget>`
                    dataset:str, # Its data set
                   )->dict:
@@ -382,14 +434,15 @@ def results_tables(root:Path,   # A budget folder, `results/<dataset>/<budget>`
 def build_results(root:Path, # A budget folder, `results/<dataset>/<budget>`
                   dataset:str, # Its data set
                  )->dict:
-    "Write Tables I–V as CSV and the summary figure from the run folders; return the tables."
+    "Write Tables I–V as CSV and the summary figures (validation Dice; Table IV's reliability diagrams) from the run folders; return the tables."
     root = Path(root)
     tables = results_tables(root, dataset)
     for name, table in tables.items():
         if table.empty: continue
         with atomic_path(root/"tables"/f"{name}.csv") as tmp: table.to_csv(tmp, index=False)
-    if (fig := validation_curves(root)) is not None:
-        with atomic_path(root/"figures"/"validation_dice.png") as tmp: fig.savefig(tmp, dpi=100, format="png")
+    for name, make in (("validation_dice.png", validation_curves), ("table4_reliability.png", calibration_figure)):
+        if (fig := make(root)) is None: continue
+        with atomic_path(root/"figures"/name) as tmp: fig.savefig(tmp, dpi=100, format="png")
         plt.close(fig)
     return tables
 

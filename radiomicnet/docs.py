@@ -19,7 +19,7 @@ from nbconvert import MarkdownExporter, HTMLExporter
 from nbconvert.filters.markdown import markdown2html_mistune
 from pygments.formatters import HtmlFormatter
 from .core import RadiomicNetError, atomic_path, cli_errors, PROJECT_DIR
-from .compare import ABLATION_LABELS, PAPER_ABLATION_BUSI, PAPER_METHODS
+from .compare import ABLATION_LABELS, PAPER_ABLATION_BUSI, PAPER_METHODS, calibration_verdict
 
 # %% auto #0
 __all__ = ['NB_CELL_KEYS', 'DATASET_TITLES', 'TABLE_TITLES', 'COLUMN_HEADERS', 'MISSING', 'RESULTS_MARKER', 'README_HEADER',
@@ -166,6 +166,8 @@ def discussion_markdown(folder:Path, # A budget folder, `results/<dataset>/<budg
             text += (f" The paper reports {PAPER_ABLATION_BUSI.loc['full', 'dsc']:.3f} with and "
                      f"{PAPER_ABLATION_BUSI.loc['no_rag', 'dsc']:.3f} without the gates on BUSI, from one run each.")
         else: text += " The paper has no ablation on Kvasir-SEG."
+    t4 = Path(folder)/"tables"/"table4_calibration.csv"
+    if t4.exists() and (verdict := calibration_verdict(pd.read_csv(t4), dataset)): text += "\n\n" + verdict
     return text
 
 RESULTS_MARKER = "<!-- measured results: generated from results/ -->"

@@ -135,6 +135,18 @@ class CalibrationAccumulator:
             return pd.DataFrame(dict(bin_low=self.edges[:-1], bin_high=self.edges[1:], count=self.count.astype(np.int64),
                                      confidence=self.conf_sum / self.count, accuracy=self.correct / self.count))
 
+    @classmethod
+    def from_tables(cls, tables:list, # `table()`s of accumulators with the same bins, e.g. runs' `calibration.csv` read back
+                   ):
+        "One accumulator holding the pixels of all `tables` (their histograms summed): the calibration of several runs pooled."
+        acc = cls(len(tables[0]))
+        for t in tables:
+            if len(t) != acc.n_bins or not np.allclose(t.bin_low, acc.edges[:-1]):
+                raise RadiomicNetError(f"CalibrationAccumulator.from_tables: a table with {len(t)} bins, not the {acc.n_bins} equal-width bins of the first")
+            n = t["count"].to_numpy(np.float64)
+            acc.count += n; acc.conf_sum += np.nan_to_num(t.confidence.to_numpy() * n); acc.correct += np.nan_to_num(t.accuracy.to_numpy() * n)
+        return acc
+
     @property
     def ece(self)->float:
         "Expected Calibration Error over all pixels seen so far."
@@ -152,11 +164,13 @@ def expected_calibration_error(probs, # Predicted foreground probabilities, (H,W
 # %% ../nbs/06_evaluation.ipynb #479f01b9
 def reliability_diagram(acc:CalibrationAccumulator, # Accumulated calibration histograms
                         title:str|None=None,        # Figure title; default shows the ECE
+                        axes:tuple|None=None,       # (diagram, histogram) axes to draw into; default: a new figure
                        )->plt.Figure:
     "Reliability diagram (accuracy vs confidence per bin, gap to the diagonal) over a log-count histogram."
     t = acc.table()
     width = t.bin_high - t.bin_low
-    fig, (ax, axn) = plt.subplots(2, 1, figsize=(4.5, 5), dpi=150, sharex=True, height_ratios=(3, 1))
+    if axes is None: fig, (ax, axn) = plt.subplots(2, 1, figsize=(4.5, 5), dpi=150, sharex=True, height_ratios=(3, 1))
+    else: (ax, axn), fig = axes, axes[0].figure
     ax.bar(t.bin_low, t.accuracy.fillna(0), width, align='edge', edgecolor='k', lw=0.5, label='accuracy')
     ax.bar(t.bin_low, (t.confidence - t.accuracy).fillna(0), width, bottom=t.accuracy.fillna(0), align='edge',
            color='tab:red', alpha=0.3, hatch='//', label='gap to confidence')
@@ -165,7 +179,7 @@ def reliability_diagram(acc:CalibrationAccumulator, # Accumulated calibration hi
     ax.legend(loc='upper left', fontsize=8)
     axn.bar(t.bin_low, t['count'], width, align='edge', color='grey', edgecolor='k', lw=0.5)
     axn.set(yscale='log', xlabel='confidence max(p, 1-p)', ylabel='pixels')
-    fig.tight_layout()
+    if axes is None: fig.tight_layout()
     return fig
 
 # %% ../nbs/06_evaluation.ipynb #ab9a8d2c
