@@ -24,11 +24,12 @@ from .compare import ABLATION_LABELS, PAPER_ABLATION_BUSI, PAPER_METHODS, calibr
 # %% auto #0
 __all__ = ['NB_CELL_KEYS', 'DATASET_TITLES', 'TABLE_TITLES', 'COLUMN_HEADERS', 'MISSING', 'RESULTS_MARKER', 'README_HEADER',
            'MATHJAX_CDN', 'MATHJAX_FILES', 'PAGE_TEMPLATE', 'SITE_CSS', 'RESULT_KINDS', 'BUDGET_TITLES', 'RecordProcs',
-           'process_notebook', 'dataset_title', 'format_table', 'markdown_html', 'discussion_markdown',
-           'results_markdown', 'render_readme', 'sidebar_sections', 'page_name', 'mathjax_dir', 'mathjax_script',
-           'apply_cell_options', 'nav_html', 'SiteWriter', 'result_datasets', 'result_files', 'results_page_name',
-           'results_notebook_name', 'file_heading', 'csv_table_html', 'figure_html', 'budget_dirs', 'run_summaries',
-           'protocol_caption', 'results_body', 'build_site', 'lean_png', 'lean_notebook', 'radiomicnet_docs']
+           'process_notebook', 'dataset_title', 'format_table', 'markdown_html', 'baselines_markdown',
+           'discussion_markdown', 'results_markdown', 'render_readme', 'sidebar_sections', 'page_name', 'mathjax_dir',
+           'mathjax_script', 'apply_cell_options', 'nav_html', 'SiteWriter', 'result_datasets', 'result_files',
+           'results_page_name', 'results_notebook_name', 'file_heading', 'csv_table_html', 'figure_html', 'budget_dirs',
+           'run_summaries', 'protocol_caption', 'results_body', 'build_site', 'lean_png', 'lean_notebook',
+           'radiomicnet_docs']
 
 # %% ../nbs/10_docs.ipynb #8d897638
 NB_CELL_KEYS = {"cell_type", "id", "metadata", "source", "attachments", "outputs", "execution_count"}
@@ -134,9 +135,30 @@ def _sizes(folder:Path)->str:
     t = Path(folder)/"tables"/"runs.csv"
     return "/".join(str(v) for v in sorted(pd.read_csv(t).img_size.dropna().astype(int).unique())) if t.exists() else "?"
 
+def _p_text(p)->str: return "p < 0.001" if p < 0.001 else f"p = {_num(p, True)}"
+
 def _ms(row, k="dsc")->str:
     m, s = row[f"{k}_mean"], row[f"{k}_std"]
     return MISSING if pd.isna(m) else f"{m:.3f}" + ("" if pd.isna(s) else f" ± {s:.3f}")
+
+def baselines_markdown(t1:pd.DataFrame, # Table I/II as its CSV holds it
+                       dataset:str,       # busi | kvasir-seg
+                      )->str:
+    "The compute-matched baselines of Table I/II in words ('' without any baseline run or note)."
+    t1 = t1.set_index("method")
+    ours = t1.loc["RadiomicNet"]
+    base = [(m, r) for m, r in t1.iterrows() if m != "RadiomicNet" and (r.n_seeds > 0 or (isinstance(r.note, str) and r.note))]
+    if not base or not ours.n_seeds: return ""
+    per_epoch, parts = ours.train_minutes / ours.epochs, []
+    for m, r in base:
+        if r.n_seeds == 0: parts.append(f"{m} {r.note}"); continue
+        parts.append(f"{m} {_ms(r)} after {r.epochs:.0f} epochs ({r.train_minutes / r.epochs / per_epoch:.1f}× RadiomicNet's minutes per epoch; "
+                     f"{_p_text(r.p_vs_radiomicnet)} against RadiomicNet)")
+    budget = " / ".join(sorted({f"{b:g}" for b in t1.time_budget_min.dropna()}))
+    return (f"**The baselines, compute-matched.** Each baseline trained for RadiomicNet's own training time on this machine "
+            f"({budget} min, stopping at the first epoch end after it), seed 0: " + "; ".join(parts) + f". RadiomicNet: {_ms(ours)} over "
+            f"{int(ours.n_seeds)} seeds, {ours.epochs:.0f} epochs. This compares what each network learns in the same minutes on two CPU "
+            f"cores, not at convergence as the paper's Table {'I' if dataset == 'busi' else 'II'} does: a network that costs more per epoch sees fewer of them.")
 
 def discussion_markdown(folder:Path, # A budget folder, `results/<dataset>/<budget>`
                         dataset:str, # busi | kvasir-seg
@@ -160,12 +182,13 @@ def discussion_markdown(folder:Path, # A budget folder, `results/<dataset>/<budg
         verdict = "a significant difference at the 5% level" if p < 0.05 else "no significant difference at the 5% level"
         text += (f"**Does the RAG help?** The same network without the gates (`no_rag`) reaches {_ms(norag)} over "
                  f"{int(norag.n_seeds)} seed{'s' if norag.n_seeds > 1 else ''}; the paired Wilcoxon test on per-image DSC averaged over "
-                 f"seeds gives p = {_num(p, True)}: {verdict}, with the gates "
+                 f"seeds gives {_p_text(p)}: {verdict}, with the gates "
                  f"{'ahead' if full.dsc_mean > norag.dsc_mean else 'behind'} by {abs(full.dsc_mean - norag.dsc_mean):.3f}.")
         if dataset == "busi":
             text += (f" The paper reports {PAPER_ABLATION_BUSI.loc['full', 'dsc']:.3f} with and "
                      f"{PAPER_ABLATION_BUSI.loc['no_rag', 'dsc']:.3f} without the gates on BUSI, from one run each.")
         else: text += " The paper has no ablation on Kvasir-SEG."
+    if base := baselines_markdown(pd.read_csv(Path(folder)/"tables"/"table1_2_methods.csv"), dataset): text += "\n\n" + base
     t4 = Path(folder)/"tables"/"table4_calibration.csv"
     if t4.exists() and (verdict := calibration_verdict(pd.read_csv(t4), dataset)): text += "\n\n" + verdict
     return text
