@@ -167,7 +167,8 @@ def discussion_markdown(folder:Path, # A budget folder, `results/<dataset>/<budg
     rows = _ablation_rows(folder) if Path(folder).name == "cpu" and dataset in ("busi", "kvasir-seg") else None
     if rows is None: return ""
     full, norag = rows
-    t1 = pd.read_csv(Path(folder)/"tables"/"table1_2_methods.csv").set_index("method").loc["RadiomicNet"]
+    methods = pd.read_csv(Path(folder)/"tables"/"table1_2_methods.csv")
+    t1 = methods.set_index("method").loc["RadiomicNet"]
     px = _sizes(folder)
     paper, gap = PAPER_METHODS.loc["radiomicnet", f"{dataset}_dsc"], full.dsc_mean - PAPER_METHODS.loc["radiomicnet", f"{dataset}_dsc"]
     text = (f"**How far from the paper, and why.** Under the `cpu` protocol RadiomicNet reaches a test DSC of {_ms(full)} over "
@@ -188,7 +189,7 @@ def discussion_markdown(folder:Path, # A budget folder, `results/<dataset>/<budg
             text += (f" The paper reports {PAPER_ABLATION_BUSI.loc['full', 'dsc']:.3f} with and "
                      f"{PAPER_ABLATION_BUSI.loc['no_rag', 'dsc']:.3f} without the gates on BUSI, from one run each.")
         else: text += " The paper has no ablation on Kvasir-SEG."
-    if base := baselines_markdown(pd.read_csv(Path(folder)/"tables"/"table1_2_methods.csv"), dataset): text += "\n\n" + base
+    if base := baselines_markdown(methods, dataset): text += "\n\n" + base
     t4 = Path(folder)/"tables"/"table4_calibration.csv"
     if t4.exists() and (verdict := calibration_verdict(pd.read_csv(t4), dataset)): text += "\n\n" + verdict
     return text
