@@ -227,7 +227,7 @@ def test_hd95_empty_is_nan_and_in_table():
 
 # --- any folder: evaluate_folder and radiomicnet-evaluate (checkpoint: conftest's tiny synthetic run) ------------------
 
-import json, os, shutil, subprocess, tempfile
+import json, os, shutil, subprocess
 from pathlib import Path
 from PIL import Image
 from radiomicnet.core import DataError
@@ -288,7 +288,7 @@ def test_empty_folder_and_nothing_usable_are_clear_errors(tiny_checkpoint, tmp_p
     with pytest.raises(DataError, match=r"none of its images can be evaluated \(1 files refused\)"): _evaluate(tiny_checkpoint, folder, tmp_path/"out")
 
 def _cli(*args):
-    out = Path(str(args[list(args).index("--out") + 1])) if "--out" in args else Path(tempfile.gettempdir())/"radiomicnet-test"
+    out = Path(str(args[list(args).index("--out") + 1]))   # every call names --out
     env = dict(os.environ, RADIOMICNET_CACHE=str(out.parent/"cache"))   # a cache beside --out, not the user's (nor the working folder)
     return subprocess.run([shutil.which("radiomicnet-evaluate"), *map(str, args), "--device", "cpu"], capture_output=True, text=True, env=env)
 
