@@ -19,14 +19,15 @@ from .evaluate import evaluate_checkpoint, paired_wilcoxon, bootstrap_ci, Calibr
 from .baselines import PAPER_PARAMS_M
 
 # %% auto #0
-__all__ = ['METHODS', 'METHOD_LABELS', 'ABLATIONS', 'ABLATION_LABELS', 'PAPER_PARAMS', 'PAPER_METHODS', 'PAPER_ABLATION_BUSI',
-           'PAPER_ECE_BUSI', 'PAPER_EFFICIENCY', 'BUDGETS', 'TS_DIR', 'MATCHED_BUDGETS', 'CALIBRATION_ROWS',
-           'TABLE_FILES', 'budget_settings', 'paper_runs', 'run_name', 'calibrate_run', 'matched_time_budget',
-           'run_one', 'load_run', 'load_runs', 'over_seeds', 'seed_mean_per_image', 'paired_p', 'count_params',
-           'first_epoch_over_budget', 'budget_cells', 'dsc_ci', 'methods_table', 'ablation_table', 'calibration_runs',
-           'calibration_table', 'runs_table', 'calibration_verdict', 'measure_model', 'efficiency_table',
-           'efficiency_file', 'measure_efficiency', 'validation_curves', 'calibration_figure', 'results_tables',
-           'build_results', 'run_paper', 'radiomicnet_paper', 'budget_folders', 'radiomicnet_tables']
+__all__ = ['METHODS', 'METHOD_LABELS', 'ABLATIONS', 'ABLATION_LABELS', 'CONTROLS', 'CONTROL_LABELS', 'PAPER_PARAMS',
+           'PAPER_METHODS', 'PAPER_ABLATION_BUSI', 'PAPER_ECE_BUSI', 'PAPER_EFFICIENCY', 'BUDGETS', 'TS_DIR',
+           'MATCHED_BUDGETS', 'CALIBRATION_ROWS', 'TABLE_FILES', 'budget_settings', 'paper_runs', 'control_runs',
+           'run_name', 'calibrate_run', 'matched_time_budget', 'run_one', 'load_run', 'load_runs', 'over_seeds',
+           'seed_mean_per_image', 'paired_p', 'count_params', 'first_epoch_over_budget', 'budget_cells', 'dsc_ci',
+           'methods_table', 'ablation_table', 'calibration_runs', 'calibration_table', 'runs_table',
+           'calibration_verdict', 'measure_model', 'efficiency_table', 'efficiency_file', 'measure_efficiency',
+           'validation_curves', 'calibration_figure', 'results_tables', 'build_results', 'run_paper',
+           'radiomicnet_paper', 'budget_folders', 'radiomicnet_tables']
 
 # %% ../nbs/09_comparison.ipynb #ac29aafa
 METHODS = ("unet", "unetpp", "transunet", "ukan", "radiomicnet")
@@ -34,6 +35,9 @@ METHOD_LABELS = dict(unet="U-Net", unetpp="UNet++", transunet="TransUNet", ukan=
 ABLATIONS = ("no_rag", "no_rc", "no_bnd", "rag_spatial", "rag_channel", "full")
 ABLATION_LABELS = dict(no_rag="w/o RAG (MobileNetV2 baseline)", no_rc="w/o L_RC", no_bnd="w/o L_bnd",
                        rag_spatial="RAG: spatial only", rag_channel="RAG: channel only", full="RadiomicNet (full)")
+CONTROLS = ("rag_mean", "rag_shuffled", "rag_local")  # not the paper's: what do the radiomics add? (notebook 05)
+CONTROL_LABELS = dict(rag_mean="RAG fed the training mean", rag_shuffled="RAG fed another image's radiomics",
+                      rag_local="RAG + local radiomics maps")
 
 PAPER_PARAMS = {**PAPER_PARAMS_M, "radiomicnet": 3.27}
 PAPER_METHODS = pd.DataFrame([
@@ -68,6 +72,10 @@ def budget_settings(budget:str # One of `BUDGETS`
 def paper_runs()->list[tuple[str, str]]:
     "(model, variant) of every training run the paper's tables need."
     return [(m, "full") for m in METHODS] + [("radiomicnet", v) for v in ABLATIONS if v != "full"]
+
+def control_runs()->list[tuple[str, str]]:
+    "(model, variant) of the runs that ask what the radiomics add: the controls and the local maps (not the paper's)."
+    return [("radiomicnet", v) for v in CONTROLS]
 
 def run_name(model:str,      # A registered model
              variant:str,    # One of `radiomicnet.train.VARIANTS`
@@ -500,16 +508,16 @@ def radiomicnet_paper(dataset:str="synthetic", # synthetic | busi | kvasir-seg
                       data_dir:str=None,       # Folder holding BUSI/ and Kvasir-SEG/ (default: $RADIOMICNET_DATA)
                       device:str=None,         # cpu | cuda (default: cuda when available)
                       seeds:str="0",           # Comma-separated seeds; every run is repeated for each, e.g. "0,1,2"
-                      only:str=None,           # Comma-separated runs to do, e.g. "radiomicnet-full,unet-full" (default: all ten)
+                      only:str=None,           # Comma-separated runs to do, e.g. "radiomicnet-full,unet-full" (default: the paper's ten; the controls radiomicnet-rag_mean, -rag_shuffled, -rag_local only when named)
                       time_budget:float=None,  # Minutes of training of each baseline (default under quick and cpu: RadiomicNet full's median training time)
                      ):
     "Regenerate the paper's tables and figures for one data set: train, evaluate and interpret every method and variant."
     runs = paper_runs()
     if only:
-        wanted = only.split(",")
-        unknown = set(wanted) - {run_name(*r) for r in runs}
-        if unknown: raise RadiomicNetError(f"unknown run(s) {sorted(unknown)}: choose from {', '.join(run_name(*r) for r in runs)}")
-        runs = [r for r in runs if run_name(*r) in wanted]
+        wanted, known = only.split(","), runs + control_runs()
+        unknown = set(wanted) - {run_name(*r) for r in known}
+        if unknown: raise RadiomicNetError(f"unknown run(s) {sorted(unknown)}: choose from {', '.join(run_name(*r) for r in known)}")
+        runs = [r for r in known if run_name(*r) in wanted]
     try: seed_list = [int(s) for s in seeds.split(",")]
     except ValueError: raise RadiomicNetError(f"--seeds {seeds!r}: give comma-separated integers, e.g. 0,1,2") from None
     root = Path(results) if results else PROJECT_DIR/"results"

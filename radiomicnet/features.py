@@ -25,7 +25,8 @@ __all__ = ['FEATURE_NAMES', 'FEATURE_VERSION', 'FEATURE_RTOL', 'MIN_SIZE', 'GLCM
            'LBP_POINTS', 'LBP_RADIUS', 'LUMA', 'CPU_CHUNK_SIZE', 'to_gray_uint8', 'check_image_size', 'glcm_offsets',
            'glcm_features', 'lbp_features', 'lbp_offsets', 'intensity_features', 'radiomics_features', 'relative_error',
            'gray_uint8_torch', 'glcm_torch', 'glcm_features_torch', 'lbp_codes_torch', 'lbp_features_torch',
-           'intensity_features_torch', 'radiomics_features_torch', 'RadiomicsFeatures', 'FeatureScaler']
+           'intensity_features_torch', 'radiomics_features_torch', 'RadiomicsFeatures', 'local_radiomics_map',
+           'FeatureScaler']
 
 # %% ../nbs/00_features.ipynb #7bf037b6
 FEATURE_NAMES = ("glcm_contrast", "glcm_dissimilarity", "glcm_homogeneity", "glcm_energy", "glcm_correlation",
@@ -350,6 +351,20 @@ class RadiomicsFeatures(nn.Module):
         super().__init__()
         self.chunk_size = chunk_size
     def forward(self, images:torch.Tensor)->torch.Tensor: return radiomics_features_torch(images, self.chunk_size)
+
+# %% ../nbs/00_features.ipynb #b1196598
+def local_radiomics_map(images:torch.Tensor, # (B,3,H,W) RGB (uint8, or float in [0,1]), as `radiomics_features_torch` takes
+                        window:int=32,       # Side w of the square window, in pixels (at least `MIN_SIZE`)
+                        stride:int=16,       # Step s between windows
+                       )->torch.Tensor:      # (B, 13, n_h, n_w) float64 raw features of every window
+    "The 13 radiomics features of every `window`-pixel window at `stride`: a coarse map of the image's texture."
+    images = images.as_subclass(torch.Tensor)
+    B, C, H, W = images.shape
+    if window > min(H, W) or window < MIN_SIZE: raise ValueError(f"window {window} must lie in [{MIN_SIZE}, {min(H, W)}] for a {H}x{W} image")
+    patches = images.unfold(2, window, stride).unfold(3, window, stride)       # (B, C, n_h, n_w, w, w)
+    n_h, n_w = patches.shape[2:4]
+    feats = radiomics_features_torch(patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, C, window, window))
+    return feats.view(B, n_h, n_w, -1).permute(0, 3, 1, 2).contiguous()
 
 # %% ../nbs/00_features.ipynb #a515e741
 def _as_features(feats)->np.ndarray|torch.Tensor:

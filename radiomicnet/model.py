@@ -20,8 +20,8 @@ from torchvision.models import MobileNet_V2_Weights, mobilenet_v2
 from torchvision.ops import Conv2dNormActivation
 from . import __version__
 from .core import CheckpointError, RadiomicNetError, atomic_path
-from .features import FeatureScaler, radiomics_features_torch
-from .rag import RadiomicsAttentionGate, RadiomicsStream
+from .features import FeatureScaler, local_radiomics_map, radiomics_features_torch
+from .rag import RadiomicsAttentionGate, RadiomicsControl, RadiomicsStream
 
 # %% auto #0
 __all__ = ['IMAGENET_WEIGHTS', 'CHECKPOINT_FORMAT', 'INIT_ONLY_KWARGS', 'hub_file', 'cached_imagenet_weights',
@@ -116,15 +116,16 @@ class DecoderBlock(nn.Module):
                  out_channels:int, # Channels this level outputs
                  rag_mode:str="full", # Gate mode, see `RadiomicsAttentionGate`
                  rag_hidden:int=32, # Width of the gate's channel-attention MLP
+                 local_features:int=0, # Channels of the local radiomics map the gate's spatial branch sees (0: none)
                 ):
         super().__init__()
-        self.rag = RadiomicsAttentionGate(skip_channels, hidden=rag_hidden, mode=rag_mode)
+        self.rag = RadiomicsAttentionGate(skip_channels, hidden=rag_hidden, mode=rag_mode, local_features=local_features)
         self.conv1 = Conv2dNormActivation(in_channels + skip_channels, out_channels, kernel_size=3)
         self.conv2 = Conv2dNormActivation(out_channels, out_channels, kernel_size=3)
 
-    def forward(self, x:torch.Tensor, skip:torch.Tensor, r_hat:torch.Tensor|None)->torch.Tensor:
+    def forward(self, x:torch.Tensor, skip:torch.Tensor, r_hat:torch.Tensor|None, local_map:torch.Tensor|None=None)->torch.Tensor:
         x = F.interpolate(x, scale_factor=2, mode="nearest")
-        x = torch.cat([x, self.rag(skip, r_hat)], dim=1)
+        x = torch.cat([x, self.rag(skip, r_hat, local_map)], dim=1)
         return self.conv2(self.conv1(x))
 
 # %% ../nbs/02_model.ipynb #160e4d8d
@@ -134,6 +135,7 @@ class RadiomicNetDecoder(nn.Module):
                  decoder_channels:tuple, # Output channels of each decoder level, deepest level first
                  rag_mode:str="full", # Gate mode at every level
                  rag_hidden:int=32, # Width of the gates' channel-attention MLP
+                 local_features:int=0, # Channels of a local radiomics map every gate's spatial branch sees (0: none)
                 ):
         super().__init__()
         *skips, bottleneck = encoder_channels
@@ -142,14 +144,15 @@ class RadiomicNetDecoder(nn.Module):
             raise ValueError(f"decoder_channels {tuple(decoder_channels)} has {len(decoder_channels)} entries but the encoder "
                              f"has {len(skip_channels)} skip levels (channels {tuple(skip_channels)}): give one per level")
         in_channels = [bottleneck, *decoder_channels[:-1]]
-        self.blocks = nn.ModuleList([DecoderBlock(i, s, o, rag_mode, rag_hidden)
+        self.blocks = nn.ModuleList([DecoderBlock(i, s, o, rag_mode, rag_hidden, local_features)
                                      for i, s, o in zip(in_channels, skip_channels, decoder_channels)])
 
     def forward(self, features:list[torch.Tensor], # Encoder outputs, shallow to deep
                 r_hat:torch.Tensor|None, # Radiomics embedding, (B, 32), or None when no gate uses it
+                local_map:torch.Tensor|None=None, # Local radiomics z-scores (B, k, h, w), or None
                )->torch.Tensor: # (B, decoder_channels[-1], H/2, W/2)
         *skips, x = features
-        for block, skip in zip(self.blocks, skips[::-1]): x = block(x, skip, r_hat)
+        for block, skip in zip(self.blocks, skips[::-1]): x = block(x, skip, r_hat, local_map)
         return x
 
 # %% ../nbs/02_model.ipynb #30154789
@@ -179,11 +182,19 @@ class RadiomicNet(nn.Module):
                  decoder_channels:tuple=(64, 64, 64, 16), # Output channels per decoder level, deepest first
                  n_features:int=13, # Number of radiomics features
                  rag_hidden:int=32, # Width of the gates' channel-attention MLP
+                 radiomics_control:str="image", # What reaches the stream: "image" (paper), "shuffled" or "mean" (controls, `RadiomicsControl`)
+                 bank_size:int=0, # Training vectors the "shuffled" control draws from
+                 local_window:int|None=None, # Side of the windows of a local radiomics map for the spatial branches (None: the paper's gates)
+                 local_stride:int|None=None, # Their stride (default: half the window)
                 ):
         super().__init__()
         self.encoder = MobileNetV2Encoder(pretrained, weights_path)
-        self.decoder = RadiomicNetDecoder(self.encoder.out_channels, decoder_channels, rag_mode, rag_hidden)
+        self.local_window, self.local_stride = local_window, local_stride or (local_window and local_window // 2)
+        self.decoder = RadiomicNetDecoder(self.encoder.out_channels, decoder_channels, rag_mode, rag_hidden, n_features if local_window else 0)
         self.radiomics_stream = RadiomicsStream(n_features) if any(g.uses_radiomics for g in self.gates) else None
+        self.radiomics_control = RadiomicsControl(radiomics_control, bank_size, n_features) if self.radiomics_stream is not None else None
+        self.register_buffer("local_mean", torch.zeros(n_features) if local_window else None)  # training statistics of the windows
+        self.register_buffer("local_std", torch.ones(n_features) if local_window else None)    # (None: not in the state dict)
         self.head = SegmentationHead(decoder_channels[-1])
 
     @property
@@ -201,8 +212,24 @@ class RadiomicNet(nn.Module):
                )->torch.Tensor: # (B, 1, H, W) logits
         check_image_batch(image)
         if self.radiomics_stream is not None and radiomics is None: raise ValueError("this RadiomicNet needs the radiomics features (B, 13)")
-        r_hat = None if self.radiomics_stream is None else self.radiomics_stream(radiomics.to(image.dtype))
-        return self.head(self.decoder(self.encoder(image), r_hat))
+        r_hat = None if self.radiomics_stream is None else self.radiomics_stream(self.radiomics_control(radiomics.to(image.dtype)))
+        return self.head(self.decoder(self.encoder(image), r_hat, self.local_map(image)))
+
+    @torch.no_grad()
+    def local_map(self, image:torch.Tensor # (B, 3, H, W) RGB in [0, 1]
+                 )->torch.Tensor|None: # (B, 13, n_h, n_w) z-scores of the windows' features, None without local maps
+        "The local radiomics map of a batch, z-scored with the training windows' statistics (`fit_local_scaler`)."
+        if not self.local_window: return None
+        raw = local_radiomics_map(image, self.local_window, self.local_stride)
+        return ((raw - self.local_mean.double()[:, None, None]) / self.local_std.double()[:, None, None]).to(image.dtype)
+
+    def fit_local_scaler(self, images:torch.Tensor # (N, 3, H, W) training images (uint8), at the network's input size
+                        )->FeatureScaler: # The scaler fitted on all their windows
+        "Fit the z-scores of the local map on the windows of the training images, into the model's buffers."
+        raw = torch.cat([local_radiomics_map(chunk, self.local_window, self.local_stride) for chunk in images.split(64)])
+        scaler = FeatureScaler().fit(raw.permute(0, 2, 3, 1).reshape(-1, raw.shape[1]))
+        self.local_mean.copy_(torch.as_tensor(scaler.mean)); self.local_std.copy_(torch.as_tensor(scaler.std))
+        return scaler
 
 # %% ../nbs/02_model.ipynb #fb412189
 def parameter_breakdown(model:nn.Module # RadiomicNet, or any model (missing parts count 0)

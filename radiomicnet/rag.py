@@ -6,11 +6,14 @@ Docs: https://radiomicnet.github.io/radiomicnet/rag.html.md"""
 
 # %% ../nbs/01_rag.ipynb #12a7a1a6
 from __future__ import annotations
+import zlib
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 # %% auto #0
-__all__ = ['RAG_MODES', 'RadiomicsStream', 'RadiomicsAttentionGate']
+__all__ = ['RAG_MODES', 'RADIOMICS_CONTROLS', 'RadiomicsStream', 'RadiomicsAttentionGate', 'RadiomicsControl']
 
 # %% ../nbs/01_rag.ipynb #96001564
 class RadiomicsStream(nn.Sequential):
@@ -33,24 +36,28 @@ class RadiomicsAttentionGate(nn.Module):
                  embed_dim:int=32, # Size of the radiomics embedding r̂
                  hidden:int=32, # Width h of the channel-attention MLP (W_c1: embed_dim -> h, W_c2: h -> C)
                  mode:str="full", # "full" (eq. 4), "spatial" (F·α_s), "channel" (F·α_c) or "none" (identity)
+                 local_features:int=0, # Channels of a local radiomics map the spatial branch also sees (0: the paper's gate)
                 ):
         super().__init__()
         if mode not in RAG_MODES: raise ValueError(f"RAG mode {mode!r} is not one of {RAG_MODES}")
         self.mode = mode
         self.channel_mlp = (nn.Sequential(nn.Linear(embed_dim, hidden, bias=False), nn.ReLU(),
                                           nn.Linear(hidden, channels, bias=False)) if mode in ("full", "channel") else None)
-        self.spatial_conv = nn.Conv2d(channels, 1, 7, padding=3, bias=False) if mode in ("full", "spatial") else None
+        self.local_features = local_features if mode in ("full", "spatial") else 0
+        self.spatial_conv = nn.Conv2d(channels + self.local_features, 1, 7, padding=3, bias=False) if mode in ("full", "spatial") else None
         self.gamma_raw = nn.Parameter(torch.zeros(())) if mode == "full" else None
         self.gate = self.channel_attention = self.spatial_attention = None
 
     def forward(self,
                 features:torch.Tensor, # Skip features F, (B, C, H, W)
                 r_hat:torch.Tensor|None=None, # Radiomics embedding r̂, (B, embed_dim); unused in "spatial" and "none" modes
+                local_map:torch.Tensor|None=None, # Local radiomics z-scores (B, local_features, h, w), any h, w; only with `local_features`
                )->torch.Tensor: # F', same shape as F
         "F' for this level; keeps detached g, α_c and α_s of the pass."
         if self.uses_radiomics and r_hat is None: raise ValueError(f"RAG mode {self.mode!r} needs the radiomics embedding r_hat")
+        if self.local_features and local_map is None: raise ValueError(f"this gate's spatial branch needs a local radiomics map of {self.local_features} channels")
         a_c = torch.sigmoid(self.channel_mlp(r_hat))[:, :, None, None] if self.channel_mlp is not None else None
-        a_s = torch.sigmoid(self.spatial_conv(features)) if self.spatial_conv is not None else None
+        a_s = torch.sigmoid(self.spatial_conv(self._spatial_input(features, local_map))) if self.spatial_conv is not None else None
         g = torch.sigmoid(self.gamma_raw) if self.gamma_raw is not None else None
         self.gate, self.spatial_attention = [None if t is None else t.detach() for t in (g, a_s)]
         self.channel_attention = None if a_c is None else a_c.detach().flatten(1)
@@ -59,9 +66,45 @@ class RadiomicsAttentionGate(nn.Module):
         if self.mode == "channel": return features * a_c
         return features
 
+    def _spatial_input(self, features, local_map):
+        "The skip features, with the local map resized to their grid (bilinear) as extra channels when the gate has them."
+        if not self.local_features: return features
+        return torch.cat([features, F.interpolate(local_map.to(features.dtype), size=features.shape[-2:], mode="bilinear", align_corners=False)], 1)
+
     @property
     def uses_radiomics(self)->bool:
         "Whether this gate's output depends on r̂ (modes with channel attention)."
         return self.channel_mlp is not None
 
-    def extra_repr(self): return f"mode={self.mode!r}"
+    def extra_repr(self): return f"mode={self.mode!r}" + (f", local_features={self.local_features}" if self.local_features else "")
+
+# %% ../nbs/01_rag.ipynb #5d40e2a6
+RADIOMICS_CONTROLS = ("image", "shuffled", "mean")
+
+class RadiomicsControl(nn.Module):
+    "What reaches the Radiomics Stream: the image's own z-scores, another image's (`shuffled`), or the training mean (`mean`)."
+    def __init__(self, mode:str="image", # One of `RADIOMICS_CONTROLS`
+                 bank_size:int=0,   # Training vectors kept for `shuffled` (filled with `fill_bank`)
+                 n_features:int=13, # Length of a feature vector
+                 seed:int=0,        # Seed of the fixed evaluation-time choice
+                ):
+        super().__init__()
+        if mode not in RADIOMICS_CONTROLS: raise ValueError(f"radiomics control {mode!r} is not one of {RADIOMICS_CONTROLS}")
+        if mode == "shuffled" and bank_size < 2: raise ValueError("the shuffled control needs a bank of at least 2 training vectors")
+        self.mode, self.seed = mode, seed
+        self.register_buffer("bank", torch.zeros(bank_size, n_features) if mode == "shuffled" else None)  # None: not in the state dict
+
+    def fill_bank(self, z:torch.Tensor): # (bank_size, n_features) training z-scores
+        with torch.no_grad(): self.bank.copy_(torch.as_tensor(z, dtype=self.bank.dtype))
+
+    def _fixed_index(self, r:torch.Tensor)->torch.Tensor:
+        "One bank row per vector, a seeded function of the vector's values (4 decimals): the evaluation-time permutation."
+        keys = [zlib.crc32(np.round(v, 4).astype(np.float32).tobytes()) for v in r.detach().cpu().double().numpy()]
+        return torch.tensor([np.random.default_rng([self.seed, k]).integers(len(self.bank)) for k in keys], device=r.device)
+
+    def forward(self, r:torch.Tensor)->torch.Tensor: # (B, n_features) z-scores -> what the stream receives
+        if self.mode == "image": return r
+        if self.mode == "mean": return torch.zeros_like(r)
+        idx = torch.randint(len(self.bank), (len(r),), device=r.device) if self.training else self._fixed_index(r)
+        same = (self.bank[idx] - r).abs().amax(1) < 1e-6            # drew the image itself: take the next row
+        return self.bank[torch.where(same, (idx + 1) % len(self.bank), idx)].to(r.dtype)

@@ -27,13 +27,15 @@ from .core import RadiomicNetError, CheckpointError, atomic_path, cli_errors, de
 from .model import create_model, model_meta, save_checkpoint, load_checkpoint
 from .losses import CompositeLoss
 from .metrics import confusion_counts, ratio_metrics
-from .data import get_dls
+from .data import get_dls, resized_image
+from .features import FEATURE_NAMES
 
 # %% auto #0
 __all__ = ['VARIANTS', 'SCHEDULES', 'PROTOCOLS', 'variant_config', 'MeanDice', 'join_process_group', 'collective_device',
            'distributed', 'rank0_value', 'rank0_decides', 'rank0_first_call', 'distributed_context', 'ContrastTarget',
            'lr_schedule', 'schedule_callback', 'RunCheckpoint', 'HistoryCSV', 'plot_history', 'TimeBudget',
-           'BudgetScheduler', 'build_learner', 'protocol_settings', 'train_run', 'radiomicnet_run']
+           'BudgetScheduler', 'training_split_inputs', 'build_learner', 'protocol_settings', 'train_run',
+           'radiomicnet_run']
 
 # %% ../nbs/05_training.ipynb #4e68c067
 VARIANTS = {
@@ -43,6 +45,9 @@ VARIANTS = {
     "no_bnd":      dict(model=dict(rag_mode="full"),    loss=dict(w_bnd=0.0)),
     "rag_spatial": dict(model=dict(rag_mode="spatial"), loss=dict()),
     "rag_channel": dict(model=dict(rag_mode="channel"), loss=dict()),
+    "rag_shuffled": dict(model=dict(rag_mode="full", radiomics_control="shuffled"), loss=dict()),
+    "rag_mean":    dict(model=dict(rag_mode="full", radiomics_control="mean"), loss=dict()),
+    "rag_local":   dict(model=dict(rag_mode="full", local_window=32, local_stride=16), loss=dict()),
 }
 
 def variant_config(variant:str, # One of `VARIANTS`
@@ -240,6 +245,18 @@ class BudgetScheduler(ParamScheduler):
         self._update_val(pct)
 
 # %% ../nbs/05_training.ipynb #66d73419
+def training_split_inputs(model, # A model from `create_model`
+                          dls,   # Its DataLoaders (`radiomicnet.data.get_dls`)
+                         ):
+    "Fill what a radiomics control or a local map takes from the training split: the shuffled bank, the windows' statistics."
+    control, train = getattr(model, "radiomics_control", None), dls.radiomics.split == "train"
+    if control is not None and control.mode == "shuffled":
+        control.fill_bank(torch.from_numpy(dls.scaler.transform(dls.radiomics.loc[train, list(FEATURE_NAMES)].to_numpy())))
+    if getattr(model, "local_window", None):
+        images = [torch.from_numpy(np.array(resized_image(s, dls.img_size))).permute(2, 0, 1) for s in dls.samples["train"]]
+        model.fit_local_scaler(torch.stack(images))
+    return model
+
 def build_learner(dls,                     # DataLoaders of `radiomicnet.data.get_dls` (with `.scaler`)
                   model_name="radiomicnet", # A registered model
                   variant="full",           # One of `VARIANTS`
@@ -254,7 +271,8 @@ def build_learner(dls,                     # DataLoaders of `radiomicnet.data.ge
     "A fastai Learner with the paper's model, loss, AdamW, parameter groups, gradient clipping and Dice metric."
     cfg = variant_config(variant, model_name)
     model_kwargs = dict(cfg["model"], **({"pretrained": True} if pretrained and model_meta(model_name)["pretrained_encoder"] else {}))
-    model = create_model(model_name, **model_kwargs)
+    if model_kwargs.get("radiomics_control") == "shuffled": model_kwargs["bank_size"] = int((dls.radiomics.split == "train").sum())
+    model = training_split_inputs(create_model(model_name, **model_kwargs), dls)
     from_scratch = not getattr(model, "pretrained_loaded", False)
     learn = Learner(dls, model, loss_func=CompositeLoss(**cfg["loss"]), opt_func=partial(Adam, decouple_wd=True, sqr_mom=sqr_mom, eps=eps),
                     splitter=model_meta(model_name)["splitter"],
@@ -385,7 +403,7 @@ def radiomicnet_run(dataset:str="synthetic", # synthetic | busi | kvasir-seg
                     lr:float=None,           # Peak learning rate (default: the protocol's)
                     schedule:str=None,       # cosine | one_cycle (default: the protocol's)
                     time_budget:float=None,  # Minutes of training; stops at the first epoch end after (default: the protocol's)
-                    variant:str="full",      # full | no_rag | no_rc | no_bnd | rag_spatial | rag_channel
+                    variant:str="full",      # full | no_rag | no_rc | no_bnd | rag_spatial | rag_channel | rag_shuffled | rag_mean | rag_local
                     model:str="radiomicnet", # radiomicnet or a baseline: unet | unetpp | transunet | ukan
                     out:str=None,            # Run folder (default: runs/<dataset>-<model>-<variant>-<protocol>-s<seed>)
                     bs:int=8,                # Batch size
