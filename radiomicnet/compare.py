@@ -12,7 +12,8 @@ import numpy as np, pandas as pd, torch
 import matplotlib.pyplot as plt
 from fastcore.script import call_parse
 from fastprogress.fastprogress import progress_bar
-from .core import RadiomicNetError, atomic_path, cli_errors, default_device, device_name, PROJECT_DIR
+from .core import RadiomicNetError, atomic_path, cli_errors, default_device, device_name, mean_std, PROJECT_DIR
+from .features import FEATURE_NAMES
 from .model import create_model, model_meta
 from .train import protocol_settings
 from .evaluate import evaluate_checkpoint, paired_wilcoxon, bootstrap_ci, CalibrationAccumulator, reliability_diagram
@@ -21,13 +22,14 @@ from .baselines import PAPER_PARAMS_M
 # %% auto #0
 __all__ = ['METHODS', 'METHOD_LABELS', 'ABLATIONS', 'ABLATION_LABELS', 'CONTROLS', 'CONTROL_LABELS', 'PAPER_PARAMS',
            'PAPER_METHODS', 'PAPER_ABLATION_BUSI', 'PAPER_ECE_BUSI', 'PAPER_EFFICIENCY', 'BUDGETS', 'TS_DIR',
-           'MATCHED_BUDGETS', 'CALIBRATION_ROWS', 'TABLE_FILES', 'budget_settings', 'paper_runs', 'control_runs',
-           'run_name', 'calibrate_run', 'matched_time_budget', 'run_one', 'load_run', 'load_runs', 'over_seeds',
-           'seed_mean_per_image', 'paired_p', 'count_params', 'first_epoch_over_budget', 'budget_cells', 'dsc_ci',
-           'methods_table', 'ablation_table', 'calibration_runs', 'calibration_table', 'runs_table',
-           'calibration_verdict', 'measure_model', 'efficiency_table', 'efficiency_file', 'measure_efficiency',
-           'validation_curves', 'calibration_figure', 'results_tables', 'build_results', 'run_paper',
-           'radiomicnet_paper', 'budget_folders', 'radiomicnet_tables']
+           'MATCHED_BUDGETS', 'CALIBRATION_ROWS', 'RADIOMICS_ROWS', 'RADIOMICS_LABELS', 'TABLE_FILES',
+           'budget_settings', 'paper_runs', 'control_runs', 'run_name', 'calibrate_run', 'matched_time_budget',
+           'run_one', 'load_run', 'load_runs', 'over_seeds', 'seed_mean_per_image', 'paired_p', 'count_params',
+           'empty_predictions', 'first_epoch_over_budget', 'budget_cells', 'dsc_ci', 'methods_table', 'ablation_table',
+           'calibration_runs', 'calibration_table', 'runs_table', 'radiomics_table', 'gate_diagnostics_table',
+           'calibration_verdict', 'radiomics_verdict', 'measure_model', 'efficiency_table', 'efficiency_file',
+           'measure_efficiency', 'validation_curves', 'calibration_figure', 'results_tables', 'build_results',
+           'run_paper', 'radiomicnet_paper', 'budget_folders', 'radiomicnet_tables']
 
 # %% ../nbs/09_comparison.ipynb #ac29aafa
 METHODS = ("unet", "unetpp", "transunet", "ukan", "radiomicnet")
@@ -201,10 +203,17 @@ def _protocol_of(runs:list[dict])->str:
     if len(protocols) > 1: raise RadiomicNetError(f"{', '.join(r['name'] for r in runs)}: runs of different protocols {protocols} in one folder")
     return protocols[0] if protocols else ""
 
+def empty_predictions(runs:list[dict] # Runs of one (model, variant), from `load_runs`
+                     )->float:
+    "Test images per seed whose prediction has no foreground pixel (mean over seeds): HD95 is undefined there, so its mean leaves them out."
+    if not runs or not all({"tp", "fp"} <= set(r["per_image"]) for r in runs): return np.nan
+    return float(np.mean([((r["per_image"].tp + r["per_image"].fp) == 0).sum() for r in runs]))
+
 def _seed_cells(runs:list[dict], keys=("dsc", "iou", "precision", "recall", "hd95"))->dict:
-    "n_seeds, then `<k>_mean` and `<k>_std` over seeds for each metric."
+    "n_seeds, then `<k>_mean` and `<k>_std` over seeds for each metric (after HD95, `hd95_empty`: the images its mean leaves out)."
     row = dict(n_seeds=len(runs))
     for k in keys: row[f"{k}_mean"], row[f"{k}_std"] = over_seeds(runs, f"{k}_mean") if all(f"{k}_mean" in r["metrics"] for r in runs) else (np.nan, np.nan)
+    if "hd95" in keys: row["hd95_empty"] = empty_predictions(runs)
     return row
 
 def _one_value(runs:list[dict], get, what:str):
@@ -319,9 +328,37 @@ def runs_table(root:Path,   # A budget folder, `results/<dataset>/<budget>`
                          run_minutes=round(float(run_s)/60, 1), load_avg=s.get("load_average_15min", np.nan), git_commit=s.get("git_commit", ""), machine=s.get("device_name", "")))
     return pd.DataFrame(rows)
 
+# %% ../nbs/09_comparison.ipynb #348ab404
+RADIOMICS_ROWS = ("no_rag", "rag_mean", "rag_shuffled", "full", "rag_local")
+RADIOMICS_LABELS = {v: {**ABLATION_LABELS, **CONTROL_LABELS}[v] for v in RADIOMICS_ROWS}
+
+def radiomics_table(root:Path,   # A budget folder, `results/<dataset>/<budget>`
+                    dataset:str, # Its data set (unused: the paper has no such table)
+                   )->pd.DataFrame:
+    "What do the radiomics add? DSC and IoU (mean, std over seeds) of no gates, the two controls, full and local maps; p against full and against no_rag."
+    runs = {v: load_runs(root, "radiomicnet", v) for v in RADIOMICS_ROWS}
+    return pd.DataFrame([dict(variant=RADIOMICS_LABELS[v], protocol=_protocol_of(r), **_seed_cells(r, ("dsc", "iou")),
+                              p_vs_full=paired_p(r, runs["full"]) if v != "full" else np.nan,
+                              p_vs_no_rag=paired_p(r, runs["no_rag"]) if v != "no_rag" else np.nan) for v, r in runs.items()])
+
+# %% ../nbs/09_comparison.ipynb #5eba4d96
+def gate_diagnostics_table(root:Path,   # A budget folder, `results/<dataset>/<budget>`
+                           dataset:str, # Its data set (unused)
+                          )->pd.DataFrame:
+    "Per RadiomicNet run and decoder level: where the gates' variance lies and how strongly they follow the image's own features."
+    rows = []
+    for d in sorted(Path(root).glob("runs/radiomicnet-*-s*/interpret/gate_variance.csv")):
+        run = d.parent.parent.name; var = pd.read_csv(d, index_col="level")
+        rho = pd.read_csv(d.parent/"gate_correlation.csv", index_col="level") if (d.parent/"gate_correlation.csv").exists() else pd.DataFrame()
+        for level, v in var.iterrows():
+            r = rho.loc[level].abs() if level in rho.index else pd.Series(dtype=float)
+            rows.append(dict(run=run, level=level, stride=v.stride, a_c_image_dependent=v.a_c_image_dependent, a_c_channels=v.a_c_channels,
+                             a_s_between_images=v.a_s_between_images, mean_abs_rho=r.mean() if len(r) else np.nan,
+                             max_abs_rho=r.max() if len(r) else np.nan, top_feature=r.idxmax() if r.notna().any() else ""))
+    return pd.DataFrame(rows)
+
 # %% ../nbs/09_comparison.ipynb #7919d9b6
-def _ece_cell(r)->str:
-    return f"{r.ece_mean:.3f}" + ("" if pd.isna(r.ece_std) else f" ± {r.ece_std:.3f}") + f" ({int(r.n_seeds)} seed{'s' if r.n_seeds > 1 else ''})"
+def _ece_cell(r)->str: return mean_std(r.ece_mean, r.ece_std, r.n_seeds)
 
 def calibration_verdict(table:pd.DataFrame, # Table IV of a budget folder (`calibration_table`)
                         dataset:str,        # Its data set (the paper's numbers are BUSI's)
@@ -344,6 +381,35 @@ def calibration_verdict(table:pd.DataFrame, # Table IV of a budget folder (`cali
                  f"(one run each, no post-hoc baseline), {PAPER_ECE_BUSI.loc['no_rc', 'ece']/no.ece_mean:.0f} and "
                  f"{PAPER_ECE_BUSI.loc['full', 'ece']/rc.ece_mean:.0f} times our values; it does not say which confidence or which pixels its 15 bins "
                  "take (ours: the top-label confidence of every test pixel, at the image's native resolution), so compare the directions, not the values.")
+    return text
+
+# %% ../nbs/09_comparison.ipynb #d6aaab92
+def _versus(a:float, b:float, p:float)->str:
+    "'better than' / 'worse than' (two-sided p < 0.05), else 'not significantly different from'."
+    return "not significantly different from" if not p < 0.05 else ("better than" if a > b else "worse than")
+
+def _p(p:float)->str: return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+def radiomics_verdict(table:pd.DataFrame, # The radiomics table of a budget folder (`radiomics_table`)
+                     )->str:
+    "What the controls say about the radiomics (markdown, written from the table; '' until full and rag_shuffled both have runs)."
+    t = table.set_index("variant")
+    full, mean, shuf, local = (t.loc[RADIOMICS_LABELS[v]] for v in ("full", "rag_mean", "rag_shuffled", "rag_local"))
+    if not (full.n_seeds and shuf.n_seeds): return ""
+    ms = lambda r: mean_std(r.dsc_mean, r.dsc_std, r.n_seeds)
+    beats = shuf.p_vs_full < 0.05 and full.dsc_mean > shuf.dsc_mean
+    text = (f"**What do the radiomics add?** Fed another image's radiomics (`rag_shuffled`), the model reaches {ms(shuf)}, against "
+            f"{ms(full)} with its own: full is {_versus(full.dsc_mean, shuf.dsc_mean, shuf.p_vs_full)} the shuffled control ({_p(shuf.p_vs_full)}). "
+            + ("The gates use the information in the image's own features." if beats else
+               "The features carry no signal that the gates can use here: what the gates do, they do as well with a stranger's radiomics."))
+    if mean.n_seeds:
+        text += (f" Fed the training mean (`rag_mean`, the same channel gates for every image): {ms(mean)}, "
+                 f"{_versus(mean.dsc_mean, full.dsc_mean, mean.p_vs_full)} full ({_p(mean.p_vs_full)}) and "
+                 f"{_versus(mean.dsc_mean, t.loc[RADIOMICS_LABELS['no_rag']].dsc_mean, mean.p_vs_no_rag)} the network without gates ({_p(mean.p_vs_no_rag)}).")
+    if local.n_seeds:
+        text += (f" With local radiomics maps in the spatial branch (`rag_local`, not in the paper): {ms(local)}, "
+                 f"{_versus(local.dsc_mean, full.dsc_mean, local.p_vs_full)} full ({_p(local.p_vs_full)}) and "
+                 f"{_versus(local.dsc_mean, t.loc[RADIOMICS_LABELS['no_rag']].dsc_mean, local.p_vs_no_rag)} the network without gates ({_p(local.p_vs_no_rag)}).")
     return text
 
 # %% ../nbs/09_comparison.ipynb #2ca3abc3
@@ -381,7 +447,7 @@ def efficiency_table(img_size:int=256, # Side of the square input image
     return pd.DataFrame(rows)
 
 # %% ../nbs/09_comparison.ipynb #660fb1d0
-TABLE_FILES = dict(table1_2_methods=methods_table, table3_ablation=ablation_table, table4_calibration=calibration_table,
+TABLE_FILES = dict(table1_2_methods=methods_table, table3_ablation=ablation_table, table3b_radiomics=radiomics_table, table4_calibration=calibration_table, gate_diagnostics=gate_diagnostics_table,
                    runs=runs_table)
 
 def efficiency_file(root:Path # A budget folder

@@ -13,7 +13,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['DATA_ENV', 'PROJECT_DIR', 'RadiomicNetError', 'DataError', 'CheckpointError', 'cli_errors', 'atomic_path',
-           'resolve_data_dir', 'git_commit', 'default_device', 'device_name']
+           'resolve_data_dir', 'git_commit', 'default_device', 'device_name', 'mean_std']
 
 # %% ../nbs/00_core.ipynb #e90d8855
 class RadiomicNetError(Exception):
@@ -87,3 +87,13 @@ def device_name(device:str|torch.device|None=None)->str:
     device = default_device(device)
     if device.type == "cuda": return torch.cuda.get_device_name(device)
     return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads)"
+
+# %% ../nbs/00_core.ipynb #d9571424
+def mean_std(mean:float,   # Mean over seeds
+             std:float,    # Their standard deviation (NaN for one seed)
+             n:int=None,   # Number of seeds, appended as "(n seeds)" when given
+            )->str:
+    "'0.722 ± 0.013', '0.740' for one seed, '–' without a mean; with `n`, followed by ' (3 seeds)'."
+    if mean is None or mean != mean: return "–"
+    text = f"{mean:.3f}" + ("" if std is None or std != std else f" ± {std:.3f}")
+    return text if n is None else text + f" ({int(n)} seed{'s' if n != 1 else ''})"

@@ -18,18 +18,18 @@ from nbdev.processors import FilterDefaults, add_show_docs, exec_show_docs
 from nbconvert import MarkdownExporter, HTMLExporter
 from nbconvert.filters.markdown import markdown2html_mistune
 from pygments.formatters import HtmlFormatter
-from .core import RadiomicNetError, atomic_path, cli_errors, PROJECT_DIR
-from .compare import ABLATION_LABELS, PAPER_ABLATION_BUSI, PAPER_METHODS, calibration_verdict
+from .core import RadiomicNetError, atomic_path, cli_errors, mean_std, PROJECT_DIR
+from .compare import ABLATION_LABELS, PAPER_ABLATION_BUSI, PAPER_METHODS, calibration_verdict, radiomics_verdict
 
 # %% auto #0
 __all__ = ['NB_CELL_KEYS', 'DATASET_TITLES', 'TABLE_TITLES', 'COLUMN_HEADERS', 'MISSING', 'RESULTS_MARKER', 'README_HEADER',
            'MATHJAX_CDN', 'MATHJAX_FILES', 'PAGE_TEMPLATE', 'SITE_CSS', 'RESULT_KINDS', 'BUDGET_TITLES', 'RecordProcs',
            'process_notebook', 'dataset_title', 'format_table', 'markdown_html', 'baselines_markdown',
-           'discussion_markdown', 'results_markdown', 'render_readme', 'sidebar_sections', 'page_name', 'mathjax_dir',
-           'mathjax_script', 'apply_cell_options', 'nav_html', 'SiteWriter', 'result_datasets', 'result_files',
-           'results_page_name', 'results_notebook_name', 'file_heading', 'csv_table_html', 'figure_html', 'budget_dirs',
-           'run_summaries', 'protocol_caption', 'results_body', 'build_site', 'lean_png', 'lean_notebook',
-           'radiomicnet_docs']
+           'discussion_markdown', 'radiomics_words', 'results_markdown', 'render_readme', 'sidebar_sections',
+           'page_name', 'mathjax_dir', 'mathjax_script', 'apply_cell_options', 'nav_html', 'SiteWriter',
+           'result_datasets', 'result_files', 'results_page_name', 'results_notebook_name', 'file_heading',
+           'csv_table_html', 'figure_html', 'budget_dirs', 'run_summaries', 'protocol_caption', 'results_body',
+           'build_site', 'lean_png', 'lean_notebook', 'radiomicnet_docs']
 
 # %% ../nbs/10_docs.ipynb #8d897638
 NB_CELL_KEYS = {"cell_type", "id", "metadata", "source", "attachments", "outputs", "execution_count"}
@@ -67,6 +67,8 @@ def dataset_title(dataset:str)->str: return DATASET_TITLES.get(dataset, dataset)
 TABLE_TITLES = {
     "table1_2_methods": "Table {I_or_II}. Segmentation on {dataset}: methods (test split)",
     "table3_ablation": "Table III. Ablation of RadiomicNet's components on {dataset} (test split)",
+    "table3b_radiomics": "What do the radiomics add? The gates fed their own, another image's or the mean radiomics, and local maps, on {dataset} (test split; not in the paper)",
+    "gate_diagnostics": "Gate diagnostics on {dataset}: the share of the gates' variance that changes with the image, and how strongly the channel gates follow the image's own radiomics (Spearman |ρ| over the test images)",
     "table4_calibration": "Table IV. Calibration on {dataset}: pixel ECE without and with L_RC, and after temperature scaling (test split)",
     "table5_efficiency": "Table V. Efficiency: parameters, size and inference time per image",
     "sweep": "The sweep that chose the cpu protocol (BUSI validation split, seed 0)",
@@ -75,7 +77,8 @@ TABLE_TITLES = {
 }
 COLUMN_HEADERS = dict(method="Method", variant="Variant", n_seeds="Seeds", params_M="Params (M)", dsc="DSC", iou="IoU",
                       precision="Precision", recall="Recall", hd95="HD95 (px)", ece="ECE", epochs="Epochs", train_minutes="Train (min)",
-                      p_vs_radiomicnet="p vs RadiomicNet", p_vs_full="p vs full", dsc_sd_images="DSC SD over images",
+                      p_vs_radiomicnet="p vs RadiomicNet", p_vs_full="p vs full", p_vs_no_rag="p vs no_rag", a_c_image_dependent="α_c: share with the image", a_c_channels="α_c: fixed channel share",
+                      a_s_between_images="α_s: share between images", mean_abs_rho="mean |ρ|", max_abs_rho="max |ρ|", top_feature="Top feature", level="Level", stride="Stride", hd95_empty="Empty predictions (per seed)", dsc_sd_images="DSC SD over images",
                       size_MB="Size (MB)", infer_ms="Inference (ms)", img_size="Input (px)", device="Device",
                       setting="Setting", schedule="Schedule", peak_lr="Peak rate", best_valid_dice="Best valid DSC",
                       best_epoch="Best epoch", s_per_epoch="s / epoch", seed="Seed",
@@ -137,9 +140,7 @@ def _sizes(folder:Path)->str:
 
 def _p_text(p)->str: return "p < 0.001" if p < 0.001 else f"p = {_num(p, True)}"
 
-def _ms(row, k="dsc")->str:
-    m, s = row[f"{k}_mean"], row[f"{k}_std"]
-    return MISSING if pd.isna(m) else f"{m:.3f}" + ("" if pd.isna(s) else f" ± {s:.3f}")
+def _ms(row, k="dsc")->str: return mean_std(row[f"{k}_mean"], row[f"{k}_std"])
 
 def baselines_markdown(t1:pd.DataFrame, # Table I/II as its CSV holds it
                        dataset:str,       # busi | kvasir-seg
@@ -192,7 +193,14 @@ def discussion_markdown(folder:Path, # A budget folder, `results/<dataset>/<budg
     if base := baselines_markdown(methods, dataset): text += "\n\n" + base
     t4 = Path(folder)/"tables"/"table4_calibration.csv"
     if t4.exists() and (verdict := calibration_verdict(pd.read_csv(t4), dataset)): text += "\n\n" + verdict
+    if words := radiomics_words(folder): text += "\n\n" + words
     return text
+
+def radiomics_words(folder:Path # A budget folder
+                   )->str:
+    "`radiomics_verdict` of the folder's radiomics table ('' without the table or its runs)."
+    t = Path(folder)/"tables"/"table3b_radiomics.csv"
+    return radiomics_verdict(pd.read_csv(t)) if t.exists() else ""
 
 RESULTS_MARKER = "<!-- measured results: generated from results/ -->"
 
@@ -209,12 +217,15 @@ def results_markdown(results:str|Path=PROJECT_DIR/"results", # Results root
         rows.append(f"| {dataset_title(dataset)} | cpu | {int(full.n_seeds)} | {_ms(full)} | {_ms(norag) if norag.n_seeds else MISSING} | "
                     f"{_num(norag.p_vs_full, True)} | {PAPER_METHODS.loc['radiomicnet', f'{dataset}_dsc']:.3f} | {paper_norag} |")
     if not rows: return "No real-data result has been committed yet."
+    words = [f"- {dataset_title(d)}: {w.removeprefix('**What do the radiomics add?** ')}" for d in ("busi", "kvasir-seg")
+             if (w := radiomics_words(Path(results)/d/"cpu"))]
     head = ("| Data set | Protocol | Seeds | RadiomicNet DSC | w/o RAG DSC | p (Wilcoxon) | Paper: RadiomicNet DSC | Paper: w/o RAG DSC |\n"
             "|---|---|---|---|---|---|---|---|\n")
     return (head + "\n".join(rows) + "\n\nTest-split DSC, mean ± std over seeds, scored at each image's native resolution; "
             "p: two-sided Wilcoxon signed-rank test on per-image DSC averaged over seeds. The paper's numbers come from an "
             f"ImageNet-pretrained encoder at 256 px on a GPU; ours from scratch at {' / '.join(sorted(sizes))} px on 2 CPU cores. Tables I–IV, figures and "
-            "the discussion: `results/<dataset>/cpu/` and the results pages of the documentation site.")
+            "the discussion: `results/<dataset>/cpu/` and the results pages of the documentation site."
+            + ("\n\n**What do the radiomics add?** Controls that keep the gates and take away the information (cpu protocol):\n" + "\n".join(words) if words else ""))
 
 # %% ../nbs/10_docs.ipynb #76c0ef16
 README_HEADER = "<!-- Generated from nbs/index.ipynb by `radiomicnet-docs --readme-only`: edit the notebook, not this file. -->\n\n"
@@ -418,7 +429,8 @@ def protocol_caption(folder:Path)->str:
             f"{', '.join(values('schedule'))} schedule, peak rate {', '.join(values('lr'))}, at most {', '.join(values('epochs'))} epochs, "
             f"batch {', '.join(values('bs'))}; seeds {', '.join(map(str, seeds))}; trained on {'; '.join(devices)}. "
             "Each cell: mean ± std over seeds (ddof 1) of the test-split mean, scored at each image's native resolution; "
-            "p: two-sided Wilcoxon signed-rank test on per-image DSC averaged over seeds.")
+            "p: two-sided Wilcoxon signed-rank test on per-image DSC averaged over seeds. HD95 is undefined for an image whose "
+            "prediction is empty, so its mean is over the other images; 'Empty predictions' counts the images it leaves out (per seed, averaged).")
 
 def _section_tables(folder:Path, base:str, dataset:str, prefix:str, max_rows:int, assets:list)->list[str]:
     parts = []

@@ -24,10 +24,12 @@ from .train import variant_config
 
 # %% auto #0
 __all__ = ['load_interpretation', 'GateLevel', 'ModelOutputs', 'model_gates', 'run_model', 'has_gate_values',
-           'missing_gate_values', 'gate_table', 'channel_attention_table', 'plot_gates', 'importance_percent',
-           'gradient_importance', 'training_loss', 'mean_dsc', 'permutation_importance', 'importance_table',
-           'rank_agreement', 'feature_importance', 'agreement_sentence', 'plot_importance', 'attention_level',
-           'attention_map', 'qualitative_grid', 'save_table', 'save_figure', 'interpret_checkpoint']
+           'missing_gate_values', 'gate_table', 'channel_attention_table', 'plot_gates', 'gate_variance',
+           'gate_feature_correlation', 'plot_gate_correlation', 'importance_percent', 'gradient_importance',
+           'training_loss', 'mean_dsc', 'permutation_importance', 'importance_table', 'rank_agreement',
+           'feature_importance', 'agreement_sentence', 'plot_importance', 'attention_level', 'attention_map',
+           'qualitative_grid', 'save_table', 'save_figure', 'write_gate_diagnostics', 'gate_diagnostics',
+           'interpret_checkpoint']
 
 # %% ../nbs/07_interpretability.ipynb #1a1e2b3c
 def load_interpretation(checkpoint:str|Path,    # A checkpoint written by `radiomicnet.train.train_run` / `save_checkpoint`
@@ -145,6 +147,51 @@ def plot_gates(table:pd.DataFrame,    # `gate_table` output
         b.fill_between(x, t.a_c_mean - t.a_c_std.fillna(0), t.a_c_mean + t.a_c_std.fillna(0), alpha=0.2)
     b.set(ylim=(0, 1), xlabel="channels, sorted by mean $\\alpha_c$ (fraction of C)", ylabel=r"$\alpha_c$ (mean ± std over images)",
           title="channel attention per level"); b.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/07_interpretability.ipynb #44acc80a
+def _shares(a:torch.Tensor)->tuple:
+    "(images, columns, interaction) shares of the total sum of squares of an (N, K) matrix, two-way without replication."
+    a = a.double(); m = a.mean()
+    total = ((a - m)**2).sum()
+    rows, cols = a.shape[1] * ((a.mean(1) - m)**2).sum(), a.shape[0] * ((a.mean(0) - m)**2).sum()
+    if total == 0: return (np.nan,)*3
+    return float(rows/total), float(cols/total), float((total - rows - cols)/total)
+
+def gate_variance(outputs:ModelOutputs # `run_model` output of a model with gates
+                 )->pd.DataFrame:
+    "Per level: shares of α_c's variance between images, across channels and image×channel; of α_s's between images and within an image."
+    rows = []
+    for l in outputs.levels:
+        c = _shares(l.a_c) if l.a_c is not None and len(l.a_c) > 1 else (np.nan,)*3
+        s = _shares(l.a_s.flatten(1))[0] if l.a_s is not None and len(l.a_s) > 1 else np.nan
+        rows.append(dict(level=l.level, stride=l.stride, a_c_images=c[0], a_c_channels=c[1], a_c_image_x_channel=c[2],
+                         a_c_image_dependent=c[0] + c[2], a_s_between_images=s, a_s_within_image=1 - s))
+    return pd.DataFrame(rows).set_index("level")
+
+# %% ../nbs/07_interpretability.ipynb #bbbd1c10
+def gate_feature_correlation(outputs:ModelOutputs, # `run_model` output of a model with channel attention
+                             radiomics:torch.Tensor, # (N, 13) the images' own z-scores (`TestSet.radiomics`)
+                            )->pd.DataFrame:
+    "Spearman ρ over the images between each level's mean α_c and each of the 13 features (levels as rows; NaN where constant)."
+    rho = {}
+    for l in outputs.levels:
+        if l.a_c is None: continue
+        gate = l.a_c.double().mean(1).numpy()
+        rho[l.level] = [stats.spearmanr(gate, f).statistic if np.ptp(gate) > 0 and np.ptp(f) > 0 else np.nan
+                        for f in radiomics.double().numpy().T]
+    return pd.DataFrame.from_dict(rho, orient="index", columns=list(FEATURE_NAMES)).rename_axis("level")
+
+def plot_gate_correlation(rho:pd.DataFrame, # `gate_feature_correlation` output
+                          title:str="",     # Figure title
+                         )->plt.Figure:
+    "Heat map of ρ (levels × features), from -1 to 1."
+    fig, ax = plt.subplots(figsize=(9, 0.6*len(rho) + 1.6))
+    im = ax.imshow(rho.to_numpy(dtype=float), cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
+    ax.set(xticks=range(rho.shape[1]), yticks=range(len(rho)), yticklabels=[f"level {i}" for i in rho.index], title=title)
+    ax.set_xticklabels(rho.columns, rotation=60, ha="right", fontsize=8)
+    fig.colorbar(im, ax=ax, label="Spearman ρ with mean α_c")
     fig.tight_layout()
     return fig
 
@@ -311,6 +358,29 @@ def save_figure(fig:plt.Figure, path:str|Path, dpi:int=150)->Path:
 def _json_safe(d:dict)->dict: return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in d.items()}
 
 # %% ../nbs/07_interpretability.ipynb #95462e41
+def write_gate_diagnostics(outputs:ModelOutputs, # `run_model` output of a model with gates
+                           test:TestSet,         # The images it ran on
+                           out:Path,             # Folder for gate_variance.csv, gate_correlation.csv and .png
+                          ):
+    "The gate diagnostics of one model: where the gates' variance lies, and what they follow."
+    save_table(gate_variance(outputs), out/"gate_variance.csv")
+    rho = gate_feature_correlation(outputs, test.radiomics)
+    save_table(rho, out/"gate_correlation.csv")
+    save_figure(plot_gate_correlation(rho, f"{Path(outputs.source).parent.name}: mean α_c against the image's own features"), out/"gate_correlation.png")
+
+def gate_diagnostics(checkpoint:str|Path, # A trained checkpoint of a RadiomicNet with channel attention
+                     out_dir:str|Path,    # Folder for the files (a run's `interpret/`)
+                     bs:int=8, device=None, cache_dir:str|Path=None,
+                    )->pd.DataFrame:
+    "Only the gate diagnostics of a checkpoint (one pass over its test split, seconds): for runs interpreted before they existed."
+    model, _, _, test = load_interpretation(checkpoint, cache_dir=cache_dir)
+    outputs = run_model(model, test, bs, device, source=checkpoint)
+    _check_gate_values(outputs)
+    write_gate_diagnostics(outputs, test, Path(out_dir))
+    return gate_variance(outputs)
+
+
+# %% ../nbs/07_interpretability.ipynb #a99bafba
 def interpret_checkpoint(checkpoint:str|Path, # A trained checkpoint
                          out_dir:str|Path,    # Folder for the CSV, PNG and JSON files
                          dataset:str=None, data_dir:str|Path=None, img_size:int=None, # Default: the run's (see `load_interpretation`)
@@ -329,6 +399,7 @@ def interpret_checkpoint(checkpoint:str|Path, # A trained checkpoint
         gates, channels = gate_table(outputs), channel_attention_table(outputs)
         save_table(gates, out/"gates.csv"); save_table(channels.set_index(["level", "channel"]), out/"channel_attention.csv")
         save_figure(plot_gates(gates, channels), out/"gates.png")
+        write_gate_diagnostics(outputs, test, out)
     importance, agreement = feature_importance(model, test, loss, scaler, n_repeats, seed, bs, device)
     lvl = attention_level(outputs, level)
     save_table(importance, out/"feature_importance.csv")
