@@ -7,6 +7,9 @@ Rows (one per model and batch size), each measured in a fresh process so that it
   standardised, then the network) and the mask (logits > 0);
 - `radiomicnet-e2e-fast`: the same with `radiomicnet.fast.FastSegmenter` (ONNX Runtime, int8 calibrated on `--calibration`
   images; fp16 channels-last torch on CUDA);
+- `radiomicnet-local-e2e`: `radiomicnet-e2e` for the `rag_local` variant (issue 20): the same plus a local radiomics map
+  (32-px windows at stride 16 of the network input) for every gate's spatial branch; its cost over `radiomicnet-e2e`
+  is the price of the map;
 - `radiomicnet-features`: the features and their standardisation alone; `radiomicnet`: the network alone (eager);
 - `unet`, `unetpp`, `ukan`: the baselines' networks alone (eager);
 - what was tried: the features on one torch thread per slice as `FastSegmenter` computes them (`radiomicnet-features-1thread`);
@@ -36,7 +39,7 @@ from radiomicnet.features import FeatureScaler, radiomics_features_torch
 from radiomicnet.model import Segmenter, create_model, load_checkpoint
 from common import MACHINE_COLUMNS, RESULTS_DIR, append_rows, bench_images, load_average, machine_row, warn_if_unreliable
 
-MODELS = ("radiomicnet-e2e", "radiomicnet-e2e-fast", "radiomicnet-features", "radiomicnet", "unet", "unetpp", "ukan")
+MODELS = ("radiomicnet-e2e", "radiomicnet-e2e-fast", "radiomicnet-local-e2e", "radiomicnet-features", "radiomicnet", "unet", "unetpp", "ukan")
 TRIED = ("radiomicnet-features-1thread", "radiomicnet-channels-last", "radiomicnet-bf16", "radiomicnet-int8-dynamic", "radiomicnet-onnx", "radiomicnet-onnx-int8")
 COLUMNS = ["run_id", *MACHINE_COLUMNS, "images", "size_px", "model", "batch_size", "repeats", "latency_ms", "ms_per_image", "images_per_s",
            "times_slower_than_e2e_fast", "features_share", "params", "fp32_mb", "peak_rss_mb", "setup_seconds", "note"]
@@ -63,6 +66,11 @@ def runner(name:str, model, scaler, size:int, device:torch.device, calibration:l
         from radiomicnet.fast import FastSegmenter
         seg = FastSegmenter(model, scaler, size, device, calibration=calibration if device.type == "cpu" else None)
         return (lambda x: seg.logits(x) > 0), model
+    if name == "radiomicnet-local-e2e":   # random weights time the same; the windows' statistics from the calibration images
+        torch.manual_seed(0)
+        local = create_model("radiomicnet", local_window=32, local_stride=16).eval()
+        local.fit_local_scaler(torch.from_numpy(np.stack(calibration)).permute(0, 3, 1, 2))
+        seg = Segmenter(local, scaler, size, device); return (lambda x: seg.logits(x) > 0), local
     if name == "radiomicnet-features": return z, None
     if name == "radiomicnet-features-1thread":
         from radiomicnet.fast import sliced_features
