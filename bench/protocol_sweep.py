@@ -35,6 +35,12 @@ GRID = {
     # the lower of the two, further from where lr_find's loss turns up)
     "size-160":        dict(lr=3e-3, img_size=160),
     "epochs-30":       dict(lr=3e-3, epochs=30),
+    # 3. the `long` protocol (issue 22): the cpu protocol (one_cycle, peak 1e-2, 128 px, 20 epochs) trained longer and larger;
+    # `long` is the best validation DSC whose BUSI run fits in 60 minutes on 2 cores
+    "cpu-e40":         dict(lr=1e-2, epochs=40),
+    "cpu-e60":         dict(lr=1e-2, epochs=60),
+    "cpu-192-e40":     dict(lr=1e-2, img_size=192, epochs=40),
+    "probe-256-e2":    dict(lr=1e-2, img_size=256, epochs=2),   # timing only: its s/epoch x 40 says whether 256 px x 40 fits 60 min
 }
 # the quick budget's sweep: the base is the budget as it stood (cpu protocol: one_cycle, peak 1e-2; 64 px, 20 epochs)
 QUICK_BASE = dict(schedule="one_cycle", lr=1e-2, img_size=64, epochs=20, bs=8)
@@ -70,7 +76,8 @@ def sweep_row(name:str, summary:dict)->dict:
     return dict(setting=name, schedule=cfg["schedule"], peak_lr=cfg["lr"], img_size=cfg["img_size"], epochs=cfg["epochs"],
                 bs=cfg["bs"], seed=cfg["seed"], best_valid_dice=round(summary["valid_dice"], 4), best_epoch=summary["best_epoch"] + 1,  # counted from 1
                 train_minutes=round(summary["train_seconds_total"]/60, 1), s_per_epoch=round(summary["train_seconds_total"]/summary["epochs_run"], 1),
-                git_commit=summary["git_commit"], machine=f"{summary['device_name']}, {summary['cpu_count']} cores")
+                git_commit=summary["git_commit"], machine=f"{summary['device_name']}, {summary['cpu_count']} cores",
+                load_avg=summary.get("load_average_15min"))
 
 @call_parse
 def main(only:str=None,      # Comma-separated steps: lr_find and/or settings of the grid (default: all)
