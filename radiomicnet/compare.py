@@ -346,9 +346,10 @@ def gate_diagnostics_table(root:Path,   # A budget folder, `results/<dataset>/<b
                            dataset:str, # Its data set (unused)
                           )->pd.DataFrame:
     "Per RadiomicNet run and decoder level: where the gates' variance lies and how strongly they follow the image's own features."
-    rows = []
-    for d in sorted(Path(root).glob("runs/radiomicnet-*-s*/interpret/gate_variance.csv")):
-        run = d.parent.parent.name; var = pd.read_csv(d, index_col="level")
+    rows, root = [], Path(root)
+    found = [*sorted(root.glob("runs/radiomicnet-*-s*/interpret/gate_variance.csv")), *sorted(root.glob("reruns/radiomicnet-*-s*/interpret/gate_variance.csv"))]
+    for d in found:  # reruns/: a run repeated for its checkpoint (same commit and command), its small files kept apart from runs/
+        run = d.parent.parent.name + (" (re-run)" if d.parent.parent.parent.name == "reruns" else ""); var = pd.read_csv(d, index_col="level")
         rho = pd.read_csv(d.parent/"gate_correlation.csv", index_col="level") if (d.parent/"gate_correlation.csv").exists() else pd.DataFrame()
         for level, v in var.iterrows():
             r = rho.loc[level].abs() if level in rho.index else pd.Series(dtype=float)
