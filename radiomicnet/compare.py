@@ -27,9 +27,9 @@ __all__ = ['METHODS', 'METHOD_LABELS', 'ABLATIONS', 'ABLATION_LABELS', 'CONTROLS
            'run_one', 'load_run', 'load_runs', 'over_seeds', 'seed_mean_per_image', 'paired_p', 'count_params',
            'empty_predictions', 'first_epoch_over_budget', 'budget_cells', 'dsc_ci', 'methods_table', 'ablation_table',
            'calibration_runs', 'calibration_table', 'runs_table', 'radiomics_table', 'gate_diagnostics_table',
-           'calibration_verdict', 'radiomics_verdict', 'measure_model', 'efficiency_table', 'efficiency_file',
-           'measure_efficiency', 'validation_curves', 'calibration_figure', 'results_tables', 'build_results',
-           'run_paper', 'radiomicnet_paper', 'budget_folders', 'radiomicnet_tables']
+           'gate_verdict', 'calibration_verdict', 'radiomics_verdict', 'measure_model', 'efficiency_table',
+           'efficiency_file', 'measure_efficiency', 'validation_curves', 'calibration_figure', 'results_tables',
+           'build_results', 'run_paper', 'radiomicnet_paper', 'budget_folders', 'radiomicnet_tables']
 
 # %% ../nbs/09_comparison.ipynb #ac29aafa
 METHODS = ("unet", "unetpp", "transunet", "ukan", "radiomicnet")
@@ -357,6 +357,23 @@ def gate_diagnostics_table(root:Path,   # A budget folder, `results/<dataset>/<b
                              a_s_between_images=v.a_s_between_images, mean_abs_rho=r.mean() if len(r) else np.nan,
                              max_abs_rho=r.max() if len(r) else np.nan, top_feature=r.idxmax() if r.notna().any() else ""))
     return pd.DataFrame(rows)
+
+# %% ../nbs/09_comparison.ipynb #8d1d2517
+def gate_verdict(table:pd.DataFrame # `gate_diagnostics_table` of a budget folder
+                )->str:
+    "How much full's and rag_shuffled's gates change with the image and follow its own features (markdown; '' without both)."
+    def group(variant):
+        g = table[table.run.str.startswith(f"radiomicnet-{variant}-")]
+        if g.empty: return None
+        top = g.loc[g.max_abs_rho.idxmax()]
+        return (f"{g.a_c_image_dependent.min():.0%}–{g.a_c_image_dependent.max():.0%} of the channel attention's variance changes with the "
+                f"image across the decoder levels, and the levels' mean α_c follow the image's own features with a mean |ρ| of "
+                f"{g.mean_abs_rho.mean():.2f} (largest {top.max_abs_rho:.2f}, {top.top_feature} at level {int(top.level)}; "
+                f"{', '.join(sorted(g.run.unique()))})")
+    full, shuf = group("full"), group("rag_shuffled")
+    if table.empty or not (full and shuf): return ""
+    return (f"**Do the gates follow the radiomics?** In full, {full}. In rag_shuffled, whose gates never see the image's own "
+            f"features, {shuf}. Spearman ρ over the test images; the variance split is a two-way layout of images × channels (notebook 07).")
 
 # %% ../nbs/09_comparison.ipynb #7919d9b6
 def _ece_cell(r)->str: return mean_std(r.ece_mean, r.ece_std, r.n_seeds)

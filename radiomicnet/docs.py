@@ -19,7 +19,7 @@ from nbconvert import MarkdownExporter, HTMLExporter
 from nbconvert.filters.markdown import markdown2html_mistune
 from pygments.formatters import HtmlFormatter
 from .core import RadiomicNetError, atomic_path, cli_errors, mean_std, PROJECT_DIR
-from .compare import ABLATION_LABELS, PAPER_ABLATION_BUSI, PAPER_METHODS, calibration_verdict, radiomics_verdict
+from .compare import ABLATION_LABELS, PAPER_ABLATION_BUSI, PAPER_METHODS, calibration_verdict, gate_verdict, radiomics_verdict
 
 # %% auto #0
 __all__ = ['NB_CELL_KEYS', 'DATASET_TITLES', 'TABLE_TITLES', 'COLUMN_HEADERS', 'MISSING', 'RESULTS_MARKER', 'README_HEADER',
@@ -198,9 +198,10 @@ def discussion_markdown(folder:Path, # A budget folder, `results/<dataset>/<budg
 
 def radiomics_words(folder:Path # A budget folder
                    )->str:
-    "`radiomics_verdict` of the folder's radiomics table ('' without the table or its runs)."
-    t = Path(folder)/"tables"/"table3b_radiomics.csv"
-    return radiomics_verdict(pd.read_csv(t)) if t.exists() else ""
+    "`radiomics_verdict` of the folder's radiomics table, then `gate_verdict` of its gate diagnostics ('' without either's runs)."
+    t, g = Path(folder)/"tables"/"table3b_radiomics.csv", Path(folder)/"tables"/"gate_diagnostics.csv"
+    parts = [radiomics_verdict(pd.read_csv(t)) if t.exists() else "", gate_verdict(pd.read_csv(g)) if g.exists() else ""]
+    return " ".join(p for p in parts if p)
 
 RESULTS_MARKER = "<!-- measured results: generated from results/ -->"
 
