@@ -8,7 +8,7 @@ Rows (one per model and batch size), each measured in a fresh process so that it
 - `radiomicnet-e2e-fast`: the same with `radiomicnet.fast.FastSegmenter` (ONNX Runtime, int8 calibrated on `--calibration`
   images; fp16 channels-last torch on CUDA);
 - `radiomicnet-local-e2e`: `radiomicnet-e2e` for the `rag_local` variant (issue 20): the same plus a local radiomics map
-  (32-px windows at stride 16 of the network input) for every gate's spatial branch; its cost over `radiomicnet-e2e`
+  (the variant's windows, notebook 05) for every gate's spatial branch; its cost over `radiomicnet-e2e`
   is the price of the map;
 - `radiomicnet-features`: the features and their standardisation alone; `radiomicnet`: the network alone (eager);
 - `unet`, `unetpp`, `ukan`: the baselines' networks alone (eager);
@@ -37,6 +37,7 @@ from fastcore.script import call_parse
 from radiomicnet.core import DataError, RadiomicNetError, cli_errors, resolve_data_dir
 from radiomicnet.features import FeatureScaler, radiomics_features_torch
 from radiomicnet.model import Segmenter, create_model, load_checkpoint
+from radiomicnet.train import VARIANTS
 from common import MACHINE_COLUMNS, RESULTS_DIR, append_rows, bench_images, load_average, machine_row, warn_if_unreliable
 
 MODELS = ("radiomicnet-e2e", "radiomicnet-e2e-fast", "radiomicnet-local-e2e", "radiomicnet-features", "radiomicnet", "unet", "unetpp", "ukan")
@@ -68,7 +69,7 @@ def runner(name:str, model, scaler, size:int, device:torch.device, calibration:l
         return (lambda x: seg.logits(x) > 0), model
     if name == "radiomicnet-local-e2e":   # random weights time the same; the windows' statistics from the calibration images
         torch.manual_seed(0)
-        local = create_model("radiomicnet", local_window=32, local_stride=16).eval()
+        local = create_model("radiomicnet", **VARIANTS["rag_local"]["model"]).eval()
         local.fit_local_scaler(torch.from_numpy(np.stack(calibration)).permute(0, 3, 1, 2))
         seg = Segmenter(local, scaler, size, device); return (lambda x: seg.logits(x) > 0), local
     if name == "radiomicnet-features": return z, None

@@ -47,7 +47,7 @@ VARIANTS = {
     "rag_channel": dict(model=dict(rag_mode="channel"), loss=dict()),
     "rag_shuffled": dict(model=dict(rag_mode="full", radiomics_control="shuffled"), loss=dict()),
     "rag_mean":    dict(model=dict(rag_mode="full", radiomics_control="mean"), loss=dict()),
-    "rag_local":   dict(model=dict(rag_mode="full", local_window=32, local_stride=16), loss=dict()),
+    "rag_local":   dict(model=dict(rag_mode="full", local_window=32, local_stride=32), loss=dict()),
 }
 
 def variant_config(variant:str, # One of `VARIANTS`
