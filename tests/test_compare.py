@@ -161,8 +161,11 @@ COMMITTED = compare.budget_folders(REPO/"results")
 def test_committed_tables_come_from_the_run_files(dataset, folder, tmp_path):
     "Every number of the committed Tables I-IV is recomputed here from the runs' metrics.json and per_image.csv."
     for name in compare.TABLE_FILES:
-        committed = pd.read_csv(folder/"tables"/f"{name}.csv")
         rebuilt = compare.TABLE_FILES[name](folder, dataset)
+        if not (folder/"tables"/f"{name}.csv").exists():
+            assert rebuilt.empty, f"{folder.name}: {name}.csv is not committed but its table has rows"
+            continue
+        committed = pd.read_csv(folder/"tables"/f"{name}.csv")
         pd.testing.assert_frame_equal(committed, pd.read_csv(pd.io.common.StringIO(rebuilt.to_csv(index=False))), check_dtype=False)
     t1 = pd.read_csv(folder/"tables"/"table1_2_methods.csv").set_index("method")
     for method, label in compare.METHOD_LABELS.items():

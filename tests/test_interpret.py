@@ -140,13 +140,16 @@ def test_interpret_checkpoint_writes_every_output(tmp_path, scaler, cache):
     ckpt = _checkpoint(tmp_path/"best.pt", untrained("full"), "radiomicnet", dict(rag_mode="full"), scaler)
     summary = interpret_checkpoint(ckpt, tmp_path/"out", subset=6, n_repeats=1, device="cpu", cache_dir=cache)
     files = sorted(p.name for p in (tmp_path/"out").iterdir())
-    assert files == ["channel_attention.csv", "feature_importance.csv", "feature_importance.png", "gates.csv", "gates.png",
-                     "per_image.csv", "qualitative.png", "summary.json"]
+    assert files == ["channel_attention.csv", "feature_importance.csv", "feature_importance.png", "gate_correlation.csv",
+                     "gate_correlation.png", "gate_variance.csv", "gates.csv", "gates.png", "per_image.csv", "qualitative.png", "summary.json"]
     for png in (tmp_path/"out").glob("*.png"):
         assert round(Image.open(png).info["dpi"][0]) >= 150
     importance = pd.read_csv(tmp_path/"out"/"feature_importance.csv", index_col=0)
     assert sorted(importance.index) == sorted(FEATURE_NAMES) and importance.percent.sum() == pytest.approx(100)
     assert len(pd.read_csv(tmp_path/"out"/"gates.csv")) == 4 and len(pd.read_csv(tmp_path/"out"/"per_image.csv")) == 6
+    shares = pd.read_csv(tmp_path/"out"/"gate_variance.csv")
+    assert len(shares) == 4 and np.allclose(shares.a_c_images + shares.a_c_channels + shares.a_c_image_x_channel, 1)
+    assert list(pd.read_csv(tmp_path/"out"/"gate_correlation.csv", index_col=0).columns) == list(FEATURE_NAMES)
     assert json.loads((tmp_path/"out"/"summary.json").read_text()) == summary
     assert summary["n_images"] == 6 and summary["attention_stride"] == 2 and summary["gates_skipped"] is None
 
