@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from PIL import Image
 from fastcore.script import call_parse
 from fastprogress.fastprogress import progress_bar
-from .core import RadiomicNetError, DataError, atomic_path, cli_errors, default_device
+from .core import RadiomicNetError, DataError, atomic_path, cli_errors, default_device, portable_path
 from .features import FeatureScaler
 from .model import load_checkpoint
 from .data import load_split, resized_pair, cached_radiomics, folder_samples, read_image
@@ -499,7 +499,7 @@ def evaluate_folder(checkpoint:str|Path,  # A checkpoint written by `radiomicnet
     probs = predict_probs(model, test.images, test.radiomics, bs, device, t)[:, 0].numpy()
     table, calib = score_native(test.ids, probs, (s.load()[1] for s in good))
     about = dict(dataset="folder", split="test", n_images=len(good), n_refused=len(refused), resolution="native",
-                 folder=str(folder), checkpoint=str(checkpoint), trained_on=config["dataset"])
+                 folder=portable_path(folder), checkpoint=portable_path(checkpoint), trained_on=config["dataset"])
     result = write_evaluation(out_dir, table, calib, about, t, n_resamples, {"qualitative.png": native_grid(good, probs, table.dsc.to_numpy())})
     with atomic_path(Path(out_dir)/"refused.txt") as tmp: tmp.write_text("".join(f"{l}\n" for l in refused))
     return dict(result, refused=refused)
