@@ -178,12 +178,20 @@ def collect_inputs(inputs, # Image files and folders
         else: problems.append(f"{p}: no {'/'.join(e.lstrip('.') for e in IMAGE_EXTS)} files in this folder")
     return files, problems
 
-def output_stems(files:list)->list:
-    "One output name per file: its stem, with _2, _3, ... for later files of the same stem."
-    seen, stems = {}, []
-    for f in files:
-        n = seen[Path(f).stem] = seen.get(Path(f).stem, 0) + 1
-        stems.append(Path(f).stem if n == 1 else f"{Path(f).stem}_{n}")
+def output_stems(files:list,   # Image files, e.g. from `collect_inputs`
+                 roots:list=(), # The folders given: a file found in one is named by its path relative to it
+                )->list:
+    "One unique output name per file: its path relative to the folder it came from, else its stem; a repeated name gets _2, _3, ..., never another file's name."
+    def natural(f):
+        for r in sorted(map(Path, roots), key=lambda r: -len(r.parts)):  # the deepest folder that holds it
+            if r in Path(f).parents: return Path(f).relative_to(r).with_suffix("").as_posix()
+        return Path(f).stem
+    names = [natural(f) for f in files]
+    reserved, used, stems = set(names), set(), []
+    for name in names:
+        stem, n = name, 1
+        while stem in used or (stem != name and stem in reserved): n += 1; stem = f"{name}_{n}"
+        used.add(stem); stems.append(stem)
     return stems
 
 # %% ../nbs/07b_predict.ipynb #0633035f
@@ -193,22 +201,24 @@ def _write_csv(table:pd.DataFrame, path:Path):
 def predict_files(net, files:list, out_dir:str|Path,
                   threshold:float=0.5, tta:bool=False, spacing:float|None=None, min_area:int=MIN_LESION_AREA, # As in `predict_file`
                   progress:bool=False,  # Show a fastai progress bar
+                  roots:list=(),        # The folders the files were found in (see `output_stems`)
                  )->tuple: # (report, lesions, failed) DataFrames
-    "Predict every file, going on past bad ones (one line each on stderr); write report.csv, lesions.csv and, if needed, failed.csv."
+    "Predict every file, going on past bad ones (one line each on stderr); report.csv, lesions.csv and, if needed, failed.csv are rewritten after each file."
     out, rows, lesions, failed = Path(out_dir), [], [], []
-    for path, stem in zip(progress_bar(files, leave=False) if progress else files, output_stems(files)):
-        try: row, les = predict_file(net, path, out, stem, threshold, tta, spacing, min_area)
+    out.mkdir(parents=True, exist_ok=True)
+    for path, stem in zip(progress_bar(files, leave=False) if progress else files, output_stems(files, roots)):
+        try: row, les = predict_file(net, path, out, stem, threshold, tta, spacing, min_area); rows.append(row); lesions.append(les)
         except RadiomicNetError as e:
             msg = str(e) if str(path) in str(e) else f"{path}: {e}"
             failed.append(dict(image=str(path), error=msg)); print(f"error: {msg}", file=sys.stderr)
-            continue
-        rows.append(row); lesions.append(les)
-    report, failed = pd.DataFrame(rows), pd.DataFrame(failed, columns=["image", "error"])
-    lesions = pd.concat(lesions, ignore_index=True) if lesions else pd.DataFrame(columns=["image"])
-    out.mkdir(parents=True, exist_ok=True)
-    _write_csv(report, out/"report.csv"); _write_csv(lesions, out/"lesions.csv")
-    if len(failed): _write_csv(failed, out/"failed.csv")
-    return report, lesions, failed
+        tables = _tables(rows, lesions, failed)  # an interrupted run keeps the rows of the files done
+        _write_csv(tables[0], out/"report.csv"); _write_csv(tables[1], out/"lesions.csv")
+        if failed: _write_csv(tables[2], out/"failed.csv")
+    return _tables(rows, lesions, failed)
+
+def _tables(rows, lesions, failed)->tuple:
+    return (pd.DataFrame(rows), pd.concat(lesions, ignore_index=True) if lesions else pd.DataFrame(columns=["image"]),
+            pd.DataFrame(failed, columns=["image", "error"]))
 
 # %% ../nbs/07b_predict.ipynb #ddaacf8d
 ONNX_META_KEY = "radiomicnet"
@@ -345,7 +355,8 @@ def radiomicnet_predict(*inputs:str,             # Image files or folders (PNG, 
     net = load_net(checkpoint, device)
     files, problems = collect_inputs(inputs, exclude=out)
     for p in problems: print(f"error: {p}", file=sys.stderr)
-    report, _, failed = predict_files(net, files, out, threshold, tta, spacing, min_area, progress=any(Path(i).is_dir() for i in inputs))
+    roots = [i for i in inputs if Path(i).is_dir()]
+    report, _, failed = predict_files(net, files, out, threshold, tta, spacing, min_area, progress=bool(roots), roots=roots)
     n_failed = len(failed) + len(problems)
     print(f"{len(report)} succeeded, {n_failed} failed; results in {out}/ (report.csv, lesions.csv{', failed.csv' if len(failed) else ''})")
     if n_failed: sys.exit(1)

@@ -161,3 +161,41 @@ def test_export_command(checkpoint, tmp_path):
 def test_help(script):
     res = run(script, "--help")
     assert res.returncode == 0 and "usage:" in res.stdout and "--checkpoint" in res.stdout
+
+def write_trio(folder):
+    "a/x.png, b/x.png and c/x_2.png: three different pictures whose names collide in a flat output folder."
+    for i, rel in enumerate(("a/x.png", "b/x.png", "c/x_2.png")):
+        (folder/rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.array(synthetic_pair(10 + i, (64 + 16 * i, 80))[0])).save(folder/rel)
+    return [folder/"a"/"x.png", folder/"b"/"x.png", folder/"c"/"x_2.png"]
+
+@pytest.mark.parametrize("given", ["files", "folder"])
+def test_no_output_overwrites_another(checkpoint, tmp_path, given):
+    "Each of the trio keeps its own mask, probability map, overlay and report row, whether the files or their folder are given."
+    files = write_trio(tmp_path/"in")
+    inputs = files if given == "files" else [tmp_path/"in"]
+    res = run("radiomicnet-predict", "--checkpoint", checkpoint, *inputs, "--out", tmp_path/"out")
+    assert res.returncode == 0 and "3 succeeded, 0 failed" in res.stdout, res.stderr
+    report = pd.read_csv(tmp_path/"out"/"report.csv")
+    expected = ["x", "x_3", "x_2"] if given == "files" else ["a/x", "b/x", "c/x_2"]
+    assert report.mask_file.tolist() == [f"{s}_mask.png" for s in expected]
+    assert len(set(report.image)) == 3 and len(list((tmp_path/"out").rglob("*.png"))) == 9
+    net = TorchNet(checkpoint, "cpu")
+    for image, mask_file, prob_file in zip(report.image, report.mask_file, report.prob_file):
+        prob = predict_image(net, read_image(image)).prob
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path/"out"/mask_file)) > 0, prob > 0.5)
+        np.testing.assert_allclose(read_prob_png(tmp_path/"out"/prob_file), prob, atol=1 / 65535)
+
+def test_an_interrupted_run_keeps_the_rows_it_finished(checkpoint, tmp_path):
+    files = write_trio(tmp_path/"in")
+    net, calls = TorchNet(checkpoint, "cpu"), []
+    class Interrupted:  # the network of `net`, stopped (as by Ctrl-C) when the third image is being predicted
+        def __getattr__(self, name): return getattr(net, name)
+        def __call__(self, *args):
+            calls.append(1)
+            if len(calls) == 3: raise KeyboardInterrupt
+            return net(*args)
+    with pytest.raises(KeyboardInterrupt): predict_files(Interrupted(), files, tmp_path/"out")
+    report = pd.read_csv(tmp_path/"out"/"report.csv")
+    assert report.image.tolist() == [str(f) for f in files[:2]] and (tmp_path/"out"/"lesions.csv").is_file()
+    assert not list((tmp_path/"out").glob(".*.tmp"))  # no half-written table left behind
