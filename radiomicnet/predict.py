@@ -18,7 +18,7 @@ from fastprogress.fastprogress import progress_bar
 from . import __version__
 from .core import RadiomicNetError, DataError, CheckpointError, atomic_path, cli_errors, default_device
 from .features import FEATURE_NAMES, FeatureScaler, check_image_size, radiomics_features_torch
-from .model import Segmenter, resize_rgb
+from .model import Segmenter, resize_rgb, trace_to_onnx
 from .data import IMAGE_EXTS, load_split, read_image, synthetic_pair
 from .evaluate import upsample_probs
 from .interpret import model_gates, save_figure
@@ -28,7 +28,7 @@ from .report import MIN_LESION_AREA, lesion_report
 __all__ = ['ONNX_META_KEY', 'read_input_image', 'gate_values', 'TorchNet', 'Prediction', 'network_input', 'network_radiomics',
            'predict_image', 'write_mask_png', 'write_prob_png', 'read_prob_png', 'overlay_figure', 'predict_file',
            'collect_inputs', 'output_stems', 'predict_files', 'OnnxGraph', 'OnnxNet', 'load_net', 'parity_images',
-           'onnx_parity', 'trace_to_onnx', 'export_onnx', 'radiomicnet_predict', 'radiomicnet_export']
+           'onnx_parity', 'export_onnx', 'radiomicnet_predict', 'radiomicnet_export']
 
 # %% ../nbs/07b_predict.ipynb #50defcbb
 def read_input_image(path:str|Path # An image file: PNG, JPEG, BMP or TIFF; grey, RGB, RGBA, palette or 16-bit
@@ -288,21 +288,6 @@ def onnx_parity(torch_net:TorchNet, # The checkpoint's network
         rows.append(dict(image=name, max_abs_logits=float((lt - lo).abs().max()),
                          max_abs_attention=math.nan if at is None else float((at - ao).abs().max())))
     return pd.DataFrame(rows)
-
-# %% ../nbs/07b_predict.ipynb #42d88d42
-def trace_to_onnx(module:nn.Module, # Takes (image, radiomics)
-                  example:tuple,    # (image, radiomics) tensors to trace with, batch 1
-                  path:str|Path,    # The .onnx file to write
-                  output_names:list, # Names of the module's outputs
-                  opset:int=17,     # ONNX opset
-                 )->Path:
-    "Trace `module` into an ONNX file with inputs `image` and `radiomics` and a dynamic batch axis (torch's TorchScript exporter)."
-    module.eval()
-    with warnings.catch_warnings(), torch.no_grad():  # the tracer's warnings: the input checks become constants, as intended
-        warnings.simplefilter("ignore", DeprecationWarning); warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        torch.onnx.export(module, example, str(path), input_names=["image", "radiomics"], output_names=list(output_names), opset_version=opset,
-                          dynamic_axes={k: {0: "batch"} for k in ["image", "radiomics", *output_names]}, dynamo=False)
-    return Path(path)
 
 # %% ../nbs/07b_predict.ipynb #35a36af2
 def export_onnx(checkpoint:str|Path,    # A run's best.pt
