@@ -12,7 +12,7 @@ import numpy as np, pandas as pd, torch
 import matplotlib.pyplot as plt
 from fastcore.script import call_parse
 from fastprogress.fastprogress import progress_bar
-from .core import RadiomicNetError, atomic_path, cli_errors, default_device, device_name, PROJECT_DIR
+from .core import RadiomicNetError, atomic_path, cli_errors, default_device, device_name, portable_text, PROJECT_DIR
 from .model import create_model, model_meta
 from .train import protocol_settings
 from .evaluate import evaluate_checkpoint, paired_wilcoxon, bootstrap_ci, CalibrationAccumulator, reliability_diagram
@@ -479,9 +479,9 @@ def build_results(root:Path, # A budget folder, `results/<dataset>/<budget>`
 
 # %% ../nbs/09_comparison.ipynb #6743ef0a
 def _merge_status(path:Path, rows:list[dict])->pd.DataFrame:
-    "status.csv with `rows` replacing the rows of the same runs, kept in run order."
+    "status.csv with `rows` replacing the rows of the same runs, kept in run order; paths in errors written as `portable_text`."
     old = pd.read_csv(path).to_dict("records") if path.exists() else []
-    new = {r["run"]: r for r in rows}
+    new = {r["run"]: {k: portable_text(v) if k == "error" and isinstance(v, str) else v for k, v in r.items()} for r in rows}
     merged = [new.pop(r["run"], r) for r in old] + list(new.values())
     status = pd.DataFrame(merged)
     with atomic_path(path) as tmp: status.to_csv(tmp, index=False)
