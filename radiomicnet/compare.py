@@ -12,7 +12,7 @@ import numpy as np, pandas as pd, torch
 import matplotlib.pyplot as plt
 from fastcore.script import call_parse
 from fastprogress.fastprogress import progress_bar
-from .core import RadiomicNetError, atomic_path, cli_errors, default_device, device_name, mean_std, PROJECT_DIR
+from .core import RadiomicNetError, atomic_path, cli_errors, default_device, device_name, mean_std, portable_text, PROJECT_DIR
 from .features import FEATURE_NAMES
 from .model import create_model, model_meta
 from .train import protocol_settings
@@ -24,12 +24,13 @@ __all__ = ['METHODS', 'METHOD_LABELS', 'ABLATIONS', 'ABLATION_LABELS', 'CONTROLS
            'PAPER_METHODS', 'PAPER_ABLATION_BUSI', 'PAPER_ECE_BUSI', 'PAPER_EFFICIENCY', 'BUDGETS', 'TS_DIR',
            'MATCHED_BUDGETS', 'CALIBRATION_ROWS', 'RADIOMICS_ROWS', 'RADIOMICS_LABELS', 'TABLE_FILES',
            'budget_settings', 'paper_runs', 'control_runs', 'run_name', 'calibrate_run', 'matched_time_budget',
-           'run_one', 'load_run', 'load_runs', 'over_seeds', 'seed_mean_per_image', 'paired_p', 'count_params',
-           'empty_predictions', 'first_epoch_over_budget', 'budget_cells', 'dsc_ci', 'methods_table', 'ablation_table',
-           'calibration_runs', 'calibration_table', 'runs_table', 'radiomics_table', 'gate_diagnostics_table',
-           'gate_verdict', 'calibration_verdict', 'radiomics_verdict', 'measure_model', 'efficiency_table',
-           'efficiency_file', 'measure_efficiency', 'validation_curves', 'calibration_figure', 'results_tables',
-           'build_results', 'run_paper', 'radiomicnet_paper', 'budget_folders', 'radiomicnet_tables']
+           'run_jobs', 'check_kernel', 'check_parameters', 'run_one', 'load_run', 'load_runs', 'over_seeds',
+           'seed_mean_per_image', 'paired_p', 'count_params', 'empty_predictions', 'first_epoch_over_budget',
+           'budget_cells', 'dsc_ci', 'methods_table', 'ablation_table', 'calibration_runs', 'calibration_table',
+           'runs_table', 'radiomics_table', 'gate_diagnostics_table', 'gate_verdict', 'calibration_verdict',
+           'radiomics_verdict', 'measure_model', 'efficiency_table', 'efficiency_file', 'measure_efficiency',
+           'validation_curves', 'calibration_figure', 'results_tables', 'build_results', 'run_paper',
+           'radiomicnet_paper', 'budget_folders', 'radiomicnet_tables']
 
 # %% ../nbs/09_comparison.ipynb #ac29aafa
 METHODS = ("unet", "unetpp", "transunet", "ukan", "radiomicnet")
@@ -114,6 +115,45 @@ def matched_time_budget(root:Path # A budget folder, `results/<dataset>/<budget>
                                            "so run radiomicnet-full first (or give --time-budget)")
     return math.ceil(10*float(np.median(minutes)))/10
 
+def run_jobs(model:str, variant:str, dataset:str, root:Path, # As in `run_one`
+             budget:str="quick", data_dir=None, device=None, seed:int=0, command:str=None, time_budget:float=None,
+            )->list[tuple[str, Path, dict]]:
+    "The notebooks one run executes, in order: (notebook, its executed copy, papermill parameters)."
+    name = run_name(model, variant, seed)
+    run_dir, nb_dir = Path(root)/"runs"/name, Path(root)/"notebooks"
+    common = dict(data_dir=None if data_dir is None else str(data_dir), device=device)
+    overrides = budget_settings(budget); protocol = overrides.pop("protocol")
+    settings = dict(protocol=protocol, **protocol_settings(protocol, **overrides))  # every setting explicit: the notebook's defaults are a smoke run
+    for k in ("sqr_mom", "eps"): settings.pop(k)  # the optimiser's constants are the protocol's own, not notebook parameters
+    if time_budget is not None: settings["time_budget"] = float(time_budget)
+    jobs = [("05_training.ipynb", dict(common, dataset=dataset, seed=seed, variant=variant, model_name=model, out_dir=str(run_dir),
+                                       subset=None, command=command, **settings)),
+            ("06_evaluation.ipynb", dict(common, checkpoint=str(run_dir/"best.pt"), out_dir=str(run_dir)))]
+    if model_meta(model)["takes_radiomics"]:  # the gates to interpret
+        jobs.append(("07_interpretability.ipynb", dict(common, checkpoint=str(run_dir/"best.pt"), out_dir=str(run_dir/"interpret"))))
+    return [(nb, nb_dir/f"{name}-{nb}", params) for nb, params in jobs]
+
+def check_kernel(notebook:Path # A notebook papermill will run
+                ):
+    "Raise a one-line error when the Jupyter kernel the notebook names is not installed, which papermill would report for every run."
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+    name = json.loads(Path(notebook).read_text()).get("metadata", {}).get("kernelspec", {}).get("name", "python3")
+    try: KernelSpecManager().get_kernel_spec(name)
+    except NoSuchKernel: raise RadiomicNetError(f"{notebook}: no Jupyter kernel named {name!r} to run it with papermill: "
+                                                "pip install ipykernel (a dependency of radiomicnet: reinstall with pip install -e .)") from None
+
+def check_parameters(jobs:list,      # (notebook, executed copy, parameters) from `run_jobs`
+                     nbs_path:Path,  # The notebooks' folder
+                    ):
+    "Raise a one-line error naming the first parameter a job passes that its notebook's `parameters` cell does not have."
+    import papermill as pm
+    known = {}
+    for nb, _, params in jobs:
+        if nb not in known: known[nb] = set(pm.inspect_notebook(str(Path(nbs_path)/nb)))
+        if unknown := sorted(set(params) - known[nb]):
+            raise RadiomicNetError(f"{Path(nbs_path)/nb}: the paper runner passes parameter(s) {', '.join(unknown)} that its parameters cell "
+                                   f"does not define (it has: {', '.join(sorted(known[nb]))})")
+
 def run_one(model:str,              # A registered model
             variant:str,            # One of `radiomicnet.train.VARIANTS`
             dataset:str,            # synthetic | busi | kvasir-seg
@@ -128,23 +168,14 @@ def run_one(model:str,              # A registered model
            )->dict:
     "Train, evaluate (and for RadiomicNet interpret) one run with papermill; return its status row."
     name = run_name(model, variant, seed)
-    run_dir, nb_dir = Path(root)/"runs"/name, Path(root)/"notebooks"
-    done = run_dir/"done.json"
+    done = Path(root)/"runs"/name/"done.json"
     if done.exists(): return dict(json.loads(done.read_text()), reused=True)
-    common = dict(data_dir=None if data_dir is None else str(data_dir), device=device)
-    overrides = budget_settings(budget); protocol = overrides.pop("protocol")
-    settings = dict(protocol=protocol, **protocol_settings(protocol, **overrides))  # every setting explicit: the notebook's defaults are a smoke run
-    for k in ("sqr_mom", "eps"): settings.pop(k)  # the optimiser's constants are the protocol's own, not notebook parameters
-    if time_budget is not None: settings["time_budget"] = float(time_budget)
     t0 = time.time()
     try:
-        _execute("05_training.ipynb", nb_dir/f"{name}-05_training.ipynb", dict(common, dataset=dataset, seed=seed, variant=variant,
-                 model_name=model, out_dir=str(run_dir), subset=None, command=command, **settings), nbs_path)
-        _execute("06_evaluation.ipynb", nb_dir/f"{name}-06_evaluation.ipynb", dict(common, checkpoint=str(run_dir/"best.pt"), out_dir=str(run_dir)), nbs_path)
-        if model_meta(model)["takes_radiomics"]:  # the gates to interpret, and the post-hoc calibration of Table IV
-            calibrate_run(run_dir, data_dir, device)
-            _execute("07_interpretability.ipynb", nb_dir/f"{name}-07_interpretability.ipynb",
-                     dict(common, checkpoint=str(run_dir/"best.pt"), out_dir=str(run_dir/"interpret")), nbs_path)
+        for nb, out, params in run_jobs(model, variant, dataset, root, budget, data_dir, device, seed, command, time_budget):
+            _execute(nb, out, params, nbs_path)
+            if nb == "06_evaluation.ipynb" and model_meta(model)["takes_radiomics"]:  # the post-hoc calibration of Table IV
+                calibrate_run(done.parent, data_dir, device)
     except Exception as e:
         error = f"{getattr(e, 'ename', type(e).__name__)}: {getattr(e, 'evalue', str(e))}".splitlines()[0][:500]
         return dict(run=name, status="failed", error=error, seconds=round(time.time()-t0, 1), reused=False)
@@ -540,9 +571,9 @@ def build_results(root:Path, # A budget folder, `results/<dataset>/<budget>`
 
 # %% ../nbs/09_comparison.ipynb #6743ef0a
 def _merge_status(path:Path, rows:list[dict])->pd.DataFrame:
-    "status.csv with `rows` replacing the rows of the same runs, kept in run order."
+    "status.csv with `rows` replacing the rows of the same runs, kept in run order; paths in errors written as `portable_text`."
     old = pd.read_csv(path).to_dict("records") if path.exists() else []
-    new = {r["run"]: r for r in rows}
+    new = {r["run"]: {k: portable_text(v) if k == "error" and isinstance(v, str) else v for k, v in r.items()} for r in rows}
     merged = [new.pop(r["run"], r) for r in old] + list(new.values())
     status = pd.DataFrame(merged)
     with atomic_path(path) as tmp: status.to_csv(tmp, index=False)
@@ -567,6 +598,8 @@ def run_paper(dataset:str="synthetic", # synthetic | busi | kvasir-seg
                                "from a clone of the repository installed with `pip install -e .`")
     root = Path(results_dir)/dataset/budget
     todo = [(m, v, s) for s in seeds for m, v in (runs or paper_runs())]
+    check_kernel(Path(nbs_path)/"05_training.ipynb")  # before any run: a wrong name or a missing kernel fails every run alike
+    check_parameters([j for m, v, s in todo for j in run_jobs(m, v, dataset, root, budget, data_dir, device, s, command)], nbs_path)
     todo.sort(key=lambda t: t[0] != "radiomicnet")  # RadiomicNet first: its wall time is the baselines' budget
     rows = []
     for model, variant, seed in progress_bar(todo):
@@ -608,6 +641,9 @@ def radiomicnet_paper(dataset:str="synthetic", # synthetic | busi | kvasir-seg
     status = run_paper(dataset, budget, root, data_dir, device, seed_list, runs, command=shlex.join(["radiomicnet-paper", *sys.argv[1:]]), time_budget=time_budget)
     print(status.to_string(index=False))
     print(f"tables and figures: {root/dataset/budget}")
+    if (failed := status[status.status == "failed"]).size:  # every run recorded and the tables written: now say it failed
+        print(f"error: {len(failed)} of {len(status)} runs failed: {', '.join(failed.run)} (errors in {root/dataset/budget/'status.csv'})", file=sys.stderr)
+        sys.exit(1)
 
 def budget_folders(results:Path # Results root
                   )->list[tuple[str, Path]]:

@@ -6,14 +6,15 @@ Docs: https://radiomicnet.github.io/radiomicnet/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #425ea28c
 from __future__ import annotations
-import os, platform, subprocess, sys, tempfile, functools
+import importlib, os, platform, re, subprocess, sys, tempfile, functools
 import torch
 from contextlib import contextmanager
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['DATA_ENV', 'PROJECT_DIR', 'RadiomicNetError', 'DataError', 'CheckpointError', 'cli_errors', 'atomic_path',
-           'resolve_data_dir', 'git_commit', 'default_device', 'device_name', 'mean_std']
+__all__ = ['docs_script', 'DATA_ENV', 'PROJECT_DIR', 'MACHINE_PATH', 'RadiomicNetError', 'DataError', 'CheckpointError',
+           'cli_errors', 'ExtraScript', 'atomic_path', 'resolve_data_dir', 'git_commit', 'portable_path',
+           'portable_text', 'default_device', 'device_name', 'mean_std']
 
 # %% ../nbs/00_core.ipynb #e90d8855
 class RadiomicNetError(Exception):
@@ -35,6 +36,27 @@ def cli_errors(func):
             print(f"error: {e}", file=sys.stderr)
             sys.exit(1)
     return _inner
+
+# %% ../nbs/00_core.ipynb #55f63d49
+class ExtraScript:
+    "A console script in a module that needs an optional extra, imported only when run; a missing package ends in one line naming the extra."
+    def __init__(self, target:str, # The real script, 'module:function'
+                 extra:str,        # The extra of `[project.optional-dependencies]` its module needs
+                ): self.target, self.extra = target, extra
+
+    def __call__(self):
+        module, func = self.target.split(":")
+        try: main = getattr(importlib.import_module(module), func)
+        except ModuleNotFoundError as e:
+            package = (e.name or "?").split(".")[0]
+            if package == __name__.split(".")[0]: raise  # our own module missing: a real bug
+            script = Path(sys.argv[0]).name
+            line = f"{script} needs the optional '{self.extra}' dependencies ({package} is not installed): pip install -e '.[{self.extra}]'"
+            if {"-h", "--help"} & set(sys.argv[1:]): print(f"usage: {line}"); sys.exit(0)
+            print(f"error: {line}", file=sys.stderr); sys.exit(1)
+        return main()
+
+docs_script = ExtraScript("radiomicnet.docs:radiomicnet_docs", "docs")  # the `radiomicnet-docs` entry point
 
 # %% ../nbs/00_core.ipynb #5e49208c
 @contextmanager
@@ -75,6 +97,25 @@ def git_commit(exclude:tuple=("results", "bench/results"), # Tracked folders who
     if head.returncode: return ""
     changed = git("status", "--porcelain", "--untracked-files=no", "--", ":(top)", *[f":(top,exclude){e}" for e in exclude]).stdout.strip()
     return head.stdout.strip() + ("+dirty" if changed else "")
+
+# %% ../nbs/00_core.ipynb #acf9fed2
+MACHINE_PATH = re.compile(r"(?<![\w.~$/])/[^\s\"'`,;:|()<>/][^\s\"'`,;:|<>]*")  # an absolute POSIX path inside a text
+
+def portable_path(path:str|Path,    # A file or folder, absolute or relative
+                  root:str|Path=None, # Folder to write paths relative to (default: the project)
+                 )->str:
+    "`path` as text that reads the same on any machine (see above); relative paths are kept as they are."
+    p = Path(path)
+    if not p.is_absolute(): return p.as_posix()
+    for base, prefix in ((root or PROJECT_DIR, ""), (resolve_data_dir(), "$RADIOMICNET_DATA/")):
+        try: return (prefix + p.resolve().relative_to(Path(base).resolve()).as_posix()).rstrip("/.") or "."
+        except ValueError: pass
+    if "results" in p.parts: return Path(*p.parts[len(p.parts) - 1 - p.parts[::-1].index("results"):]).as_posix()
+    return p.name
+
+def portable_text(text:str, root:str|Path=None)->str:
+    "`text` with every absolute path in it replaced by its `portable_path`."
+    return MACHINE_PATH.sub(lambda m: portable_path(m.group(), root), text)
 
 # %% ../nbs/00_core.ipynb #d52945d9
 def default_device(device:str|torch.device|None=None # 'cpu', 'cuda', 'cuda:1', a torch.device, or None

@@ -13,25 +13,26 @@ import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from matplotlib.patches import Patch
 from scipy import ndimage, stats
-import json, sys
+import hashlib, json, sys, tempfile
 from pathlib import Path
 from dataclasses import dataclass
 from PIL import Image
 from fastcore.script import call_parse
 from fastprogress.fastprogress import progress_bar
-from .core import RadiomicNetError, DataError, atomic_path, cli_errors, default_device
+from .core import RadiomicNetError, DataError, atomic_path, cli_errors, default_device, portable_path
 from .features import FeatureScaler
-from .model import load_checkpoint
+from .model import OnnxLogits, load_checkpoint, network_to_onnx, quantize_int8
 from .data import load_split, resized_pair, cached_radiomics, folder_samples, read_image
 from .metrics import METRICS, _as_batch, _binarise, confusion_counts, ratio_metrics
 
 # %% auto #0
-__all__ = ['ERROR_COLOURS', 'segmentation_metrics', 'bootstrap_ci', 'summarize', 'paired_wilcoxon', 'CalibrationAccumulator',
-           'expected_calibration_error', 'reliability_diagram', 'fit_temperature', 'hd95', 'error_overlay',
-           'best_median_worst', 'error_grid', 'TestSet', 'samples_test_set', 'load_test_set', 'batch_slices',
-           'predict_logits', 'predict_probs', 'run_config', 'predict_split', 'checkpoint_temperature', 'upsample_probs',
-           'native_masks', 'score_native', 'write_evaluation', 'evaluate_checkpoint', 'usable_samples', 'native_grid',
-           'evaluate_folder', 'radiomicnet_evaluate', 'resave_folder']
+__all__ = ['ERROR_COLOURS', 'INT8_CALIBRATION', 'segmentation_metrics', 'bootstrap_ci', 'summarize', 'paired_wilcoxon',
+           'CalibrationAccumulator', 'expected_calibration_error', 'reliability_diagram', 'fit_temperature', 'hd95',
+           'error_overlay', 'best_median_worst', 'error_grid', 'TestSet', 'samples_test_set', 'load_test_set',
+           'batch_slices', 'predict_logits', 'predict_probs', 'run_config', 'predict_split', 'checkpoint_temperature',
+           'upsample_probs', 'native_masks', 'score_native', 'write_evaluation', 'evaluate_checkpoint',
+           'usable_samples', 'native_grid', 'evaluate_folder', 'radiomicnet_evaluate', 'checkpoint_hash',
+           'int8_cache_path', 'calibration_feeds', 'int8_network', 'resave_folder']
 
 # %% ../nbs/06_evaluation.ipynb #b6db8b90
 def segmentation_metrics(probs,            # Predicted probabilities (or bool predictions), (H,W), (B,H,W) or (B,1,H,W)
@@ -313,7 +314,7 @@ def batch_slices(n:int, # Number of items
     return [slice(i, i + bs) for i in range(0, n, bs)]
 
 @torch.no_grad()
-def predict_logits(model:torch.nn.Module, # Any registered model: forward(image, radiomics) -> logits
+def predict_logits(model:torch.nn.Module, # Any registered model, or an `OnnxLogits`: (image, radiomics) -> logits
                    images:torch.Tensor,    # (N,3,S,S) in [0,1]
                    radiomics:torch.Tensor, # (N,13) z-scores
                    bs:int=8,               # Images per forward pass
@@ -321,7 +322,7 @@ def predict_logits(model:torch.nn.Module, # Any registered model: forward(image,
                   )->torch.Tensor: # (N,1,S,S) on the CPU
     "The logits model(image, radiomics), eval mode, `bs` images at a time."
     device = default_device(device)
-    model = model.to(device).eval()
+    if isinstance(model, torch.nn.Module): model = model.to(device).eval()  # else a network outside torch, e.g. `OnnxLogits`
     return torch.cat([model(images[s].to(device), radiomics[s].to(device)).float().cpu() for s in batch_slices(len(images), bs)])
 
 def predict_probs(model:torch.nn.Module, # Any registered model: forward(image, radiomics) -> logits
@@ -486,6 +487,7 @@ def evaluate_folder(checkpoint:str|Path,  # A checkpoint written by `radiomicnet
                     bs:int=8,             # Images per forward pass
                     cache_dir:str|Path=None, # Feature cache folder
                     log=None,             # Called with each refused file's line (default: print to stderr)
+                    fast:bool=False,      # Run the network as int8 in ONNX Runtime (`int8_network`: calibrated, cached beside the checkpoint)
                    )->dict:
     "Score a checkpoint on any folder at native resolution; files that cannot be used are refused, one line each, the others scored."
     model, scaler, ckpt = load_checkpoint(checkpoint)
@@ -496,10 +498,10 @@ def evaluate_folder(checkpoint:str|Path,  # A checkpoint written by `radiomicnet
     if not good: raise DataError(f"{folder}: none of its images can be evaluated ({len(refused)} files refused)")
     t = checkpoint_temperature(checkpoint, device=device) if temperature_scaling else 1.0
     test = samples_test_set(good, scaler, config["img_size"], cache_dir)
-    probs = predict_probs(model, test.images, test.radiomics, bs, device, t)[:, 0].numpy()
+    probs = predict_probs(int8_network(checkpoint, log=log) if fast else model, test.images, test.radiomics, bs, device, t)[:, 0].numpy()
     table, calib = score_native(test.ids, probs, (s.load()[1] for s in good))
     about = dict(dataset="folder", split="test", n_images=len(good), n_refused=len(refused), resolution="native",
-                 folder=str(folder), checkpoint=str(checkpoint), trained_on=config["dataset"])
+                 folder=portable_path(folder), checkpoint=portable_path(checkpoint), trained_on=config["dataset"], network="int8 ONNX" if fast else "torch")
     result = write_evaluation(out_dir, table, calib, about, t, n_resamples, {"qualitative.png": native_grid(good, probs, table.dsc.to_numpy())})
     with atomic_path(Path(out_dir)/"refused.txt") as tmp: tmp.write_text("".join(f"{l}\n" for l in refused))
     return dict(result, refused=refused)
@@ -513,14 +515,56 @@ def radiomicnet_evaluate(checkpoint:str=None, # A trained checkpoint, e.g. a run
                          device:str=None,     # cpu | cuda (default: cuda when available)
                          mask_threshold:int=128, # A mask pixel is foreground from this grey level (0/1 label masks: 1)
                          temperature_scaling:bool=False, # Divide the logits by the checkpoint's temperature (temperature.json beside it, else fitted on its validation split)
+                         fast:bool=False,     # The fast path: the network as int8 in ONNX Runtime, calibrated on the checkpoint's training images (cached beside it)
                         ):
     "Evaluate a checkpoint on any folder of images and masks at native resolution: per-image metrics, CIs, reliability diagram, best/median/worst grid."
     for name, value in (("--checkpoint", checkpoint), ("--data-dir", data_dir), ("--out", out)):
         if value is None: raise RadiomicNetError(f"{name} is missing: radiomicnet-evaluate --checkpoint CKPT --data-dir FOLDER --out DIR")
-    result = evaluate_folder(checkpoint, data_dir, out, device, mask_threshold, temperature_scaling)
+    result = evaluate_folder(checkpoint, data_dir, out, device, mask_threshold, temperature_scaling, fast=fast)
     m = result["metrics"]
     print(f"DSC {m['dsc_mean']:.3f} (95% CI {m['dsc_ci95'][0]:.3f}-{m['dsc_ci95'][1]:.3f}), HD95 {m['hd95_mean']:.1f} px, ECE {m['ece']:.4f}")
     print(f"evaluated {m['n_images']} images, refused {m['n_refused']} files; tables and figures in {out}")
+
+# %% ../nbs/06_evaluation.ipynb #da038ba9
+INT8_CALIBRATION = 32  # training images the int8 network is calibrated on
+
+def checkpoint_hash(path:str|Path # Any file
+                   )->str:
+    "The first 16 hex digits of the SHA-256 of the file's bytes."
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""): digest.update(block)
+    return digest.hexdigest()[:16]
+
+def int8_cache_path(checkpoint:str|Path)->Path:
+    "Where the int8 network of a checkpoint is cached: beside it, named by its hash."
+    return Path(checkpoint).with_name(f"{Path(checkpoint).stem}.int8-{checkpoint_hash(checkpoint)}.onnx")
+
+def calibration_feeds(checkpoint:str|Path, # A checkpoint written by `radiomicnet.train.train_run`
+                      data_dir:str|Path=None, # Data folder of its training images (default: `resolve_data_dir()`)
+                      n:int=INT8_CALIBRATION, # Images, spread evenly over the training split
+                     )->list[dict]:
+    "ONNX Runtime inputs (image, radiomics) of `n` of the checkpoint's training images, one image per feed, prepared as in training."
+    _, scaler, ckpt = load_checkpoint(checkpoint)
+    config = run_config(checkpoint, ckpt)
+    samples = load_split(config["dataset"], "train", data_dir, subset=config.get("subset"), size=config["img_size"], seed=config["seed"])
+    picked = [samples[i] for i in sorted(set(np.linspace(0, len(samples) - 1, min(n, len(samples))).round().astype(int)))]
+    train = samples_test_set(picked, scaler, config["img_size"], split="train")
+    return [dict(image=train.images[i:i + 1].numpy(), radiomics=train.radiomics[i:i + 1].numpy()) for i in range(len(train))]
+
+def int8_network(checkpoint:str|Path,   # A checkpoint written by `radiomicnet.train.train_run`
+                 data_dir:str|Path=None, # Data folder of its training images, for the first call's calibration
+                 log=None,               # Called with a line when the network is quantised (default: print to stderr)
+                )->OnnxLogits:
+    "The checkpoint's network as int8 ONNX in ONNX Runtime, calibrated on its training images; quantised once, then read from the cache."
+    path = int8_cache_path(checkpoint)
+    if not path.exists():
+        (log or (lambda l: print(l, file=sys.stderr)))(f"quantising {checkpoint} to int8 (once; cached as {path.name})")
+        model, _, ckpt = load_checkpoint(checkpoint)
+        feeds = calibration_feeds(checkpoint, data_dir)
+        with tempfile.TemporaryDirectory() as d, atomic_path(path) as tmp:
+            quantize_int8(network_to_onnx(model, run_config(checkpoint, ckpt)["img_size"], Path(d)/"fp32.onnx"), tmp, feeds)
+    return OnnxLogits(path)
 
 # %% ../nbs/06_evaluation.ipynb #7dda96bc
 def resave_folder(samples:list,         # Samples to write (e.g. a test split from `load_split`)

@@ -17,47 +17,19 @@ from torch import nn
 from .core import PROJECT_DIR
 from .model import Segmenter, image_to_rgb_uint8, resize_rgb
 from .features import _torch_threads, radiomics_features_torch
-from .predict import trace_to_onnx
+from .model import network_to_onnx, quantize_int8
 
 # %% auto #0
-__all__ = ['MASK_TOLERANCE', 'DSC_TOLERANCE', 'BENCH_RESULTS', 'network_to_onnx', 'quantize_int8', 'FastSegmenter', 'image_batch',
-           'sliced_features', 'bench_table', 'latest_run', 'plot_latency']
+__all__ = ['MASK_TOLERANCE', 'DSC_TOLERANCE', 'BENCH_RESULTS', 'FastSegmenter', 'image_batch', 'sliced_features', 'bench_table',
+           'latest_run', 'plot_latency']
 
 # %% ../nbs/11_speed.ipynb #c9df59fa
 import onnx
 import onnxruntime as ort
-from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-from onnxruntime.quantization.shape_inference import quant_pre_process
 
 # %% ../nbs/11_speed.ipynb #50750b7a
 MASK_TOLERANCE = 0.01  # Largest share of an image's pixels whose mask may differ between FastSegmenter (int8) and Segmenter
 DSC_TOLERANCE = 0.01   # Largest change of the mean Dice against the ground truth, int8 against fp32
-
-# %% ../nbs/11_speed.ipynb #1c94e67d
-def network_to_onnx(model:nn.Module, # A registered model taking (image, radiomics)
-                img_size:int,    # Square input side
-                path:str|Path,   # ONNX file to write
-                n_features:int=13, # Radiomics features per image
-               )->Path:
-    "Export `model` (image in [0,1], radiomics z-scores) -> logits alone to ONNX, with a dynamic batch dimension (07b's `trace_to_onnx`)."
-    return trace_to_onnx(model.eval().cpu(), (torch.zeros(1, 3, img_size, img_size), torch.zeros(1, n_features)), path, ["logits"])
-
-# %% ../nbs/11_speed.ipynb #3da23b08
-class _Feeds:
-    "ONNX Runtime's calibration-reader protocol (`get_next`) over a list of input dicts."
-    def __init__(self, feeds:list): self.feeds = iter(feeds)
-    def get_next(self): return next(self.feeds, None)
-
-def quantize_int8(fp32_path:str|Path, # ONNX model to quantise
-                  out_path:str|Path,  # Where the int8 model goes
-                  feeds:list,         # Calibration inputs: dicts of input name -> numpy array
-                 )->Path:
-    "Static int8 quantisation (QDQ, per-channel int8 weights, uint8 activations calibrated on `feeds`) of an ONNX model."
-    pre = Path(out_path).with_suffix(".pre.onnx")
-    quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)  # the dynamic batch defeats symbolic inference
-    quantize_static(str(pre), str(out_path), _Feeds(feeds), quant_format=QuantFormat.QDQ, per_channel=True,
-                    weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8)
-    return Path(out_path)
 
 # %% ../nbs/11_speed.ipynb #25ffbf55
 class FastSegmenter(Segmenter):

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 from scipy import stats
 from fastai.callback.hook import Hooks
 from fastprogress.fastprogress import progress_bar
-from .core import RadiomicNetError, atomic_path, default_device
+from .core import RadiomicNetError, atomic_path, default_device, portable_path, portable_text
 from .features import FEATURE_NAMES, FeatureScaler
 from .model import load_checkpoint
 from .losses import CompositeLoss
@@ -405,9 +405,9 @@ def interpret_checkpoint(checkpoint:str|Path, # A trained checkpoint
     save_table(importance, out/"feature_importance.csv")
     save_figure(plot_importance(importance, agreement), out/"feature_importance.png")
     save_figure(qualitative_grid(test, outputs, per_image.dsc.to_numpy(), level), out/"qualitative.png")
-    summary = _json_safe(dict(checkpoint=str(checkpoint), model_name=ckpt["model_name"], model_kwargs=ckpt["model_kwargs"],
+    summary = _json_safe(dict(checkpoint=portable_path(checkpoint), model_name=ckpt["model_name"], model_kwargs=ckpt["model_kwargs"],
         dataset=test.dataset, split=test.split, n_images=len(test), img_size=int(test.images.shape[-1]), mean_dsc=float(per_image.dsc.mean()),
-        importance_loss=repr(loss), gates_skipped=missing_gate_values(outputs),
+        importance_loss=repr(loss), gates_skipped=(m := missing_gate_values(outputs)) and portable_text(m),
         attention_level=None if lvl is None else lvl.level, attention_stride=None if lvl is None else lvl.stride,
         top_gradient=importance.index[0] if importance.percent.sum() > 0 else None,
         top_permutation=importance.dsc_drop.idxmax() if np.ptp(importance.dsc_drop) > 0 else None, **agreement,

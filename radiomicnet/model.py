@@ -6,7 +6,7 @@ Docs: https://radiomicnet.github.io/radiomicnet/model.html.md"""
 
 # %% ../nbs/02_model.ipynb #0835a7d2
 from __future__ import annotations
-import functools, warnings
+import functools, tempfile, warnings
 from pathlib import Path
 from urllib.parse import urlparse
 import numpy as np
@@ -28,7 +28,8 @@ __all__ = ['IMAGENET_WEIGHTS', 'CHECKPOINT_FORMAT', 'INIT_ONLY_KWARGS', 'hub_fil
            'warn_training_from_scratch', 'load_features_state', 'read_torch_file', 'mobilenet_v2_features',
            'MobileNetV2Encoder', 'DecoderBlock', 'RadiomicNetDecoder', 'SegmentationHead', 'check_image_batch',
            'RadiomicNet', 'parameter_breakdown', 'radiomicnet_splitter', 'register_model', 'model_meta', 'list_models',
-           'create_model', 'save_checkpoint', 'load_checkpoint', 'image_to_rgb_uint8', 'resize_rgb', 'Segmenter']
+           'create_model', 'save_checkpoint', 'load_checkpoint', 'image_to_rgb_uint8', 'resize_rgb', 'Segmenter',
+           'trace_to_onnx', 'network_to_onnx', 'quantize_int8', 'OnnxLogits']
 
 # %% ../nbs/02_model.ipynb #f748b131
 IMAGENET_WEIGHTS = (MobileNet_V2_Weights.IMAGENET1K_V1, MobileNet_V2_Weights.IMAGENET1K_V2)
@@ -404,3 +405,65 @@ class Segmenter:
                )->np.ndarray: # (H, W) bool mask at the input's size
         "Binary mask of the foreground."
         return self.predict_proba(image) > threshold
+
+# %% ../nbs/02_model.ipynb #380a17e3
+def trace_to_onnx(module:nn.Module, # Takes (image, radiomics)
+                  example:tuple,    # (image, radiomics) tensors to trace with, batch 1
+                  path:str|Path,    # The .onnx file to write
+                  output_names:list, # Names of the module's outputs
+                  opset:int=17,     # ONNX opset
+                 )->Path:
+    "Trace `module` into an ONNX file with inputs `image` and `radiomics` and a dynamic batch axis (torch's TorchScript exporter)."
+    module.eval()
+    with warnings.catch_warnings(), torch.no_grad():  # the tracer's warnings: the input checks become constants, as intended
+        warnings.simplefilter("ignore", DeprecationWarning); warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        torch.onnx.export(module, example, str(path), input_names=["image", "radiomics"], output_names=list(output_names), opset_version=opset,
+                          dynamic_axes={k: {0: "batch"} for k in ["image", "radiomics", *output_names]}, dynamo=False)
+    return Path(path)
+
+# %% ../nbs/02_model.ipynb #fe801ec5
+def network_to_onnx(model:nn.Module, # A registered model taking (image, radiomics)
+                img_size:int,    # Square input side
+                path:str|Path,   # ONNX file to write
+                n_features:int=13, # Radiomics features per image
+               )->Path:
+    "Export `model` (image in [0,1], radiomics z-scores) -> logits alone to ONNX, with a dynamic batch dimension (`trace_to_onnx`)."
+    return trace_to_onnx(model.eval().cpu(), (torch.zeros(1, 3, img_size, img_size), torch.zeros(1, n_features)), path, ["logits"])
+
+# %% ../nbs/02_model.ipynb #9f835a1a
+class _Feeds:
+    "ONNX Runtime's calibration-reader protocol (`get_next`) over a list of input dicts."
+    def __init__(self, feeds:list): self.feeds = iter(feeds)
+    def get_next(self): return next(self.feeds, None)
+
+def quantize_int8(fp32_path:str|Path, # ONNX model to quantise
+                  out_path:str|Path,  # Where the int8 model goes
+                  feeds:list,         # Calibration inputs: dicts of input name -> numpy array
+                 )->Path:
+    "Static int8 quantisation (QDQ, per-channel int8 weights, uint8 activations calibrated on `feeds`) of an ONNX model."
+    import onnx
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+    names = {i.name for i in onnx.load(str(fp32_path)).graph.input}  # an unused radiomics input was dropped by the export
+    with tempfile.TemporaryDirectory() as d:
+        pre = Path(d)/"pre.onnx"
+        quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)  # the dynamic batch defeats symbolic inference
+        quantize_static(str(pre), str(out_path), _Feeds([{k: v for k, v in f.items() if k in names} for f in feeds]), quant_format=QuantFormat.QDQ,
+                        per_channel=True, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8)
+    return Path(out_path)
+
+# %% ../nbs/02_model.ipynb #dc2bb699
+class OnnxLogits:
+    "An ONNX file of a network, run by ONNX Runtime on the CPU like the torch model: (image (B,3,S,S) in [0,1], radiomics (B,13)) -> logits."
+    def __init__(self, path:str|Path,   # An ONNX file with inputs image (and radiomics) and an output `logits`
+                 threads:int|None=None, # Intra-op threads (default: torch's thread count)
+                ):
+        import onnxruntime as ort
+        opts = ort.SessionOptions(); opts.intra_op_num_threads = threads or torch.get_num_threads(); opts.log_severity_level = 3
+        self.path, self.session = Path(path), ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.inputs = {i.name for i in self.session.get_inputs()}
+
+    def __call__(self, image:torch.Tensor, radiomics:torch.Tensor|None)->torch.Tensor:
+        feed = {k: np.ascontiguousarray(v.detach().cpu().numpy(), dtype=np.float32) for k, v in (("image", image), ("radiomics", radiomics))
+                if k in self.inputs}
+        return torch.from_numpy(self.session.run(["logits"], feed)[0])

@@ -6,8 +6,10 @@ Docs: https://radiomicnet.github.io/radiomicnet/predict.html.md"""
 
 # %% ../nbs/07b_predict.ipynb #4ca35fc3
 from __future__ import annotations
-import json, math, sys, warnings
+import json, math, shutil, sys, tempfile, time, warnings
 from dataclasses import dataclass
+from fractions import Fraction
+from scipy import ndimage
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 import matplotlib.pyplot as plt
@@ -18,17 +20,19 @@ from fastprogress.fastprogress import progress_bar
 from . import __version__
 from .core import RadiomicNetError, DataError, CheckpointError, atomic_path, cli_errors, default_device
 from .features import FEATURE_NAMES, FeatureScaler, check_image_size, radiomics_features_torch
-from .model import Segmenter, resize_rgb
+from .model import Segmenter, quantize_int8, resize_rgb, trace_to_onnx
 from .data import IMAGE_EXTS, load_split, read_image, synthetic_pair
-from .evaluate import upsample_probs
+from .evaluate import calibration_feeds, int8_network, upsample_probs
 from .interpret import model_gates, save_figure
 from .report import MIN_LESION_AREA, lesion_report
 
 # %% auto #0
-__all__ = ['ONNX_META_KEY', 'read_input_image', 'gate_values', 'TorchNet', 'Prediction', 'network_input', 'network_radiomics',
-           'predict_image', 'write_mask_png', 'write_prob_png', 'read_prob_png', 'overlay_figure', 'predict_file',
-           'collect_inputs', 'output_stems', 'predict_files', 'OnnxGraph', 'OnnxNet', 'load_net', 'parity_images',
-           'onnx_parity', 'trace_to_onnx', 'export_onnx', 'radiomicnet_predict', 'radiomicnet_export']
+__all__ = ['VIDEO_EXTS', 'ONNX_META_KEY', 'INT8_MASK_TOLERANCE', 'read_input_image', 'gate_values', 'TorchNet', 'Prediction',
+           'network_input', 'network_radiomics', 'predict_image', 'write_mask_png', 'write_prob_png', 'read_prob_png',
+           'overlay_figure', 'predict_file', 'collect_inputs', 'output_stems', 'predict_files', 'VideoReader',
+           'VideoWriter', 'draw_overlay', 'predict_batch', 'frame_row', 'predict_video', 'OnnxGraph', 'OnnxNet',
+           'FastNet', 'load_net', 'parity_images', 'onnx_parity', 'export_onnx', 'radiomicnet_predict',
+           'radiomicnet_export']
 
 # %% ../nbs/07b_predict.ipynb #50defcbb
 def read_input_image(path:str|Path # An image file: PNG, JPEG, BMP or TIFF; grey, RGB, RGBA, palette or 16-bit
@@ -163,27 +167,37 @@ def predict_file(net,                      # A `TorchNet` or `OnnxNet`
     return row, lesions
 
 # %% ../nbs/07b_predict.ipynb #106b089e
-def collect_inputs(inputs, # Image files and folders
+VIDEO_EXTS = (".mp4", ".avi", ".mov")  # read with PyAV (see "Video in, video out")
+
+def collect_inputs(inputs, # Image and video files, and folders
                    exclude:str|Path|None=None, # A folder whose files are never inputs (the output folder)
                   )->tuple: # (files, one line per input that gave nothing)
-    "The image files named by `inputs`: files as given, folders searched recursively for `IMAGE_EXTS` suffixes (any case)."
+    "The files named by `inputs`: files as given, folders searched recursively for `IMAGE_EXTS` and `VIDEO_EXTS` suffixes (any case)."
     files, problems = [], []
     skip = None if exclude is None else Path(exclude).resolve()
     for p in map(Path, inputs):
         if not p.is_dir():
             files.append(p); continue
-        found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_EXTS and not q.name.startswith(".")
+        found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_EXTS + VIDEO_EXTS and not q.name.startswith(".")
                        and (skip is None or skip not in q.resolve().parents))
         if found: files += found
-        else: problems.append(f"{p}: no {'/'.join(e.lstrip('.') for e in IMAGE_EXTS)} files in this folder")
+        else: problems.append(f"{p}: no {'/'.join(e.lstrip('.') for e in IMAGE_EXTS + VIDEO_EXTS)} files in this folder")
     return files, problems
 
-def output_stems(files:list)->list:
-    "One output name per file: its stem, with _2, _3, ... for later files of the same stem."
-    seen, stems = {}, []
-    for f in files:
-        n = seen[Path(f).stem] = seen.get(Path(f).stem, 0) + 1
-        stems.append(Path(f).stem if n == 1 else f"{Path(f).stem}_{n}")
+def output_stems(files:list,   # Image files, e.g. from `collect_inputs`
+                 roots:list=(), # The folders given: a file found in one is named by its path relative to it
+                )->list:
+    "One unique output name per file: its path relative to the folder it came from, else its stem; a repeated name gets _2, _3, ..., never another file's name."
+    def natural(f):
+        for r in sorted(map(Path, roots), key=lambda r: -len(r.parts)):  # the deepest folder that holds it
+            if r in Path(f).parents: return Path(f).relative_to(r).with_suffix("").as_posix()
+        return Path(f).stem
+    names = [natural(f) for f in files]
+    reserved, used, stems = set(names), set(), []
+    for name in names:
+        stem, n = name, 1
+        while stem in used or (stem != name and stem in reserved): n += 1; stem = f"{name}_{n}"
+        used.add(stem); stems.append(stem)
     return stems
 
 # %% ../nbs/07b_predict.ipynb #0633035f
@@ -193,25 +207,163 @@ def _write_csv(table:pd.DataFrame, path:Path):
 def predict_files(net, files:list, out_dir:str|Path,
                   threshold:float=0.5, tta:bool=False, spacing:float|None=None, min_area:int=MIN_LESION_AREA, # As in `predict_file`
                   progress:bool=False,  # Show a fastai progress bar
+                  roots:list=(),        # The folders the files were found in (see `output_stems`)
+                  every:int=1,          # Videos: predict every N-th frame
+                  batch:int=8,          # Videos: frames per network batch
                  )->tuple: # (report, lesions, failed) DataFrames
-    "Predict every file, going on past bad ones (one line each on stderr); write report.csv, lesions.csv and, if needed, failed.csv."
+    "Predict every file, going on past bad ones (one line each on stderr); report.csv, lesions.csv and, if needed, failed.csv are rewritten after each file."
     out, rows, lesions, failed = Path(out_dir), [], [], []
-    for path, stem in zip(progress_bar(files, leave=False) if progress else files, output_stems(files)):
-        try: row, les = predict_file(net, path, out, stem, threshold, tta, spacing, min_area)
+    out.mkdir(parents=True, exist_ok=True)
+    for path, stem in zip(progress_bar(files, leave=False) if progress else files, output_stems(files, roots)):
+        try:
+            if Path(path).suffix.lower() in VIDEO_EXTS:
+                row, stopped = predict_video(net, path, out, stem, threshold, spacing, min_area, every, batch, progress=True); rows.append(row)
+                if stopped: raise DataError(stopped)  # the frames before it are in the outputs, the file counts as failed
+            else: row, les = predict_file(net, path, out, stem, threshold, tta, spacing, min_area); rows.append(row); lesions.append(les)
         except RadiomicNetError as e:
             msg = str(e) if str(path) in str(e) else f"{path}: {e}"
             failed.append(dict(image=str(path), error=msg)); print(f"error: {msg}", file=sys.stderr)
-            continue
-        rows.append(row); lesions.append(les)
-    report, failed = pd.DataFrame(rows), pd.DataFrame(failed, columns=["image", "error"])
-    lesions = pd.concat(lesions, ignore_index=True) if lesions else pd.DataFrame(columns=["image"])
-    out.mkdir(parents=True, exist_ok=True)
-    _write_csv(report, out/"report.csv"); _write_csv(lesions, out/"lesions.csv")
-    if len(failed): _write_csv(failed, out/"failed.csv")
-    return report, lesions, failed
+        tables = _tables(rows, lesions, failed)  # an interrupted run keeps the rows of the files done
+        _write_csv(tables[0], out/"report.csv"); _write_csv(tables[1], out/"lesions.csv")
+        if failed: _write_csv(tables[2], out/"failed.csv")
+    return _tables(rows, lesions, failed)
+
+def _tables(rows, lesions, failed)->tuple:
+    return (pd.DataFrame(rows), pd.concat(lesions, ignore_index=True) if lesions else pd.DataFrame(columns=["image"]),
+            pd.DataFrame(failed, columns=["image", "error"]))
+
+# %% ../nbs/07b_predict.ipynb #ef22e8b2
+class VideoReader:
+    "A video file's frames decoded by PyAV one at a time: (index, time in s, (H,W,3) uint8 RGB); a decoding problem ends them and is kept in `stopped`."
+    def __init__(self, path:str|Path, # An MP4, AVI or MOV file
+                 every:int=1,          # Yield every N-th frame only (all are decoded: later frames depend on earlier ones)
+                ):
+        import av
+        self.path, self.every, self.stopped, self.n_decoded = Path(path), every, None, 0
+        if not self.path.is_file(): raise DataError(f"{path}: video file missing")
+        try: self.container = av.open(str(path))
+        except av.error.FFmpegError as e: raise DataError(f"{path}: unreadable video ({type(e).__name__}: {e})") from None
+        if not self.container.streams.video: self.container.close(); raise DataError(f"{path}: holds no video stream")
+        self.stream = self.container.streams.video[0]; self.stream.thread_type = "AUTO"
+        self.rate = self.stream.average_rate or self.stream.guessed_rate or Fraction(25)
+        self.width, self.height, self.declared = self.stream.codec_context.width, self.stream.codec_context.height, self.stream.frames
+
+    def __iter__(self):
+        import av
+        n = 0
+        try:
+            for frame in self.container.decode(self.stream):
+                if n % self.every == 0: yield n, float(frame.time) if frame.time is not None else n / float(self.rate), frame.to_ndarray(format="rgb24")
+                n = self.n_decoded = n + 1
+        except av.error.FFmpegError as e: self.stopped = f"{self.path}: decoding stopped at frame {n} ({type(e).__name__}: {e}); the {n} frames before it are kept"
+        finally: self.container.close()
+        if self.stopped is None and self.declared and n < self.declared:
+            self.stopped = f"{self.path}: decoding stopped at frame {n} of the {self.declared} the file declares (truncated?); the {n} frames before it are kept"
+
+# %% ../nbs/07b_predict.ipynb #48c6a945
+class VideoWriter:
+    "An MP4 written frame by frame with PyAV (H.264 when its FFmpeg has libx264, else MPEG-4), under a temporary name renamed when closed."
+    def __init__(self, path:str|Path, # The .mp4 file to write
+                 rate,                 # Frames per second (a `Fraction` keeps 30000/1001 exact)
+                 width:int, height:int, # Frame size in pixels
+                ):
+        import av
+        self._atomic = atomic_path(path); tmp = self._atomic.__enter__()
+        self.container = av.open(str(tmp), "w", format="mp4")
+        codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
+        self.stream = self.container.add_stream(codec, rate=Fraction(rate).limit_denominator(100_000))
+        self.stream.width, self.stream.height = width, height
+        self.stream.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"  # 4:2:0 needs even sides
+        self.n_frames = 0
+
+    def write(self, rgb:np.ndarray): # (H,W,3) uint8 RGB frame
+        import av
+        for packet in self.stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")): self.container.mux(packet)
+        self.n_frames += 1
+
+    def close(self, ok:bool=True): # False: drop the file (an error happened)
+        try:
+            if ok:
+                for packet in self.stream.encode(): self.container.mux(packet)
+        finally:
+            self.container.close()
+            self._atomic.__exit__(*((None,) * 3 if ok else (RadiomicNetError, RadiomicNetError("dropped"), None)))
+
+# %% ../nbs/07b_predict.ipynb #0997817e
+def draw_overlay(rgb:np.ndarray,  # (H,W,3) uint8 frame
+                 mask:np.ndarray, # (H,W) bool predicted mask
+                 alpha:float=0.3, # Opacity of the green tint on the lesion
+                )->np.ndarray: # (H,W,3) uint8 frame with the lesion tinted and outlined
+    "The predicted lesion on the frame: tinted green, its outline (pixels with a background 4-neighbour) in lime."
+    out = rgb.copy()
+    out[mask] = ((1 - alpha) * out[mask] + alpha * np.array([0, 255, 0])).astype(np.uint8)
+    out[mask & ~ndimage.binary_erosion(mask, border_value=1)] = (0, 255, 0)
+    return out
+
+# %% ../nbs/07b_predict.ipynb #99168dcf
+def predict_batch(net,          # A `TorchNet`, `FastNet` or `OnnxNet`
+                  frames:list,  # (H,W,3) uint8 RGB images (sizes may differ)
+                 )->list: # (H,W) float32 probability maps at each frame's own size
+    "Probability maps of several images through the network at once, as `predict_image` computes them one by one (without TTA)."
+    x = torch.cat([network_input(rgb, net.img_size) for rgb in frames])
+    logits, _ = net(x.float() / 255, network_radiomics(net, x)[1])
+    return [upsample_probs(p[0].numpy(), rgb.shape[:2]) for p, rgb in zip(torch.sigmoid(logits), frames)]
+
+def frame_row(index:int, time_s:float, # The frame's index and time
+              prob:np.ndarray,          # (H,W) probabilities
+              threshold:float=0.5, min_area:int=MIN_LESION_AREA, spacing:float|None=None, # As in `predict_file`
+              ms:float=math.nan,        # Milliseconds the frame took, end to end
+             )->dict:
+    "One row of frames.csv: whether a lesion is there, how many, the largest one's area (px, or mm² with `spacing`), the mean confidence inside the mask."
+    mask = prob > threshold
+    labels, n = ndimage.label(mask)
+    areas = np.bincount(labels.ravel())[1:] if n else np.zeros(0, int)
+    areas = areas[areas >= min_area]
+    scale, unit = (1.0, "px") if spacing is None else (spacing ** 2, "mm2")
+    return {"frame": index, "time_s": round(time_s, 4), "lesion_present": bool(len(areas)), "lesion_count": len(areas),
+            f"largest_area_{unit}": float(areas.max() * scale) if len(areas) else 0.0,
+            "mean_confidence": float(prob[mask].mean()) if mask.any() else math.nan, "ms_per_frame": round(ms, 2)}
+
+# %% ../nbs/07b_predict.ipynb #8bef548f
+def predict_video(net, path:str|Path, out_dir:str|Path, stem:str|None=None, # As in `predict_file`
+                  threshold:float=0.5, spacing:float|None=None, min_area:int=MIN_LESION_AREA,
+                  every:int=1,          # Predict every N-th frame
+                  batch:int=8,          # Frames per network batch
+                  progress:bool=False,  # A progress bar with the frames per second
+                 )->tuple: # (row of report.csv, the line where decoding stopped or None)
+    "Segment a video: `<stem>_overlay.mp4` (lesions drawn, at the source's rate / `every`) and `<stem>_frames.csv` (one row per predicted frame)."
+    reader, out, stem = VideoReader(path, every), Path(out_dir), stem or Path(path).stem
+    files = dict(overlay_file=f"{stem}_overlay.mp4", frames_file=f"{stem}_frames.csv")
+    writer, rows, chunk, t0 = VideoWriter(out/files["overlay_file"], reader.rate / every, reader.width, reader.height), [], [], time.perf_counter()
+    total = -(-reader.declared // every) if reader.declared else None
+    bar = progress_bar(range(total), leave=False) if progress and total else None
+    if bar is not None: bar.update(0)
+    def flush():
+        nonlocal t0
+        for (i, t, rgb), prob in zip(chunk, predict_batch(net, [c[2] for c in chunk])): writer.write(draw_overlay(rgb, prob > threshold)); rows.append((i, t, prob))
+        ms, t0 = 1000 * (time.perf_counter() - t0) / len(chunk), time.perf_counter()
+        for k in range(len(rows) - len(chunk), len(rows)): rows[k] = frame_row(*rows[k], threshold, min_area, spacing, ms)
+        if bar is not None: bar.update(min(len(rows), total)); bar.comment = f"{1000 / ms:.1f} frames/s"
+        chunk.clear()
+    try:
+        for frame in reader:
+            if frame[2].shape[:2] != (reader.height, reader.width): frame = (*frame[:2], np.asarray(Image.fromarray(frame[2]).resize((reader.width, reader.height))))
+            chunk.append(frame)
+            if len(chunk) == batch: flush()
+        if chunk: flush()
+    except BaseException: writer.close(ok=False); raise
+    writer.close()
+    frames = pd.DataFrame(rows, columns=["frame", "time_s", "lesion_present", "lesion_count", f"largest_area_{'px' if spacing is None else 'mm2'}",
+                                         "mean_confidence", "ms_per_frame"])
+    _write_csv(frames, out/files["frames_file"])
+    row = dict(image=str(path), height=reader.height, width=reader.width, n_frames=reader.n_decoded, frames_predicted=len(frames),
+               fps_source=float(reader.rate), every=every, frames_with_lesion=int(frames.lesion_present.sum()), threshold=threshold,
+               ms_per_frame=float(frames.ms_per_frame.mean()) if len(frames) else math.nan, **files)
+    return row, reader.stopped
 
 # %% ../nbs/07b_predict.ipynb #ddaacf8d
 ONNX_META_KEY = "radiomicnet"
+INT8_MASK_TOLERANCE = 0.01  # largest share of an image's pixels whose int8 mask may differ from PyTorch's in the export check
 
 class OnnxGraph(nn.Module):
     "What the ONNX file computes: (image, radiomics) -> logits, and the finest gate's spatial attention when the model has one."
@@ -249,9 +401,26 @@ class OnnxNet:
         outs = dict(zip(self.outputs, self.session.run(None, feed)))
         return torch.from_numpy(outs["logits"]), torch.from_numpy(outs["attention"]) if "attention" in outs else None
 
-def load_net(path:str|Path, device=None):
-    "A `OnnxNet` for a .onnx file, else a `TorchNet` for a checkpoint."
-    return OnnxNet(path, device) if Path(path).suffix.lower() == ".onnx" else TorchNet(path, device)
+class FastNet(TorchNet):
+    "A checkpoint's network as int8 ONNX in ONNX Runtime (`int8_network`: calibrated on its training images, cached beside it); no attention map."
+    def __init__(self, path:str|Path, # A run's best.pt
+                 device=None,          # Ignored: ONNX Runtime runs on the CPU here
+                 data_dir=None,        # Data folder of the checkpoint's training images (first call only)
+                ):
+        super().__init__(path, "cpu")
+        self.network = int8_network(path, data_dir)
+        self.source = str(self.network.path)
+
+    def __call__(self, image:torch.Tensor, radiomics:torch.Tensor)->tuple: return self.network(image, radiomics), None
+
+def load_net(path:str|Path, device=None,
+             fast:bool=False, # The checkpoint's int8 network (`FastNet`)
+            ):
+    "A `OnnxNet` for a .onnx file, else a `TorchNet` (or with `fast`, a `FastNet`) for a checkpoint."
+    onnx_file = Path(path).suffix.lower() == ".onnx"
+    if fast and onnx_file: raise RadiomicNetError(f"{path}: --fast quantises a checkpoint (a run's best.pt); an ONNX file runs as it is "
+                                                  "(radiomicnet-export --int8 writes an int8 one)")
+    return OnnxNet(path, device) if onnx_file else FastNet(path) if fast else TorchNet(path, device)
 
 # %% ../nbs/07b_predict.ipynb #73676f69
 def parity_images(data_dir:str|Path=None, # Folder holding BUSI/ and Kvasir-SEG/ (default: `resolve_data_dir()`)
@@ -276,23 +445,9 @@ def onnx_parity(torch_net:TorchNet, # The checkpoint's network
         z = network_radiomics(torch_net, x)[1]
         (lt, at), (lo, ao) = torch_net(x.float() / 255, z), onnx_net(x.float() / 255, z)
         rows.append(dict(image=name, max_abs_logits=float((lt - lo).abs().max()),
-                         max_abs_attention=math.nan if at is None else float((at - ao).abs().max())))
+                         max_abs_attention=math.nan if at is None else float((at - ao).abs().max()),
+                         mask_disagreement=float(((lt > 0) != (lo > 0)).float().mean())))
     return pd.DataFrame(rows)
-
-# %% ../nbs/07b_predict.ipynb #42d88d42
-def trace_to_onnx(module:nn.Module, # Takes (image, radiomics)
-                  example:tuple,    # (image, radiomics) tensors to trace with, batch 1
-                  path:str|Path,    # The .onnx file to write
-                  output_names:list, # Names of the module's outputs
-                  opset:int=17,     # ONNX opset
-                 )->Path:
-    "Trace `module` into an ONNX file with inputs `image` and `radiomics` and a dynamic batch axis (torch's TorchScript exporter)."
-    module.eval()
-    with warnings.catch_warnings(), torch.no_grad():  # the tracer's warnings: the input checks become constants, as intended
-        warnings.simplefilter("ignore", DeprecationWarning); warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        torch.onnx.export(module, example, str(path), input_names=["image", "radiomics"], output_names=list(output_names), opset_version=opset,
-                          dynamic_axes={k: {0: "batch"} for k in ["image", "radiomics", *output_names]}, dynamo=False)
-    return Path(path)
 
 # %% ../nbs/07b_predict.ipynb #35a36af2
 def export_onnx(checkpoint:str|Path,    # A run's best.pt
@@ -301,8 +456,9 @@ def export_onnx(checkpoint:str|Path,    # A run's best.pt
                 n_images:int=2,         # Images per data set in the check
                 atol:float=1e-4,        # Largest absolute difference allowed between onnxruntime and PyTorch
                 opset:int=17,           # ONNX opset
+                int8:bool=False,        # Quantise to int8, calibrated on the checkpoint's training images; checked by mask agreement instead
                )->dict: # Summary: file, input size, outputs, the check's images and largest differences
-    "Export a checkpoint's network to ONNX (inputs image and radiomics) with its metadata; written only if onnxruntime matches PyTorch to `atol`."
+    "Export a checkpoint's network to ONNX (inputs image and radiomics) with its metadata; written only if onnxruntime matches PyTorch to `atol` (int8: masks to `INT8_MASK_TOLERANCE`)."
     import onnx
     net = TorchNet(checkpoint, "cpu")
     graph, s = OnnxGraph(net.model).eval(), net.img_size
@@ -310,25 +466,30 @@ def export_onnx(checkpoint:str|Path,    # A run's best.pt
     with torch.no_grad(): outs = graph(*example)
     names = ["logits", "attention"] if isinstance(outs, tuple) else ["logits"]
     meta = dict(format="radiomicnet-onnx", version=__version__, checkpoint=str(checkpoint), model=type(net.model).__name__, img_size=s,
-                scaler=None if net.scaler is None else net.scaler.state_dict(), gates=net.gates, outputs=names)
+                scaler=None if net.scaler is None else net.scaler.state_dict(), gates=net.gates, outputs=names, int8=int8)
     images, missing = parity_images(data_dir, n_images)
-    with atomic_path(onnx_path) as tmp:
-        trace_to_onnx(graph, example, tmp, names, opset)
+    with tempfile.TemporaryDirectory() as d, atomic_path(onnx_path) as tmp:
+        trace_to_onnx(graph, example, Path(d)/"fp32.onnx", names, opset)
+        if int8: quantize_int8(Path(d)/"fp32.onnx", tmp, calibration_feeds(checkpoint, data_dir))
+        else: shutil.copy(Path(d)/"fp32.onnx", tmp)
         proto = onnx.load(str(tmp))
         onnx.helper.set_model_props(proto, {ONNX_META_KEY: json.dumps(meta)})
         onnx.save(proto, str(tmp))
         parity = onnx_parity(net, OnnxNet(tmp), images)
-        worst = parity[["max_abs_logits", "max_abs_attention"]].max().max()
-        if not worst <= atol:
+        worst, disagree = parity[["max_abs_logits", "max_abs_attention"]].max().max(), float(parity.mask_disagreement.max())
+        if int8 and not disagree <= INT8_MASK_TOLERANCE:
+            raise RadiomicNetError(f"{onnx_path}: not written: the int8 masks differ from PyTorch's on {100 * disagree:.2f}% of the pixels of "
+                                   f"image {parity.image[parity.mask_disagreement.idxmax()]} (at most {100 * INT8_MASK_TOLERANCE:g}% allowed)")
+        if not int8 and not worst <= atol:
             bad = parity.loc[parity[["max_abs_logits", "max_abs_attention"]].max(axis=1).idxmax(), "image"]
             raise RadiomicNetError(f"{onnx_path}: not written: onnxruntime differs from PyTorch by {worst:.3g} > {atol:g} (image {bad})")
-    return dict(onnx=str(onnx_path), checkpoint=str(checkpoint), img_size=s, outputs=names, atol=atol, max_abs_diff=float(worst),
-                images=parity.image.tolist(), not_checked=missing)
+    return dict(onnx=str(onnx_path), checkpoint=str(checkpoint), img_size=s, outputs=names, int8=int8, atol=None if int8 else atol,
+                max_abs_diff=float(worst), mask_disagreement=disagree, images=parity.image.tolist(), not_checked=missing)
 
 # %% ../nbs/07b_predict.ipynb #e0003f6b
 @call_parse
 @cli_errors
-def radiomicnet_predict(*inputs:str,             # Image files or folders (PNG, JPEG, BMP, TIFF; folders are searched recursively)
+def radiomicnet_predict(*inputs:str,             # Image or video files, or folders (PNG, JPEG, BMP, TIFF, MP4, AVI, MOV; folders are searched recursively)
                         checkpoint:str=None,     # A run's best.pt, or an ONNX file written by radiomicnet-export
                         out:str="predictions",   # Folder for the masks, probability maps, overlays, report.csv and lesions.csv
                         threshold:float=0.5,     # Probability above which a pixel is foreground
@@ -336,16 +497,22 @@ def radiomicnet_predict(*inputs:str,             # Image files or folders (PNG, 
                         spacing:float=None,      # Pixel side in mm: lesion lengths in mm and areas in mm² (default: pixels)
                         min_area:int=MIN_LESION_AREA, # Smallest lesion reported, in pixels
                         device:str=None,         # cpu | cuda (default: cuda when available; ONNX runs on the CPU)
+                        fast:bool=False,         # The fast path: the network as int8 in ONNX Runtime, calibrated on the checkpoint's training images (cached beside it)
+                        every:int=1,             # Videos: predict every N-th frame only (a quick look)
+                        batch:int=8,             # Videos: frames per network batch
                        ):
     "Segment images with a trained RadiomicNet and measure every lesion: masks, 16-bit probability maps, overlays, report.csv, lesions.csv."
     if checkpoint is None: raise RadiomicNetError("no model: give --checkpoint (a run's best.pt, or an ONNX file from radiomicnet-export)")
     if not inputs: raise RadiomicNetError("no input: give one or more image files or folders")
     if not 0 <= threshold <= 1: raise RadiomicNetError(f"--threshold {threshold}: expected a probability in [0, 1]")
     if spacing is not None and not spacing > 0: raise RadiomicNetError(f"--spacing {spacing}: expected a positive number of millimetres")
-    net = load_net(checkpoint, device)
+    for name, value in (("--every", every), ("--batch", batch)):
+        if value < 1: raise RadiomicNetError(f"{name} {value}: expected a whole number from 1")
+    net = load_net(checkpoint, device, fast)
     files, problems = collect_inputs(inputs, exclude=out)
     for p in problems: print(f"error: {p}", file=sys.stderr)
-    report, _, failed = predict_files(net, files, out, threshold, tta, spacing, min_area, progress=any(Path(i).is_dir() for i in inputs))
+    roots = [i for i in inputs if Path(i).is_dir()]
+    report, _, failed = predict_files(net, files, out, threshold, tta, spacing, min_area, progress=bool(roots), roots=roots, every=every, batch=batch)
     n_failed = len(failed) + len(problems)
     print(f"{len(report)} succeeded, {n_failed} failed; results in {out}/ (report.csv, lesions.csv{', failed.csv' if len(failed) else ''})")
     if n_failed: sys.exit(1)
@@ -358,9 +525,10 @@ def radiomicnet_export(checkpoint:str=None,   # A run's best.pt
                        data_dir:str=None,     # Folder holding BUSI/ and Kvasir-SEG/ for the check (default: $RADIOMICNET_DATA, then ./data)
                        n_images:int=2,        # Test images per data set in the check
                        atol:float=1e-4,       # Largest absolute difference allowed between onnxruntime and PyTorch
+                       int8:bool=False,       # Quantise to int8 (static, calibrated on the checkpoint's training images), checked by mask agreement
                       ):
     "Export a checkpoint to ONNX (inputs image and radiomics; the features are computed outside), checked with onnxruntime against PyTorch."
     if checkpoint is None: raise RadiomicNetError("no model: give --checkpoint (a run's best.pt)")
-    summary = export_onnx(checkpoint, onnx, data_dir, n_images, atol)
+    summary = export_onnx(checkpoint, onnx, data_dir, n_images, atol, int8=int8)
     for line in summary["not_checked"]: print(f"note: not checked on {line}", file=sys.stderr)
     print(json.dumps(summary, indent=2))

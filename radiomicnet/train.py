@@ -23,7 +23,7 @@ from fastai.torch_core import distrib_barrier, get_model, num_distrib, rank_dist
 from fastcore.basics import patch
 from fastcore.script import call_parse
 import radiomicnet
-from .core import RadiomicNetError, CheckpointError, atomic_path, cli_errors, default_device, device_name, git_commit
+from .core import RadiomicNetError, CheckpointError, atomic_path, cli_errors, default_device, device_name, git_commit, portable_text
 from .model import create_model, model_meta, save_checkpoint, load_checkpoint
 from .losses import CompositeLoss
 from .metrics import confusion_counts, ratio_metrics
@@ -381,7 +381,7 @@ def train_run(dataset="synthetic",  # synthetic | busi | kvasir-seg
     plt.close(fig)
     best = load_checkpoint(out_dir/"best.pt")[2]["extra"]
     summary = dict(config=config, protocol=protocol, weights=learn.protocol, seed=seed,
-                   command=command or shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]), git_commit=git_commit(),
+                   command=portable_text(command or shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])), git_commit=git_commit(),
                    device=str(device), device_name=device_name(device), machine=platform.platform(), cpu_count=os.cpu_count(),
                    torch=torch.__version__, radiomicnet=radiomicnet.__version__, **({"processes": num_distrib()} if distributed() else {}),
                    epochs_run=int(history.epoch.max())+1, stopped_by=learn.stop_reason,

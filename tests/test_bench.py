@@ -66,3 +66,20 @@ def test_train_bench_measures_throughput_and_data_wait(tmp_path):
 def test_gpu_script_says_when_there_is_no_cuda_device():
     run = subprocess.run(["bash", str(BENCH/"gpu.sh")], capture_output=True, text=True)
     assert run.returncode == 2 and "no CUDA device" in run.stderr
+
+@pytest.mark.parametrize("script", ["fast_accuracy.py", "video.py"])
+def test_video_and_fast_accuracy_benches_answer_help(script):
+    run = subprocess.run([sys.executable, str(BENCH/script), "--help"], capture_output=True, text=True)
+    assert run.returncode == 0 and run.stdout.startswith("usage:") and "--checkpoint" in run.stdout, run.stderr
+
+def test_fast_accuracy_bench_compares_the_two_paths(tmp_path, tiny_checkpoint):
+    "A smoke run on the tiny synthetic checkpoint's own test split (4 images): one row, both paths scored, the target checked."
+    out = tmp_path/"fast-accuracy.csv"
+    run = subprocess.run([sys.executable, str(BENCH/"fast_accuracy.py"), "--checkpoint", str(tiny_checkpoint), "--n-images", "4", "--out", str(out)],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    (row,) = csv.DictReader(open(out))
+    assert (row["dataset"], row["n_images"], row["split"]) == ("synthetic", "4", "test")
+    assert 0 <= float(row["dsc_plain"]) <= 1 and 0 <= float(row["dsc_fast"]) <= 1 and 0.9 <= float(row["pixel_agreement"]) <= 1
+    assert abs(float(row["dsc_fast"]) - float(row["dsc_plain"]) - float(row["dsc_diff"])) < 1e-4
+    assert float(row["ms_per_image_plain"]) > 0 and float(row["ms_per_image_fast"]) > 0 and "target: drop <= 0.005" in run.stdout

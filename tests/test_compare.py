@@ -173,3 +173,30 @@ def test_committed_tables_come_from_the_run_files(dataset, folder, tmp_path):
         values = [json.loads(f.read_text())["dsc_mean"] for f in files]
         assert t1.loc[label, "n_seeds"] == len(values)
         if values: assert t1.loc[label, "dsc_mean"] == pytest.approx(np.mean(values))
+
+def test_a_renamed_notebook_parameter_stops_the_runner_before_any_run(tmp_path):
+    "A copy of the notebooks whose 05_training calls `epochs` `n_epochs`: one line naming the notebook and the parameter, nothing run."
+    nbs = tmp_path/"nbs"; nbs.mkdir()
+    for nb in ("05_training.ipynb", "06_evaluation.ipynb", "07_interpretability.ipynb"): shutil.copy(REPO/"nbs"/nb, nbs)
+    nb = json.loads((nbs/"05_training.ipynb").read_text())
+    cell, = [c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", [])]
+    assert any(l.startswith("epochs ") for l in cell["source"])
+    cell["source"] = ["n_" + l if l.startswith("epochs ") else l for l in cell["source"]]
+    (nbs/"05_training.ipynb").write_text(json.dumps(nb))
+    with pytest.raises(RadiomicNetError) as e:
+        compare.run_paper("synthetic", "quick", tmp_path/"results", runs=[("radiomicnet", "full")], nbs_path=nbs, measure=False)
+    assert str(e.value).startswith(f"{nbs/'05_training.ipynb'}: the paper runner passes parameter(s) epochs that its parameters cell does not define")
+    assert "\n" not in str(e.value) and not (tmp_path/"results").exists()
+
+def test_the_paper_command_exits_non_zero_after_recording_a_failed_run(tmp_path, monkeypatch, capsys):
+    "unet-full alone under a matched budget fails (no RadiomicNet run to match): recorded in status.csv, tables built, exit status 1."
+    monkeypatch.setattr(compare, "measure_efficiency", lambda *a, **k: None)  # Table V's timing is not what this test is about
+    built = []
+    monkeypatch.setattr(compare, "build_results", lambda root, dataset: built.append(root))
+    with pytest.raises(SystemExit) as e: compare.radiomicnet_paper(dataset="synthetic", only="unet-full", results=str(tmp_path))
+    assert e.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: 1 of 1 runs failed: unet-full-s0 (errors in ") and err[-1].endswith("status.csv)")
+    status = pd.read_csv(tmp_path/"synthetic"/"quick"/"status.csv")
+    assert status.run.tolist() == ["unet-full-s0"] and status.status.tolist() == ["failed"]
+    assert built == [tmp_path/"synthetic"/"quick"]

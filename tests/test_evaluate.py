@@ -350,3 +350,17 @@ def test_temperature_scaling_divides_the_logits_by_the_checkpoints_T(tiny_checkp
     t = counts.sum()
     assert metrics["ece"] == pytest.approx(abs((t.tp + t.tn) / t.sum() - 0.5), abs=1e-4)
     assert plain["metrics"]["ece"] != pytest.approx(metrics["ece"], abs=1e-3)
+
+def test_cli_fast_scores_the_int8_network_cached_beside_the_checkpoint(tiny_checkpoint, tmp_path):
+    "--fast: the int8 network (quantised once, cached by the checkpoint's hash) scores nearly as the plain path on the same files."
+    from radiomicnet.evaluate import int8_cache_path
+    ckpt = tmp_path/"run"/"best.pt"; ckpt.parent.mkdir(); shutil.copy(tiny_checkpoint, ckpt)  # its own folder: a cache of its own
+    folder = _folder(tmp_path/"f", n=4)
+    plain = _cli("--checkpoint", ckpt, "--data-dir", folder, "--out", tmp_path/"plain")
+    first = _cli("--fast", "--checkpoint", ckpt, "--data-dir", folder, "--out", tmp_path/"fast")
+    assert plain.returncode == 0 and first.returncode == 0, first.stderr
+    assert f"quantising {ckpt} to int8 (once; cached as {int8_cache_path(ckpt).name})" in first.stderr and int8_cache_path(ckpt).is_file()
+    again = _cli("--fast", "--checkpoint", ckpt, "--data-dir", folder, "--out", tmp_path/"fast2")
+    assert again.returncode == 0 and "quantising" not in again.stderr
+    p, f = (json.loads((tmp_path/d/"metrics.json").read_text()) for d in ("plain", "fast"))
+    assert (p["network"], f["network"]) == ("torch", "int8 ONNX") and abs(p["dsc_mean"] - f["dsc_mean"]) < 0.05

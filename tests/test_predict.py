@@ -161,3 +161,102 @@ def test_export_command(checkpoint, tmp_path):
 def test_help(script):
     res = run(script, "--help")
     assert res.returncode == 0 and "usage:" in res.stdout and "--checkpoint" in res.stdout
+
+def write_trio(folder):
+    "a/x.png, b/x.png and c/x_2.png: three different pictures whose names collide in a flat output folder."
+    for i, rel in enumerate(("a/x.png", "b/x.png", "c/x_2.png")):
+        (folder/rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.array(synthetic_pair(10 + i, (64 + 16 * i, 80))[0])).save(folder/rel)
+    return [folder/"a"/"x.png", folder/"b"/"x.png", folder/"c"/"x_2.png"]
+
+@pytest.mark.parametrize("given", ["files", "folder"])
+def test_no_output_overwrites_another(checkpoint, tmp_path, given):
+    "Each of the trio keeps its own mask, probability map, overlay and report row, whether the files or their folder are given."
+    files = write_trio(tmp_path/"in")
+    inputs = files if given == "files" else [tmp_path/"in"]
+    res = run("radiomicnet-predict", "--checkpoint", checkpoint, *inputs, "--out", tmp_path/"out")
+    assert res.returncode == 0 and "3 succeeded, 0 failed" in res.stdout, res.stderr
+    report = pd.read_csv(tmp_path/"out"/"report.csv")
+    expected = ["x", "x_3", "x_2"] if given == "files" else ["a/x", "b/x", "c/x_2"]
+    assert report.mask_file.tolist() == [f"{s}_mask.png" for s in expected]
+    assert len(set(report.image)) == 3 and len(list((tmp_path/"out").rglob("*.png"))) == 9
+    net = TorchNet(checkpoint, "cpu")
+    for image, mask_file, prob_file in zip(report.image, report.mask_file, report.prob_file):
+        prob = predict_image(net, read_image(image)).prob
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path/"out"/mask_file)) > 0, prob > 0.5)
+        np.testing.assert_allclose(read_prob_png(tmp_path/"out"/prob_file), prob, atol=1 / 65535)
+
+def test_an_interrupted_run_keeps_the_rows_it_finished(checkpoint, tmp_path):
+    files = write_trio(tmp_path/"in")
+    net, calls = TorchNet(checkpoint, "cpu"), []
+    class Interrupted:  # the network of `net`, stopped (as by Ctrl-C) when the third image is being predicted
+        def __getattr__(self, name): return getattr(net, name)
+        def __call__(self, *args):
+            calls.append(1)
+            if len(calls) == 3: raise KeyboardInterrupt
+            return net(*args)
+    with pytest.raises(KeyboardInterrupt): predict_files(Interrupted(), files, tmp_path/"out")
+    report = pd.read_csv(tmp_path/"out"/"report.csv")
+    assert report.image.tolist() == [str(f) for f in files[:2]] and (tmp_path/"out"/"lesions.csv").is_file()
+    assert not list((tmp_path/"out").glob(".*.tmp"))  # no half-written table left behind
+
+def write_video(path, frames, rate=25, codec="png", pix_fmt="rgb24"):
+    "A video of `frames` ((H,W,3) uint8): losslessly by default (PNG codec), so each decoded frame is the image itself."
+    import av
+    with av.open(str(path), "w") as c:
+        s = c.add_stream(codec, rate=rate); s.width, s.height, s.pix_fmt = frames[0].shape[1], frames[0].shape[0], pix_fmt
+        for f in frames:
+            for pkt in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")): c.mux(pkt)
+        for pkt in s.encode(): c.mux(pkt)
+    return path
+
+@pytest.fixture(scope="module")
+def kvasir_frames(data_dir):
+    "Six Kvasir-SEG test images at one size (320x256), as a colonoscopy clip's frames."
+    return [np.asarray(Image.fromarray(read_image(s.image)).resize((320, 256), Image.Resampling.BILINEAR))
+            for s in load_split("kvasir-seg", "test", data_dir, subset=6)]
+
+def decoded(path):
+    "(frame count, (height, width) of every frame) of a video, decoded with PyAV."
+    import av
+    with av.open(str(path)) as c: shapes = [f.to_ndarray(format="rgb24").shape[:2] for f in c.decode(video=0)]
+    return len(shapes), set(shapes)
+
+def test_video_in_video_out(checkpoint, kvasir_frames, tmp_path):
+    from radiomicnet.predict import frame_row
+    clip = write_video(tmp_path/"clip.mov", kvasir_frames)
+    res = run("radiomicnet-predict", "--checkpoint", checkpoint, clip, "--out", tmp_path/"out", "--batch", "4")
+    assert res.returncode == 0 and "1 succeeded, 0 failed" in res.stdout, res.stderr
+    assert decoded(tmp_path/"out"/"clip_overlay.mp4") == (6, {(256, 320)})         # the source's frame count and size
+    frames = pd.read_csv(tmp_path/"out"/"clip_frames.csv")
+    assert frames.frame.tolist() == list(range(6)) and np.allclose(frames.time_s, np.arange(6) / 25)
+    net = TorchNet(checkpoint, "cpu")
+    for k in (0, 3, 5):  # the frame's mask is the still image's: the same lesions, the same largest area
+        still = frame_row(k, k / 25, predict_image(net, kvasir_frames[k]).prob)
+        got = frames.iloc[k]
+        assert (got.lesion_present, got.lesion_count, got.largest_area_px) == (still["lesion_present"], still["lesion_count"], still["largest_area_px"])
+        assert np.isclose(got.mean_confidence, still["mean_confidence"], atol=1e-6, equal_nan=True)
+    report = pd.read_csv(tmp_path/"out"/"report.csv")
+    assert report.n_frames.tolist() == [6] and report.overlay_file.tolist() == ["clip_overlay.mp4"]
+
+def test_every_nth_frame_and_the_fast_path(checkpoint, kvasir_frames, tmp_path):
+    clip = write_video(tmp_path/"clip.mp4", kvasir_frames * 2, codec="libx264", pix_fmt="yuv420p")
+    res = run("radiomicnet-predict", "--fast", "--checkpoint", checkpoint, clip, "--out", tmp_path/"out", "--every", "3")
+    assert res.returncode == 0, res.stderr
+    assert pd.read_csv(tmp_path/"out"/"clip_frames.csv").frame.tolist() == [0, 3, 6, 9]
+    assert decoded(tmp_path/"out"/"clip_overlay.mp4") == (4, {(256, 320)})
+    assert len(list(Path(checkpoint).parent.glob("best.int8-*.onnx"))) == 1      # cached beside the checkpoint for the next call
+
+def test_a_truncated_video_keeps_the_frames_that_decode(checkpoint, kvasir_frames, tmp_path):
+    whole = write_video(tmp_path/"whole.avi", kvasir_frames, codec="mjpeg", pix_fmt="yuvj420p")
+    data = whole.read_bytes()
+    (tmp_path/"cut.avi").write_bytes(data[:int(len(data) * 0.6)])
+    res = run("radiomicnet-predict", "--checkpoint", checkpoint, tmp_path/"cut.avi", "--out", tmp_path/"out")
+    errors = [l for l in res.stderr.splitlines() if l.startswith("error:")]
+    assert res.returncode == 1 and len(errors) == 1 and "Traceback" not in res.stderr, res.stderr
+    kept = len(pd.read_csv(tmp_path/"out"/"cut_frames.csv"))
+    assert 0 < kept < 6 and f"cut.avi: decoding stopped at frame {kept}" in errors[0], errors
+    assert decoded(tmp_path/"out"/"cut_overlay.mp4")[0] == kept
+    (tmp_path/"junk.mp4").write_bytes(b"\x00" * 1000)
+    res = run("radiomicnet-predict", "--checkpoint", checkpoint, tmp_path/"junk.mp4", "--out", tmp_path/"out2")
+    assert res.returncode == 1 and res.stderr.strip().startswith(f"error: {tmp_path/'junk.mp4'}: unreadable video"), res.stderr

@@ -51,6 +51,44 @@ def test_console_scripts_have_help(script):
     out = subprocess.run([exe, "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "usage:" in out.stdout
 
+EXTRAS_ONLY = ("nbdev", "nbconvert", "jupyterlab", "selenium", "torchmetrics", "mathjax", "pytest")  # in extras, not in a plain install
+
+def project_scripts()->dict:
+    "{console script: 'module:function'} of this checkout's pyproject.toml."
+    import tomllib
+    return tomllib.loads((REPO/"pyproject.toml").read_text())["project"]["scripts"]
+
+LAUNCHER = """import contextlib, importlib, io, json, sys
+sys.modules.update(dict.fromkeys(EXTRAS_ONLY))  # as after a plain `pip install -e .`: the extras cannot be imported
+results = {}
+for script, target, args in CALLS:
+    module, func = target.split(":")
+    out, err, sys.argv = io.StringIO(), io.StringIO(), [script, *args]
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try: code = getattr(importlib.import_module(module), func)() or 0
+        except SystemExit as e: code = e.code
+        except BaseException as e: code, _ = 'crash', print(f'Traceback: {type(e).__name__}: {e}', file=sys.stderr)
+    results[script + ' ' + ' '.join(args)] = (code, out.getvalue(), err.getvalue())
+print(json.dumps(results))
+"""
+
+def run_as_plain_install(tmp_path, calls:list)->dict:
+    "Call console scripts of this checkout's pyproject.toml, [(script, args)], in one process as a console script file would: {call: (status, out, err)}."
+    scripts = project_scripts()
+    launcher = tmp_path/"launch.py"  # a file, as pip's console scripts are: fastcore's `call_parse` parses sys.argv only then
+    launcher.write_text(f"EXTRAS_ONLY = {EXTRAS_ONLY!r}\nCALLS = {[(s, scripts[s], list(a)) for s, a in calls]!r}\n" + LAUNCHER)
+    out = subprocess.run([sys.executable, str(launcher)], capture_output=True, text=True, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert out.returncode == 0, out.stderr[-2000:]
+    return {k: tuple(v) for k, v in json.loads(out.stdout.strip().splitlines()[-1]).items()}
+
+def test_every_console_script_answers_help_without_the_extras(tmp_path):
+    results = run_as_plain_install(tmp_path, [(s, ["--help"]) for s in project_scripts()] + [("radiomicnet-docs", ["--readme-only"])])
+    for call, (code, out, err) in results.items():
+        if call.endswith("--help"): assert code == 0 and out.startswith("usage:") and "Traceback" not in err, (call, code, err[-1500:])
+    assert "radiomicnet-docs needs the optional 'docs' dependencies (nbdev is not installed)" in results["radiomicnet-docs --help"][1]
+    assert results["radiomicnet-docs --readme-only"] == (1, "", "error: radiomicnet-docs needs the optional 'docs' dependencies "
+                                                         "(nbdev is not installed): pip install -e '.[docs]'\n")
+
 def test_wheel_without_the_source_tree_loads_splits_and_trains(tmp_path, data_dir):
     "A wheel installed into a fresh environment (reusing the installed dependencies) carries the splits and trains on BUSI."
     repo = Path(__file__).resolve().parent.parent
@@ -76,3 +114,42 @@ def test_wheel_without_the_source_tree_loads_splits_and_trains(tmp_path, data_di
 def test_notebooks_are_lean(nb):
     "Committed outputs stay small: each notebook under 250 KB (`radiomicnet-docs --lean --readme-only` shrinks their figures)."
     assert nb.stat().st_size < 250_000, f"{nb.name}: {nb.stat().st_size/1e3:.0f} KB; run `radiomicnet-docs --lean --readme-only`"
+
+MACHINE_ROOTS = __import__("re").compile(r"(?<![\w.])/(?:work|root|home|tmp|Users|mnt|var|opt|srv|scratch|media)/")
+
+def committed_result_files()->list:
+    "The JSON and CSV files under results/ that git tracks (every one under results/ outside a checkout)."
+    out = subprocess.run(["git", "ls-files", "results"], cwd=REPO, capture_output=True, text=True)
+    files = [REPO/f for f in out.stdout.splitlines()] if out.returncode == 0 else list((REPO/"results").rglob("*"))
+    return [f for f in files if f.suffix in (".json", ".csv") and f.is_file()]
+
+def test_no_machine_paths_in_committed_results():
+    files = committed_result_files()
+    assert len(files) > 100
+    held = [str(f.relative_to(REPO)) for f in files if MACHINE_ROOTS.search(f.read_text(encoding="utf-8"))]
+    assert not held, f"{len(held)} result files hold machine paths, e.g. {held[:3]}: run `python tools/portable_results.py`"
+    for f in files:
+        if f.name == "summary.json":
+            s = json.loads(f.read_text())
+            assert not str(s.get("checkpoint") or "").startswith("/") and " /" not in str(s.get("command") or ""), f
+
+def test_the_rewrite_tool_is_idempotent(tmp_path):
+    "tools/portable_results.py on a copy of an old run folder: machine paths gone, the rest byte for byte; a second run changes nothing."
+    run = tmp_path/"results"/"busi"/"cpu"/"runs"/"radiomicnet-no_rag-s0"; (run/"interpret").mkdir(parents=True)
+    old = {"command": "radiomicnet-paper --dataset busi --results /home/alice/radiomicnet/results", "seed": 0, "note": "w/o RAG, d loss / d r"}
+    (run/"summary.json").write_text(json.dumps(old, indent=2))
+    (run/"interpret"/"summary.json").write_text(json.dumps({"checkpoint": "/work/main/results/busi/cpu/runs/radiomicnet-no_rag-s0/best.pt",
+        "gates_skipped": "/work/main/results/busi/cpu/runs/radiomicnet-no_rag-s0/best.pt: its gates run in rag_mode 'none'"}, indent=2))
+    (run/"per_image.csv").write_text("image_id,dsc\nbenign (1),0.5\n")
+    tool = lambda *a: subprocess.run([sys.executable, str(REPO/"tools"/"portable_results.py"), "--results", str(tmp_path/"results"), *a],
+                                     capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert tool("--check").returncode == 1
+    assert tool().stdout.strip().endswith("2 file(s) rewritten")
+    assert json.loads((run/"summary.json").read_text()) == dict(old, command="radiomicnet-paper --dataset busi --results results")
+    assert json.loads((run/"interpret"/"summary.json").read_text()) == {"checkpoint": "results/busi/cpu/runs/radiomicnet-no_rag-s0/best.pt",
+        "gates_skipped": "results/busi/cpu/runs/radiomicnet-no_rag-s0/best.pt: its gates run in rag_mode 'none'"}
+    assert (run/"per_image.csv").read_text() == "image_id,dsc\nbenign (1),0.5\n"
+    before = {f: f.read_bytes() for f in tmp_path.rglob("*") if f.is_file()}
+    again = tool()
+    assert again.stdout.strip().endswith("0 file(s) rewritten") and tool("--check").returncode == 0
+    assert before == {f: f.read_bytes() for f in tmp_path.rglob("*") if f.is_file()}
