@@ -542,7 +542,7 @@ def seg_datablock(img_size:int,      # Side of the network input
                  )->DataBlock:
     "The DataBlock: (resized image, radiomics z-scores) -> mask (and class), split on `sample.split`."
     labelled = classes is not None
-    return DataBlock(blocks=(ImageBlock, TransformBlock, TransformBlock(type_tfms=PILMask.create), *([CategoryBlock(vocab=list(classes))] if labelled else [])), n_inp=2,
+    return DataBlock(blocks=(ImageBlock, TransformBlock, TransformBlock(type_tfms=PILMask.create), *([CategoryBlock(vocab=list(classes), sort=False)] if labelled else [])), n_inp=2,
                      getters=[partial(resized_image, img_size=img_size), RadiomicsLookup(radiomics_z), partial(resized_mask, img_size=img_size),
                               *[attrgetter("label")]*labelled],
                      splitter=FuncSplitter(_is_valid),
