@@ -401,7 +401,8 @@ def diagnosis_tables(folder:str|Path, # A diagnosis results folder
     means = {m: seed_mean(ts) for m, ts in methods.items()}
     for m, t in means.items():
         rows, three = diagnosis_metrics(t[cols].to_numpy(), t.label.to_numpy(), n_resamples=n_resamples)
-        seed_aucs = pd.DataFrame([diagnosis_metrics(s[cols].to_numpy(), s.label.to_numpy(), n_resamples=2)[0].auc for s in methods[m]])
+        seed_aucs = pd.DataFrame([{k: roc_auc_score(y, p) if len(np.unique(y)) == 2 else np.nan for k, (y, p) in binary_tasks(s[cols].to_numpy(), s.label.to_numpy()).items()}
+                                  for s in methods[m]])
         out["metrics"] += [dict(method=m, n_seeds=len(methods[m]), task=task, **r, auc_seed_sd=seed_aucs[task].std()) for task, r in rows.iterrows()]
         out["3class"].append(dict(method=m, n_seeds=len(methods[m]), accuracy_3class=three["accuracy_3class"], ece_3class=three["ece_3class"],
                                   **{f"no_lesion_{c}": int(((t.label == i) & (t.get("lesion_found", 1) == 0)).sum()) for i, c in enumerate(DIAGNOSIS_CLASSES)}))

@@ -86,8 +86,9 @@ def bootstrap_aucs(y_true,              # Binary labels (N,)
 
 def auc_ci(y_true, score, level:float=0.95, **kwargs)->tuple:
     "(AUC, low, high): scikit-learn's AUC and its percentile-bootstrap CI."
-    boot = bootstrap_aucs(y_true, score, **kwargs)[:, 0]
-    return (float(roc_auc_score(y_true, score)), *map(float, np.quantile(boot, [(1-level)/2, (1+level)/2])))
+    boot = bootstrap_aucs(y_true, score, **kwargs).reshape(-1)
+    ci = np.quantile(boot, [(1-level)/2, (1+level)/2]) if len(boot) else (np.nan, np.nan)  # no resample held both classes
+    return (float(roc_auc_score(y_true, score)), *map(float, ci))
 
 def paired_bootstrap_auc(y_true, score_a, score_b, **kwargs)->tuple:
     "(AUC_A - AUC_B, two-sided p) of a paired bootstrap test on the same images."
