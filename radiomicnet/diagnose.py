@@ -408,9 +408,9 @@ def diagnosis_tables(folder:str|Path, # A diagnosis results folder
                                   **{f"no_lesion_{c}": int(((t.label == i) & (t.get("lesion_found", 1) == 0)).sum()) for i, c in enumerate(DIAGNOSIS_CLASSES)}))
         out["confusion"] += [dict(method=m, true=c, **dict(zip([f"pred_{d}" for d in DIAGNOSIS_CLASSES], row))) for c, row in zip(DIAGNOSIS_CLASSES, three["confusion"])]
     if REFERENCE_METHOD in means:
-        ref = means[REFERENCE_METHOD]
         for m, t in means.items():
             if m == REFERENCE_METHOD: continue
+            ref = means[REFERENCE_METHOD].pipe(lambda r: r[r.id.isin(t.id)])   # the images both methods scored
             t = t.set_index("id").loc[ref.id].reset_index()
             for task, (y, s_ref) in binary_tasks(ref[cols].to_numpy(), ref.label.to_numpy()).items():
                 s_m = binary_tasks(t[cols].to_numpy(), t.label.to_numpy())[task][1]
