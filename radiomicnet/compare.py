@@ -616,6 +616,9 @@ def run_paper(dataset:str="synthetic", # synthetic | busi | kvasir-seg
     build_results(root, dataset)
     return pd.DataFrame(rows)
 
+# %% ../nbs/09_comparison.ipynb #8d6ce173
+from .diagnose import build_diagnosis_results  # the diagnosis tables (notebook 07ab) are rebuilt with the others
+
 # %% ../nbs/09_comparison.ipynb #f0cd839e
 @call_parse
 @cli_errors
@@ -660,4 +663,5 @@ def radiomicnet_tables(results:str=None, # Results root (default: the project's 
     if not folders: raise RadiomicNetError(f"{root}: no results/<dataset>/<budget>/runs folders to build tables from")
     for dataset, folder in folders:
         build_results(folder, dataset)
+        if (folder/"diagnosis").is_dir(): build_diagnosis_results(folder/"diagnosis")  # notebook 07ab's tables and figures
         print(f"rebuilt {folder}")

@@ -10,6 +10,7 @@ import hashlib, importlib.resources, math, os, random, re, shutil, tempfile, war
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import lru_cache, partial
+from operator import attrgetter
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 import matplotlib.pyplot as plt
@@ -20,7 +21,7 @@ from fastprogress.fastprogress import progress_bar
 from fasttransform import Transform
 from fastai.torch_core import TensorBase, TensorImage, TensorMask, show_title
 from fastai.data.core import DataLoaders
-from fastai.data.block import DataBlock, TransformBlock
+from fastai.data.block import CategoryBlock, DataBlock, TransformBlock
 from fastai.data.transforms import FuncSplitter
 from fastai.vision.core import PILMask
 from fastai.vision.data import ImageBlock
@@ -40,7 +41,7 @@ __all__ = ['SYNTHETIC_VERSION', 'DATASETS', 'DATASET_NAMES', 'IMAGE_EXTS', 'SPLI
            'split_csv', 'write_split_file', 'read_split_file', 'load_split', 'default_cache_dir', 'resized_pair',
            'resized_image', 'resized_mask', 'feature_cache_file', 'cached_radiomics', 'seg_aug_transforms',
            'SegmentationBatch', 'TensorRadiomics', 'RadiomicsLookup', 'seg_datablock', 'radiomics_frame', 'get_dls',
-           'show_seg_batch', 'show_batch', 'show_results', 'download_dataset', 'radiomicnet_download']
+           'samples_dls', 'show_seg_batch', 'show_batch', 'show_results', 'download_dataset', 'radiomicnet_download']
 
 # %% ../nbs/04_data.ipynb #67156363
 _SIXTEEN_BIT = {"I", "I;16", "I;16B", "I;16L", "I;16N"}
@@ -537,10 +538,13 @@ def _is_valid(sample)->bool: return sample.split == "valid"
 def seg_datablock(img_size:int,      # Side of the network input
                   radiomics_z:dict,  # {sample id: z-scored features (13,)}
                   augment:bool=True, # Augment training batches (`seg_aug_transforms`)
+                  classes:tuple=None, # Also yield each sample's class as a fastai category of this vocabulary (the diagnosis, nb 07ab)
                  )->DataBlock:
-    "The DataBlock: (resized image, radiomics z-scores) -> mask, split on `sample.split`."
-    return DataBlock(blocks=(ImageBlock, TransformBlock, TransformBlock(type_tfms=PILMask.create)), n_inp=2,
-                     getters=[partial(resized_image, img_size=img_size), RadiomicsLookup(radiomics_z), partial(resized_mask, img_size=img_size)],
+    "The DataBlock: (resized image, radiomics z-scores) -> mask (and class), split on `sample.split`."
+    labelled = classes is not None
+    return DataBlock(blocks=(ImageBlock, TransformBlock, TransformBlock(type_tfms=PILMask.create), *([CategoryBlock(vocab=list(classes), sort=False)] if labelled else [])), n_inp=2,
+                     getters=[partial(resized_image, img_size=img_size), RadiomicsLookup(radiomics_z), partial(resized_mask, img_size=img_size),
+                              *[attrgetter("label")]*labelled],
                      splitter=FuncSplitter(_is_valid),
                      batch_tfms=[*(seg_aug_transforms() if augment else []), SegmentationBatch()])
 
@@ -566,14 +570,20 @@ def get_dls(dataset:str="synthetic",     # 'synthetic', 'busi' or 'kvasir-seg'
             include_normal:bool=False,   # BUSI: keep the 'normal' class
             augment:bool=True,           # Augment training batches
             n_synthetic:int=100,         # Synthetic: number of pairs (drawn at `img_size`)
+            classes:tuple=None,          # Also yield each sample's class, a category of this vocabulary (see `seg_datablock`)
            )->DataLoaders:
     "fastai DataLoaders of (image, radiomics z-scores) -> mask; `.scaler`, `.samples`, `.radiomics` and `.test` ride along."
     samples = {sp: load_split(dataset, sp, data_dir, include_normal, subset, n_synthetic=n_synthetic, size=img_size, seed=seed)
                for sp in SPLITS}
+    return samples_dls(samples, dataset, img_size, bs, seed, num_workers, cache_dir, device, augment, classes)
+
+def samples_dls(samples:dict, dataset:str, img_size:int=256, bs:int=8, seed:int=0, num_workers:int=0, cache_dir=None, device=None,
+                augment:bool=True, classes:tuple=None)->DataLoaders:
+    "`get_dls` of given samples {split: samples} (e.g. relabelled synthetic ones); the arguments as there."
     radiomics = radiomics_frame(samples, img_size, cache_dir)
     scaler = FeatureScaler().fit(radiomics.loc[radiomics.split == "train", list(FEATURE_NAMES)].to_numpy())
     z = dict(zip(radiomics.index, scaler.transform(radiomics[list(FEATURE_NAMES)].to_numpy())))
-    dls = seg_datablock(img_size, z, augment).dataloaders(samples["train"] + samples["valid"], bs=bs, num_workers=num_workers, device=device)
+    dls = seg_datablock(img_size, z, augment, classes).dataloaders(samples["train"] + samples["valid"], bs=bs, num_workers=num_workers, device=device)
     dls.train.rng = random.Random(seed)
     dls.loaders.append(dls.test_dl(samples["test"], with_labels=True))
     dls.test = dls.loaders[2]

@@ -23,13 +23,14 @@ from .compare import ABLATION_LABELS, PAPER_ABLATION_BUSI, PAPER_METHODS, calibr
 
 # %% auto #0
 __all__ = ['NB_CELL_KEYS', 'DATASET_TITLES', 'TABLE_TITLES', 'COLUMN_HEADERS', 'MISSING', 'RESULTS_MARKER', 'README_HEADER',
-           'MATHJAX_CDN', 'MATHJAX_FILES', 'PAGE_TEMPLATE', 'SITE_CSS', 'RESULT_KINDS', 'BUDGET_TITLES', 'RecordProcs',
-           'process_notebook', 'dataset_title', 'format_table', 'markdown_html', 'baselines_markdown',
-           'discussion_markdown', 'radiomics_words', 'results_markdown', 'render_readme', 'sidebar_sections',
-           'page_name', 'mathjax_dir', 'mathjax_script', 'apply_cell_options', 'nav_html', 'SiteWriter',
-           'result_datasets', 'result_files', 'results_page_name', 'results_notebook_name', 'file_heading',
-           'csv_table_html', 'figure_html', 'budget_dirs', 'run_summaries', 'protocol_caption', 'results_body',
-           'build_site', 'lean_png', 'lean_notebook', 'radiomicnet_docs']
+           'MATHJAX_CDN', 'MATHJAX_FILES', 'PAGE_TEMPLATE', 'SITE_CSS', 'RESULT_KINDS', 'BUDGET_TITLES',
+           'DIAGNOSIS_CAPTION', 'RecordProcs', 'process_notebook', 'dataset_title', 'format_table', 'markdown_html',
+           'baselines_markdown', 'discussion_markdown', 'radiomics_words', 'results_markdown', 'render_readme',
+           'sidebar_sections', 'page_name', 'mathjax_dir', 'mathjax_script', 'apply_cell_options', 'nav_html',
+           'SiteWriter', 'result_datasets', 'result_files', 'results_page_name', 'results_notebook_name',
+           'file_heading', 'csv_table_html', 'figure_html', 'budget_dirs', 'run_summaries', 'protocol_caption',
+           'results_body', 'diagnosis_folders', 'diagnosis_body', 'build_site', 'lean_png', 'lean_notebook',
+           'radiomicnet_docs']
 
 # %% ../nbs/10_docs.ipynb #8d897638
 NB_CELL_KEYS = {"cell_type", "id", "metadata", "source", "attachments", "outputs", "execution_count"}
@@ -61,7 +62,7 @@ def process_notebook(path:str|Path, # A notebook in `nbs/` or an executed one un
     return nbformat.from_dict(json.loads(json.dumps(plain, default=list))), front
 
 # %% ../nbs/10_docs.ipynb #6cce87c3
-DATASET_TITLES = {"busi": "BUSI", "kvasir-seg": "Kvasir-SEG", "synthetic": "Synthetic"}
+DATASET_TITLES = {"busi": "BUSI", "kvasir-seg": "Kvasir-SEG", "synthetic": "Synthetic", "diagnosis": "Diagnosis"}  # results pages
 def dataset_title(dataset:str)->str: return DATASET_TITLES.get(dataset, dataset)
 
 TABLE_TITLES = {
@@ -475,6 +476,32 @@ def results_body(dataset_dir:Path, # `results/<dataset>`
             parts.append(f'<h2 id="notebooks">Executed notebooks</h2>\n<ul>{links}</ul>' if flat else f'<h3 id="{prefix}notebooks">Executed notebooks</h3>\n<ul>{links}</ul>')
     return "\n".join(parts) or "<p>No tables, figures or executed notebooks in this folder yet.</p>", assets
 
+# %% ../nbs/10_docs.ipynb #e1f7fb43
+DIAGNOSIS_CAPTION = ("Test split of the committed BUSI split with its normal images (780 = 647 + 133 normal). Deep arms: seeds combined per image "
+                     "(mean probability) for AUC, its 95% bootstrap CI, operating points and paired tests; auc_seed_sd is the spread of the per-seed AUCs. "
+                     "Paired tests: paired bootstrap of the AUC difference against the fused hierarchical model (2,000 resamples of the test images). "
+                     "No published BUSI classification figures are quoted: none appear in the texts we hold.")
+
+def diagnosis_folders(results:str|Path # Results root
+                     )->list[Path]:
+    "The `results/<dataset>/<budget>/diagnosis` folders, sorted."
+    return sorted(p for p in Path(results).glob("*/*/diagnosis") if p.is_dir())
+
+def diagnosis_body(results:str|Path, max_rows:int=100)->tuple[str, list]:
+    "HTML body of the Diagnosis page and the (source file, path in the site) pairs it links to."
+    parts, assets = [], []
+    for folder in diagnosis_folders(results):
+        dataset, budget = folder.parent.parent.name, folder.parent.name
+        base, prefix = f"results/{dataset}/{budget}/diagnosis", f"{dataset}-{budget}-"
+        parts.append(f'<h2 id="{quote(prefix)}">{html.escape(dataset_title(dataset))}: {html.escape(BUDGET_TITLES.get(budget, budget))}</h2>')
+        tables, figures = _section_tables(folder, base, dataset, prefix, max_rows, assets), result_files(folder, "figures")
+        parts.append(f'<p class="caption">{html.escape(DIAGNOSIS_CAPTION)}</p>' if tables or figures else
+                     "<p>Not yet run: see the Diagnosis chapter for the commands (<code>radiomicnet-diagnose</code>).</p>")
+        parts += tables
+        for f in figures:
+            assets.append((f, f"{base}/figures/{f.name}")); parts.append(figure_html(assets[-1][1], f.name))
+    return "\n".join(parts), assets
+
 # %% ../nbs/10_docs.ipynb #2cffa632
 def build_site(out:str|Path=PROJECT_DIR/"_site", # Output folder (replaced)
                nbs_path:str|Path=PROJECT_DIR/"nbs", # Notebooks and `sidebar.yml`
@@ -492,6 +519,7 @@ def build_site(out:str|Path=PROJECT_DIR/"_site", # Output folder (replaced)
         for c in nb.cells:
             if c.cell_type == "markdown" and RESULTS_MARKER in c.source: c.source = c.source.replace(RESULTS_MARKER, results_markdown(results))
     bodies = {d: results_body(results/d, max_rows) for d in result_datasets(results)}
+    if diagnosis_folders(results): bodies["diagnosis"] = diagnosis_body(results, max_rows)
     runs = {(d, None if f == results/d else f.name, n): process_notebook(n, show_docs=False)
             for d in bodies for f in budget_dirs(results/d) for n in result_files(f, "notebooks")}
     nav = [(s, [(page_name(p), docs[p][1].get("title", p)) for p in ps]) for s, ps in sections]

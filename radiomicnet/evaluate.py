@@ -31,8 +31,9 @@ __all__ = ['ERROR_COLOURS', 'INT8_CALIBRATION', 'segmentation_metrics', 'bootstr
            'error_overlay', 'best_median_worst', 'error_grid', 'TestSet', 'samples_test_set', 'load_test_set',
            'batch_slices', 'predict_logits', 'predict_probs', 'run_config', 'predict_split', 'checkpoint_temperature',
            'upsample_probs', 'native_masks', 'score_native', 'write_evaluation', 'evaluate_checkpoint',
-           'usable_samples', 'native_grid', 'evaluate_folder', 'radiomicnet_evaluate', 'checkpoint_hash',
-           'int8_cache_path', 'calibration_feeds', 'int8_network', 'resave_folder']
+           'usable_samples', 'native_grid', 'evaluate_folder', 'class_subfolders', 'predict_class_probs',
+           'evaluate_labelled', 'radiomicnet_evaluate', 'checkpoint_hash', 'int8_cache_path', 'calibration_feeds',
+           'int8_network', 'resave_folder']
 
 # %% ../nbs/06_evaluation.ipynb #b6db8b90
 def segmentation_metrics(probs,            # Predicted probabilities (or bool predictions), (H,W), (B,H,W) or (B,1,H,W)
@@ -506,6 +507,45 @@ def evaluate_folder(checkpoint:str|Path,  # A checkpoint written by `radiomicnet
     with atomic_path(Path(out_dir)/"refused.txt") as tmp: tmp.write_text("".join(f"{l}\n" for l in refused))
     return dict(result, refused=refused)
 
+# %% ../nbs/06_evaluation.ipynb #e2a02744
+from .metrics import DIAGNOSIS_CLASSES, diagnosis_metrics
+
+def class_subfolders(folder:str|Path # A folder given to radiomicnet-evaluate
+                    )->dict:         # {class: subfolder} of the `DIAGNOSIS_CLASSES` subfolders holding images/ ({} if none)
+    "The class subfolders of a labelled folder."
+    return {c: Path(folder)/c for c in DIAGNOSIS_CLASSES if (Path(folder)/c/"images").is_dir()}
+
+@torch.no_grad()
+def predict_class_probs(model, test:TestSet, bs:int=8, device=None)->np.ndarray:
+    "(N, 3) class probabilities of a diagnosis model (one with `class_probs`), `bs` images at a time."
+    device = default_device(device); model = model.to(device).eval(); out = []
+    for s in batch_slices(len(test), bs):
+        model(test.images[s].to(device), test.radiomics[s].to(device)); out.append(model.class_probs().float().cpu())
+    return torch.cat(out).numpy()
+
+# %% ../nbs/06_evaluation.ipynb #affb6800
+def evaluate_labelled(checkpoint, folder, out, device=None, mask_threshold:int=128, temperature_scaling:bool=False, fast:bool=False, # As `radiomicnet_evaluate`
+                      n_resamples:int=2000, # Bootstrap resamples of the AUC CIs
+                     )->dict:
+    "Segmentation per class subfolder (`evaluate_folder` into out/<class>/) and, for a diagnosis model, the classification over all."
+    subs, out, good, labels = class_subfolders(folder), Path(out), [], []
+    for c, sub in subs.items():
+        m = evaluate_folder(checkpoint, sub, out/c, device, mask_threshold, temperature_scaling, fast=fast)["metrics"]
+        print(f"{c}: DSC {m['dsc_mean']:.3f} over {m['n_images']} images, refused {m['n_refused']}; in {out/c}")
+        samples = usable_samples(folder_samples(sub, mask_threshold)[0], [])
+        good += samples; labels += [DIAGNOSIS_CLASSES.index(c)] * len(samples)
+    model, scaler, ckpt = load_checkpoint(checkpoint)
+    if not hasattr(model, "class_probs"): print(f"{checkpoint}: not a diagnosis model; classification not scored"); return {}
+    probs = predict_class_probs(model, samples_test_set(good, scaler, run_config(checkpoint, ckpt)["img_size"]), device=device)
+    rows, three = diagnosis_metrics(probs, labels, n_resamples=n_resamples)
+    per_image = pd.DataFrame(probs, columns=[f"p_{c}" for c in DIAGNOSIS_CLASSES]).assign(image=[str(s.image) for s in good], label=[DIAGNOSIS_CLASSES[l] for l in labels])
+    for name, write in (("diagnosis.csv", lambda t: per_image.to_csv(t, index=False)), ("diagnosis_metrics.csv", lambda t: rows.to_csv(t)),
+                        ("diagnosis.json", lambda t: t.write_text(json.dumps(dict(three, confusion=three["confusion"].tolist(), n_images=len(good)), indent=2)))):
+        with atomic_path(out/name) as tmp: write(tmp)
+    for task, r in rows.iterrows(): print(f"{task}: AUC {r.auc:.3f} (95% CI {r.auc_low:.3f}-{r.auc_high:.3f}), sens@90%spec {r.sens_at_90spec:.3f}, n {int(r.n)}")
+    print(f"3-class accuracy {three['accuracy_3class']:.3f}, ECE {three['ece_3class']:.3f}; tables in {out}")
+    return dict(rows=rows, **three)
+
 # %% ../nbs/06_evaluation.ipynb #0c6ab3da
 @call_parse
 @cli_errors
@@ -520,6 +560,7 @@ def radiomicnet_evaluate(checkpoint:str=None, # A trained checkpoint, e.g. a run
     "Evaluate a checkpoint on any folder of images and masks at native resolution: per-image metrics, CIs, reliability diagram, best/median/worst grid."
     for name, value in (("--checkpoint", checkpoint), ("--data-dir", data_dir), ("--out", out)):
         if value is None: raise RadiomicNetError(f"{name} is missing: radiomicnet-evaluate --checkpoint CKPT --data-dir FOLDER --out DIR")
+    if class_subfolders(data_dir): return evaluate_labelled(checkpoint, data_dir, out, device, mask_threshold, temperature_scaling, fast=fast)
     result = evaluate_folder(checkpoint, data_dir, out, device, mask_threshold, temperature_scaling, fast=fast)
     m = result["metrics"]
     print(f"DSC {m['dsc_mean']:.3f} (95% CI {m['dsc_ci95'][0]:.3f}-{m['dsc_ci95'][1]:.3f}), HD95 {m['hd95_mean']:.1f} px, ECE {m['ece']:.4f}")

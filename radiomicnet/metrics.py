@@ -11,7 +11,9 @@ import torch
 from .core import RadiomicNetError
 
 # %% auto #0
-__all__ = ['METRICS', 'confusion_counts', 'ratio_metrics']
+__all__ = ['METRICS', 'DIAGNOSIS_CLASSES', 'confusion_counts', 'ratio_metrics', 'sensitivity_at_specificity', 'rank_auc',
+           'bootstrap_aucs', 'auc_ci', 'paired_bootstrap_auc', 'classification_ece', 'binary_tasks', 'binary_metrics',
+           'diagnosis_metrics']
 
 # %% ../nbs/03_metrics.ipynb #c36f9b37
 def _as_batch(x, # Array or tensor, (H,W), (B,H,W) or (B,1,H,W)
@@ -55,3 +57,93 @@ def ratio_metrics(counts:dict, # Output of `confusion_counts`
     return dict(dsc=_ratio(2 * tp, 2 * tp + fp + fn, perfect), iou=_ratio(tp, tp + fp + fn, perfect),
                 precision=_ratio(tp, tp + fp, perfect), recall=_ratio(tp, tp + fn, perfect),
                 specificity=_ratio(tn, tn + fp, perfect))
+
+# %% ../nbs/03_metrics.ipynb #f150a007
+import pandas as pd
+from scipy import stats
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, roc_auc_score, roc_curve
+
+# %% ../nbs/03_metrics.ipynb #99b55dea
+def sensitivity_at_specificity(y_true,   # Binary labels (1 = positive)
+                               score,    # Scores, higher = more positive
+                               specificity:float=0.9, # Required specificity
+                              )->float:
+    "Highest sensitivity of any threshold with specificity >= `specificity` (scikit-learn's `roc_curve`)."
+    fpr, tpr, _ = roc_curve(np.asarray(y_true), np.asarray(score), drop_intermediate=False)
+    return float(tpr[fpr <= 1 - specificity + 1e-12].max())
+
+# %% ../nbs/03_metrics.ipynb #cb005e61
+def rank_auc(y, # (..., N) 0/1 labels, both classes present along the last axis
+             s, # (..., N) scores
+            )->np.ndarray:
+    "AUC by the Mann-Whitney identity on scipy's average ranks, vectorised over leading axes: (sum of positive ranks - n+(n+ + 1)/2) / (n+ n-)."
+    y, r = np.asarray(y, dtype=np.float64), stats.rankdata(s, axis=-1)
+    n_pos = y.sum(-1)
+    return ((r * y).sum(-1) - n_pos * (n_pos + 1) / 2) / (n_pos * (y.shape[-1] - n_pos))
+
+def bootstrap_aucs(y_true,              # Binary labels (N,)
+                   scores,              # Scores (N,) or (N, M): one column per model
+                   n_resamples:int=2000, # Bootstrap resamples of the images
+                   seed:int=0,          # Seed of numpy.random.default_rng
+                  )->np.ndarray:        # (R, M) AUCs of the R resamples that hold both classes
+    "AUC of each score column on the same bootstrap resamples of the images (paired)."
+    y, s = np.asarray(y_true), np.asarray(scores, dtype=np.float64).reshape(len(y_true), -1)
+    idx = np.random.default_rng(seed).integers(0, len(y), (n_resamples, len(y)))
+    idx = idx[(y[idx].sum(1) > 0) & (y[idx].sum(1) < len(y))]
+    return np.stack([rank_auc(y[idx], s[idx, m]) for m in range(s.shape[1])], -1).reshape(len(idx), s.shape[1])
+
+# %% ../nbs/03_metrics.ipynb #9c872642
+def auc_ci(y_true, score, level:float=0.95, **kwargs)->tuple:
+    "(AUC, low, high): scikit-learn's AUC and its percentile-bootstrap CI."
+    boot = bootstrap_aucs(y_true, score, **kwargs).reshape(-1)
+    ci = np.quantile(boot, [(1-level)/2, (1+level)/2]) if len(boot) else (np.nan, np.nan)  # no resample held both classes
+    return (float(roc_auc_score(y_true, score)), *map(float, ci))
+
+def paired_bootstrap_auc(y_true, score_a, score_b, **kwargs)->tuple:
+    "(AUC_A - AUC_B, two-sided p) of a paired bootstrap test on the same images."
+    diff = float(roc_auc_score(y_true, score_a) - roc_auc_score(y_true, score_b))
+    boot = bootstrap_aucs(y_true, np.c_[score_a, score_b], **kwargs)
+    return diff, float(np.mean(np.abs(boot[:, 0] - boot[:, 1] - diff) >= abs(diff) - 1e-12))
+
+# %% ../nbs/03_metrics.ipynb #eebd2cd1
+def classification_ece(probs,          # (N, K) class probabilities
+                       labels,         # (N,) true class index
+                       n_bins:int=15,  # Equal-width confidence bins on [0, 1]
+                      )->tuple:        # (ECE, table with one row per non-empty bin: conf, acc, n)
+    "Top-label expected calibration error and its reliability table."
+    probs, labels = np.asarray(probs, dtype=np.float64), np.asarray(labels)
+    conf, right = probs.max(1), (probs.argmax(1) == labels).astype(np.float64)
+    b = np.minimum((conf * n_bins).astype(int), n_bins - 1)
+    n = np.bincount(b, minlength=n_bins)
+    table = dict(conf=np.bincount(b, conf, n_bins)[n > 0] / n[n > 0], acc=np.bincount(b, right, n_bins)[n > 0] / n[n > 0], n=n[n > 0])
+    return float(np.sum(table["n"] / len(labels) * np.abs(table["acc"] - table["conf"]))), table
+
+# %% ../nbs/03_metrics.ipynb #6e03618f
+DIAGNOSIS_CLASSES = ("normal", "benign", "malignant")
+
+def binary_tasks(probs, labels)->dict:
+    "{task: (binary labels, scores)}: normal vs abnormal on all images, benign vs malignant on the abnormal ones."
+    p, y = np.asarray(probs, dtype=np.float64), np.asarray(labels)
+    abn = y > 0
+    return {"normal_vs_abnormal": (abn.astype(int), 1 - p[:, 0]),
+            "benign_vs_malignant": ((y[abn] == 2).astype(int), p[abn, 2] / np.maximum(p[abn, 1] + p[abn, 2], 1e-12))}
+
+def binary_metrics(y, score, threshold:float=0.5, **kwargs)->dict:
+    "AUC with 95% CI, accuracy, balanced accuracy, sensitivity at 90% specificity and n of one binary task."
+    if len(np.unique(y)) < 2: return dict(auc=np.nan, auc_low=np.nan, auc_high=np.nan, accuracy=np.nan, balanced_accuracy=np.nan, sens_at_90spec=np.nan, n=len(y))
+    auc, lo, hi = auc_ci(y, score, **kwargs)
+    pred = (np.asarray(score) >= threshold).astype(int)
+    return dict(auc=auc, auc_low=lo, auc_high=hi, accuracy=accuracy_score(y, pred), balanced_accuracy=balanced_accuracy_score(y, pred),
+                sens_at_90spec=sensitivity_at_specificity(y, score), n=len(y))
+
+# %% ../nbs/03_metrics.ipynb #05e75003
+def diagnosis_metrics(probs,  # (N, 3) probabilities, columns `DIAGNOSIS_CLASSES`
+                      labels, # (N,) class index into `DIAGNOSIS_CLASSES`
+                      **kwargs, # Passed to `bootstrap_aucs` (n_resamples, seed)
+                     )->tuple: # (one row per binary task, dict of the 3-class scores)
+    "The classification report of one model: per binary task, and 3-class accuracy, confusion matrix and top-label ECE."
+    probs, labels = np.asarray(probs, dtype=np.float64), np.asarray(labels)
+    rows = pd.DataFrame({t: binary_metrics(y, s, **kwargs) for t, (y, s) in binary_tasks(probs, labels).items()}).T
+    three = dict(accuracy_3class=accuracy_score(labels, probs.argmax(1)), ece_3class=classification_ece(probs, labels)[0],
+                 confusion=confusion_matrix(labels, probs.argmax(1), labels=range(len(DIAGNOSIS_CLASSES))))
+    return rows.rename_axis("task"), three

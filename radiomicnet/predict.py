@@ -29,10 +29,10 @@ from .report import MIN_LESION_AREA, lesion_report
 # %% auto #0
 __all__ = ['VIDEO_EXTS', 'ONNX_META_KEY', 'INT8_MASK_TOLERANCE', 'read_input_image', 'gate_values', 'TorchNet', 'Prediction',
            'network_input', 'network_radiomics', 'predict_image', 'write_mask_png', 'write_prob_png', 'read_prob_png',
-           'overlay_figure', 'predict_file', 'collect_inputs', 'output_stems', 'predict_files', 'VideoReader',
-           'VideoWriter', 'draw_overlay', 'predict_batch', 'frame_row', 'predict_video', 'OnnxGraph', 'OnnxNet',
-           'FastNet', 'load_net', 'parity_images', 'onnx_parity', 'export_onnx', 'radiomicnet_predict',
-           'radiomicnet_export']
+           'overlay_figure', 'diagnosis_probs', 'diagnosis_caption', 'predict_file', 'collect_inputs', 'output_stems',
+           'predict_files', 'VideoReader', 'VideoWriter', 'draw_overlay', 'predict_batch', 'frame_row', 'predict_video',
+           'OnnxGraph', 'OnnxNet', 'FastNet', 'load_net', 'parity_images', 'onnx_parity', 'export_onnx',
+           'radiomicnet_predict', 'radiomicnet_export']
 
 # %% ../nbs/07b_predict.ipynb #50defcbb
 def read_input_image(path:str|Path # An image file: PNG, JPEG, BMP or TIFF; grey, RGB, RGBA, palette or 16-bit
@@ -141,6 +141,24 @@ def overlay_figure(rgb:np.ndarray,               # (H,W,3) uint8 image
     fig.tight_layout()
     return fig
 
+# %% ../nbs/07b_predict.ipynb #05f20f2b
+from .metrics import DIAGNOSIS_CLASSES
+
+def diagnosis_probs(net,             # A `TorchNet` or `OnnxNet`
+                    rgb:np.ndarray,  # (H,W,3) uint8 image
+                   )->dict:          # {p_normal, p_benign, p_malignant}, or {} for a model that does not diagnose
+    "The class probabilities of one image from a diagnosis checkpoint (a model with `class_probs`)."
+    if not hasattr(getattr(net, "model", None), "class_probs"): return {}
+    x = network_input(rgb, net.img_size)
+    net(x.float() / 255, network_radiomics(net, x)[1])
+    return dict(zip([f"p_{c}" for c in DIAGNOSIS_CLASSES], net.model.class_probs()[0].float().cpu().tolist()))
+
+def diagnosis_caption(probs:dict)->str:
+    "' — <top class> (p = ...)' for an overlay title; '' without probabilities."
+    if not probs: return ""
+    top = max(probs, key=probs.get)
+    return f" — {top.removeprefix('p_')} (p = {probs[top]:.2f})"
+
 # %% ../nbs/07b_predict.ipynb #a2f63245
 def predict_file(net,                      # A `TorchNet` or `OnnxNet`
                  path:str|Path,            # The image file
@@ -153,17 +171,17 @@ def predict_file(net,                      # A `TorchNet` or `OnnxNet`
                 )->tuple: # (row of report.csv as a dict, lesions DataFrame)
     "Predict one image file: write its mask, 16-bit probability map and overlay; return its report row and lesion table."
     rgb, out, stem = read_input_image(path), Path(out_dir), stem or Path(path).stem
-    pred = predict_image(net, rgb, tta)
+    pred, diagnosis = predict_image(net, rgb, tta), diagnosis_probs(net, rgb)
     mask = pred.prob > threshold
     files = {k: f"{stem}_{k}.png" for k in ("mask", "prob", "overlay")}
     write_mask_png(mask, out/files["mask"]); write_prob_png(pred.prob, out/files["prob"])
-    save_figure(overlay_figure(rgb, mask, pred.attention, Path(path).name), out/files["overlay"], dpi=100)
+    save_figure(overlay_figure(rgb, mask, pred.attention, Path(path).name + diagnosis_caption(diagnosis)), out/files["overlay"], dpi=100)
     lesions = lesion_report(rgb, mask, pred.prob, spacing, min_area, pred.features, net.gates)
     lesions.insert(0, "image", str(path))
     row = dict(image=str(path), height=rgb.shape[0], width=rgb.shape[1], n_lesions=len(lesions), foreground_fraction=float(mask.mean()),
                mean_probability=float(pred.prob[mask].mean()) if mask.any() else math.nan, threshold=threshold, tta=tta,
                **{f"{k}_file": v for k, v in files.items()}, **dict(zip(FEATURE_NAMES, pred.features.tolist())),
-               **{f"g_level{i}": math.nan if g is None else g for i, g in enumerate(net.gates)})
+               **{f"g_level{i}": math.nan if g is None else g for i, g in enumerate(net.gates)}, **diagnosis)
     return row, lesions
 
 # %% ../nbs/07b_predict.ipynb #106b089e

@@ -157,7 +157,7 @@ def schedule_callback(schedule:str,   # 'cosine' (the paper's) or 'one_cycle' (f
 
 # %% ../nbs/05_training.ipynb #83ee56a8
 class RunCheckpoint(TrackerCallback):
-    "Keep `best.pt` on validation Dice, write a resumable `last.pt` every epoch, stop after `patience` epochs without gain (None: never)."
+    "Keep `best.pt` on a validation metric (Dice by default), write a resumable `last.pt` every epoch, stop after `patience` epochs without gain (None: never)."
     order = TrackerCallback.order + 1
     def __init__(self, out_dir:Path,      # Run folder: best.pt and last.pt go here
                  model_name:str,          # Registered name of the model, stored in the checkpoints
@@ -167,8 +167,9 @@ class RunCheckpoint(TrackerCallback):
                  patience:int|None=20,    # Epochs without a gain in validation Dice before stopping (None: never stop early)
                  state:dict|None=None,    # Tracker state of an interrupted run (its last.pt's `extra`), to resume
                  start_epoch:int=0,       # First epoch this fit trains (fastai skips the earlier ones when resuming)
+                 monitor:str="dice",      # Metric whose best value picks best.pt (the diagnosis chapter watches 'auc')
                 ):
-        super().__init__(monitor="dice", comp=np.greater, reset_on_fit=False)
+        super().__init__(monitor=monitor, comp=np.greater, reset_on_fit=False)
         self.start_epoch = start_epoch
         self.out_dir, self.model_name, self.model_kwargs, self.scaler, self.info = Path(out_dir), model_name, model_kwargs, scaler, info
         self.patience, state = patience, state or {}
@@ -181,7 +182,7 @@ class RunCheckpoint(TrackerCallback):
     def after_epoch(self):
         if self.epoch < self.start_epoch: return  # skipped by fastai's `start_epoch` when resuming
         super().after_epoch()
-        if self.new_best: self.best_epoch, self.wait = self.epoch, 0; self._save("best.pt", epoch=self.epoch, dice=float(self.best))
+        if self.new_best: self.best_epoch, self.wait = self.epoch, 0; self._save("best.pt", epoch=self.epoch, **{self.monitor: float(self.best)})
         else: self.wait += 1
         self._save("last.pt", epoch=self.epoch, best=float(self.best), best_epoch=self.best_epoch, wait=self.wait,
                    opt_state=self.opt.state_dict())
