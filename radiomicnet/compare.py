@@ -27,7 +27,7 @@ __all__ = ['METHODS', 'METHOD_LABELS', 'ABLATIONS', 'ABLATION_LABELS', 'CONTROLS
            'run_jobs', 'check_kernel', 'check_parameters', 'run_one', 'load_run', 'load_runs', 'over_seeds',
            'seed_mean_per_image', 'paired_p', 'count_params', 'empty_predictions', 'first_epoch_over_budget',
            'budget_cells', 'dsc_ci', 'methods_table', 'ablation_table', 'calibration_runs', 'calibration_table',
-           'runs_table', 'radiomics_table', 'gate_diagnostics_table', 'gate_verdict', 'calibration_verdict',
+           'runs_table', 'radiomics_table', 'gate_diagnostics_table', 'gate_verdict', 'calibration_verdict', 'p_text',
            'radiomics_verdict', 'measure_model', 'efficiency_table', 'efficiency_file', 'measure_efficiency',
            'validation_curves', 'calibration_figure', 'results_tables', 'build_results', 'run_paper',
            'radiomicnet_paper', 'budget_folders', 'radiomicnet_tables']
@@ -437,7 +437,7 @@ def _versus(a:float, b:float, p:float)->str:
     "'better than' / 'worse than' (two-sided p < 0.05), else 'not significantly different from'."
     return "not significantly different from" if not p < 0.05 else ("better than" if a > b else "worse than")
 
-def _p(p:float)->str: return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+def p_text(p:float)->str: return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 def radiomics_verdict(table:pd.DataFrame, # The radiomics table of a budget folder (`radiomics_table`)
                      )->str:
@@ -448,17 +448,17 @@ def radiomics_verdict(table:pd.DataFrame, # The radiomics table of a budget fold
     ms = lambda r: mean_std(r.dsc_mean, r.dsc_std, r.n_seeds)
     beats = shuf.p_vs_full < 0.05 and full.dsc_mean > shuf.dsc_mean
     text = (f"**What do the radiomics add?** Fed another image's radiomics (`rag_shuffled`), the model reaches {ms(shuf)}, against "
-            f"{ms(full)} with its own: full is {_versus(full.dsc_mean, shuf.dsc_mean, shuf.p_vs_full)} the shuffled control ({_p(shuf.p_vs_full)}). "
+            f"{ms(full)} with its own: full is {_versus(full.dsc_mean, shuf.dsc_mean, shuf.p_vs_full)} the shuffled control ({p_text(shuf.p_vs_full)}). "
             + ("The gates use the information in the image's own features." if beats else
                "The features carry no signal that the gates can use here: what the gates do, they do as well with a stranger's radiomics."))
     if mean.n_seeds:
         text += (f" Fed the training mean (`rag_mean`, the same channel gates for every image): {ms(mean)}, "
-                 f"{_versus(mean.dsc_mean, full.dsc_mean, mean.p_vs_full)} full ({_p(mean.p_vs_full)}) and "
-                 f"{_versus(mean.dsc_mean, t.loc[RADIOMICS_LABELS['no_rag']].dsc_mean, mean.p_vs_no_rag)} the network without gates ({_p(mean.p_vs_no_rag)}).")
+                 f"{_versus(mean.dsc_mean, full.dsc_mean, mean.p_vs_full)} full ({p_text(mean.p_vs_full)}) and "
+                 f"{_versus(mean.dsc_mean, t.loc[RADIOMICS_LABELS['no_rag']].dsc_mean, mean.p_vs_no_rag)} the network without gates ({p_text(mean.p_vs_no_rag)}).")
     if local.n_seeds:
         text += (f" With local radiomics maps in the spatial branch (`rag_local`, not in the paper): {ms(local)}, "
-                 f"{_versus(local.dsc_mean, full.dsc_mean, local.p_vs_full)} full ({_p(local.p_vs_full)}) and "
-                 f"{_versus(local.dsc_mean, t.loc[RADIOMICS_LABELS['no_rag']].dsc_mean, local.p_vs_no_rag)} the network without gates ({_p(local.p_vs_no_rag)}).")
+                 f"{_versus(local.dsc_mean, full.dsc_mean, local.p_vs_full)} full ({p_text(local.p_vs_full)}) and "
+                 f"{_versus(local.dsc_mean, t.loc[RADIOMICS_LABELS['no_rag']].dsc_mean, local.p_vs_no_rag)} the network without gates ({p_text(local.p_vs_no_rag)}).")
     return text
 
 # %% ../nbs/09_comparison.ipynb #2ca3abc3

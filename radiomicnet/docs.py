@@ -19,7 +19,7 @@ from nbconvert import MarkdownExporter, HTMLExporter
 from nbconvert.filters.markdown import markdown2html_mistune
 from pygments.formatters import HtmlFormatter
 from .core import RadiomicNetError, atomic_path, cli_errors, mean_std, PROJECT_DIR
-from .compare import ABLATION_LABELS, PAPER_ABLATION_BUSI, PAPER_METHODS, calibration_verdict, gate_verdict, radiomics_verdict
+from .compare import ABLATION_LABELS, PAPER_ABLATION_BUSI, PAPER_METHODS, calibration_verdict, gate_verdict, p_text, radiomics_verdict
 
 # %% auto #0
 __all__ = ['NB_CELL_KEYS', 'DATASET_TITLES', 'TABLE_TITLES', 'COLUMN_HEADERS', 'MISSING', 'RESULTS_MARKER', 'README_HEADER',
@@ -139,7 +139,6 @@ def _sizes(folder:Path)->str:
     t = Path(folder)/"tables"/"runs.csv"
     return "/".join(str(v) for v in sorted(pd.read_csv(t).img_size.dropna().astype(int).unique())) if t.exists() else "?"
 
-def _p_text(p)->str: return "p < 0.001" if p < 0.001 else f"p = {_num(p, True)}"
 
 def _ms(row, k="dsc")->str: return mean_std(row[f"{k}_mean"], row[f"{k}_std"])
 
@@ -155,7 +154,7 @@ def baselines_markdown(t1:pd.DataFrame, # Table I/II as its CSV holds it
     for m, r in base:
         if r.n_seeds == 0: parts.append(f"{m} {r.note}"); continue
         parts.append(f"{m} {_ms(r)} after {r.epochs:.0f} epochs ({r.train_minutes / r.epochs / per_epoch:.1f}× RadiomicNet's minutes per epoch; "
-                     f"{_p_text(r.p_vs_radiomicnet)} against RadiomicNet)")
+                     f"{p_text(r.p_vs_radiomicnet)} against RadiomicNet)")
     budget = " / ".join(sorted({f"{b:g}" for b in t1.time_budget_min.dropna()}))
     return (f"**The baselines, compute-matched.** Each baseline trained for RadiomicNet's own training time on this machine "
             f"({budget} min, stopping at the first epoch end after it), seed 0: " + "; ".join(parts) + f". RadiomicNet: {_ms(ours)} over "
@@ -185,7 +184,7 @@ def discussion_markdown(folder:Path, # A budget folder, `results/<dataset>/<budg
         verdict = "a significant difference at the 5% level" if p < 0.05 else "no significant difference at the 5% level"
         text += (f"**Does the RAG help?** The same network without the gates (`no_rag`) reaches {_ms(norag)} over "
                  f"{int(norag.n_seeds)} seed{'s' if norag.n_seeds > 1 else ''}; the paired Wilcoxon test on per-image DSC averaged over "
-                 f"seeds gives {_p_text(p)}: {verdict}, with the gates "
+                 f"seeds gives {p_text(p)}: {verdict}, with the gates "
                  f"{'ahead' if full.dsc_mean > norag.dsc_mean else 'behind'} by {abs(full.dsc_mean - norag.dsc_mean):.3f}.")
         if dataset == "busi":
             text += (f" The paper reports {PAPER_ABLATION_BUSI.loc['full', 'dsc']:.3f} with and "
