@@ -19,7 +19,7 @@ from nbconvert import MarkdownExporter, HTMLExporter
 from nbconvert.filters.markdown import markdown2html_mistune
 from pygments.formatters import HtmlFormatter
 from .core import RadiomicNetError, atomic_path, cli_errors, mean_std, PROJECT_DIR
-from .compare import ABLATION_LABELS, PAPER_ABLATION_BUSI, PAPER_METHODS, calibration_verdict, gate_verdict, p_text, radiomics_verdict
+from .compare import ABLATION_LABELS, PAPER_ABLATION_BUSI, PAPER_METHODS, calibration_verdict, gate_verdict, p_text, radiomics_verdict, tta_verdict
 
 # %% auto #0
 __all__ = ['NB_CELL_KEYS', 'DATASET_TITLES', 'TABLE_TITLES', 'COLUMN_HEADERS', 'MISSING', 'RESULTS_MARKER', 'README_HEADER',
@@ -70,6 +70,7 @@ TABLE_TITLES = {
     "table3_ablation": "Table III. Ablation of RadiomicNet's components on {dataset} (test split)",
     "table3b_radiomics": "What do the radiomics add? The gates fed their own, another image's or the mean radiomics, and local maps, on {dataset} (test split; not in the paper)",
     "gate_diagnostics": "Gate diagnostics on {dataset}: the share of the gates' variance that changes with the image, and how strongly the channel gates follow the image's own radiomics (Spearman |ρ| over the test images)",
+    "tta": "Test-time augmentation on {dataset}: test DSC without and with horizontal-flip TTA, paired Wilcoxon on per-image DSC averaged over seeds, and the time per image of each (not in the paper)",
     "table4_calibration": "Table IV. Calibration on {dataset}: pixel ECE without and with L_RC, and after temperature scaling (test split)",
     "table5_efficiency": "Table V. Efficiency: parameters, size and inference time per image",
     "sweep": "The sweep that chose the cpu protocol (BUSI validation split, seed 0)",
@@ -79,7 +80,8 @@ TABLE_TITLES = {
 COLUMN_HEADERS = dict(method="Method", variant="Variant", n_seeds="Seeds", params_M="Params (M)", dsc="DSC", iou="IoU",
                       precision="Precision", recall="Recall", hd95="HD95 (px)", ece="ECE", epochs="Epochs", train_minutes="Train (min)",
                       p_vs_radiomicnet="p vs RadiomicNet", p_vs_full="p vs full", p_vs_no_rag="p vs no_rag", a_c_image_dependent="α_c: share with the image", a_c_channels="α_c: fixed channel share",
-                      a_s_between_images="α_s: share between images", mean_abs_rho="mean |ρ|", max_abs_rho="max |ρ|", top_feature="Top feature", level="Level", stride="Stride", hd95_empty="Empty predictions (per seed)", dsc_sd_images="DSC SD over images",
+                      a_s_between_images="α_s: share between images", mean_abs_rho="mean |ρ|", max_abs_rho="max |ρ|", top_feature="Top feature", level="Level", stride="Stride", hd95_empty="Empty predictions (per seed)",
+                      dsc_plain="DSC, plain", dsc_tta="DSC, TTA", dsc_gain="TTA gain", p_tta_vs_plain="p, TTA vs plain", ms_plain="ms / image, plain", ms_tta="ms / image, TTA", dsc_sd_images="DSC SD over images",
                       size_MB="Size (MB)", infer_ms="Inference (ms)", img_size="Input (px)", device="Device",
                       setting="Setting", schedule="Schedule", peak_lr="Peak rate", best_valid_dice="Best valid DSC",
                       best_epoch="Best epoch", s_per_epoch="s / epoch", seed="Seed",
@@ -194,6 +196,7 @@ def discussion_markdown(folder:Path, # A budget folder, `results/<dataset>/<budg
     t4 = Path(folder)/"tables"/"table4_calibration.csv"
     if t4.exists() and (verdict := calibration_verdict(pd.read_csv(t4), dataset)): text += "\n\n" + verdict
     if words := radiomics_words(folder): text += "\n\n" + words
+    if (tta := Path(folder)/"tables"/"tta.csv").exists(): text += "\n\n" + tta_verdict(pd.read_csv(tta))
     return text
 
 def radiomics_words(folder:Path # A budget folder

@@ -13,13 +13,13 @@ import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from matplotlib.patches import Patch
 from scipy import ndimage, stats
-import hashlib, json, sys, tempfile
+import hashlib, json, sys, tempfile, time
 from pathlib import Path
 from dataclasses import dataclass
 from PIL import Image
 from fastcore.script import call_parse
 from fastprogress.fastprogress import progress_bar
-from .core import RadiomicNetError, DataError, atomic_path, cli_errors, default_device, portable_path
+from .core import RadiomicNetError, DataError, atomic_path, cli_errors, default_device, device_name, portable_path
 from .features import FeatureScaler
 from .model import OnnxLogits, load_checkpoint, network_to_onnx, quantize_int8
 from .data import load_split, resized_pair, cached_radiomics, folder_samples, read_image
@@ -332,9 +332,13 @@ def predict_probs(model:torch.nn.Module, # Any registered model: forward(image, 
                   bs:int=8,               # Images per forward pass
                   device=None,            # Default: CUDA when available
                   temperature:float=1.0,  # Divide the logits by this first (temperature scaling; 1: none)
+                  tta:bool=False,         # Average with the horizontally flipped image's probabilities, flipped back
                  )->torch.Tensor: # (N,1,S,S) on the CPU
-    "Foreground probabilities sigmoid(logits / temperature)."
-    return torch.sigmoid(predict_logits(model, images, radiomics, bs, device) / temperature)
+    "Foreground probabilities sigmoid(logits / temperature), optionally with horizontal-flip test-time augmentation."
+    probs = torch.sigmoid(predict_logits(model, images, radiomics, bs, device) / temperature)
+    if not tta: return probs
+    # the 13 image-level features do not change under a horizontal flip (tested below), so the flipped image keeps its z-scores
+    return (probs + torch.sigmoid(predict_logits(model, images.flip(-1), radiomics, bs, device) / temperature).flip(-1)) / 2
 
 # %% ../nbs/06_evaluation.ipynb #4a15f2a9
 def run_config(checkpoint:str|Path, # The checkpoint file (for the message)
@@ -352,13 +356,14 @@ def predict_split(checkpoint:str|Path,  # A file written by `radiomicnet.model.s
                   bs:int=8,             # Images per forward pass
                   subset:int=None,      # Only the first N images of the split (default: the run's own `subset`)
                   temperature:float=1.0, # Divide the logits by this before the sigmoid (temperature scaling)
+                  tta:bool=False,       # Horizontal-flip test-time augmentation (`predict_probs`)
                  )->tuple[list, np.ndarray, np.ndarray, dict]:
     "(image ids, probabilities (N,S,S) float32, masks (N,S,S) bool, run config) for one split at the input size S."
     model, scaler, ckpt = load_checkpoint(checkpoint)
     config = run_config(checkpoint, ckpt)
     test = load_test_set(config["dataset"], scaler, data_dir, config["img_size"], split,
                          config.get("subset") if subset is None else subset, config["seed"])
-    probs = predict_probs(model, test.images, test.radiomics, bs, device, temperature)
+    probs = predict_probs(model, test.images, test.radiomics, bs, device, temperature, tta)
     return test.ids, probs[:, 0].numpy(), test.masks[:, 0].numpy() > 0.5, config
 
 def checkpoint_temperature(checkpoint:str|Path,   # A run's `best.pt`
@@ -439,15 +444,19 @@ def evaluate_checkpoint(checkpoint:str|Path, # A file written by `save_checkpoin
                         n_resamples:int=10_000,# Bootstrap resamples for the CI of DSC
                         native:bool=True,      # Score at each image's own size (prediction upsampled), else at the input size
                         temperature_scaling:bool=False, # Divide the logits by the checkpoint's T (`checkpoint_temperature`)
+                        tta:bool=False,        # Horizontal-flip test-time augmentation
                        )->dict:
-    "Score a checkpoint on a split: per-image metrics (with HD95), summary with bootstrap CI, ECE; written to `out_dir`."
+    "Score a checkpoint on a split: per-image metrics (with HD95), summary with bootstrap CI, ECE, ms per image; written to `out_dir`."
     out_dir = Path(out_dir or Path(checkpoint).parent)
     t = checkpoint_temperature(checkpoint, data_dir, device) if temperature_scaling else 1.0
-    ids, probs, masks, config = predict_split(checkpoint, split, data_dir, device, temperature=t)
+    start = time.perf_counter()
+    ids, probs, masks, config = predict_split(checkpoint, split, data_dir, device, temperature=t, tta=tta)
+    ms = 1000 * (time.perf_counter() - start) / len(ids)
     if native: table, calib = score_native(ids, probs, native_masks(config, split, data_dir))
     else:
         table = segmentation_metrics(probs, masks, ids=ids, with_hd95=True); calib = CalibrationAccumulator().update(probs, masks)
-    about = dict(dataset=config["dataset"], split=split, n_images=len(ids), resolution="native" if native else f"{config['img_size']} px")
+    about = dict(dataset=config["dataset"], split=split, n_images=len(ids), resolution="native" if native else f"{config['img_size']} px",
+                 tta=tta, ms_per_image=ms, device=device_name(default_device(device)))
     return write_evaluation(out_dir, table, calib, about, t, n_resamples)
 
 # %% ../nbs/06_evaluation.ipynb #d73365df
@@ -489,6 +498,7 @@ def evaluate_folder(checkpoint:str|Path,  # A checkpoint written by `radiomicnet
                     cache_dir:str|Path=None, # Feature cache folder
                     log=None,             # Called with each refused file's line (default: print to stderr)
                     fast:bool=False,      # Run the network as int8 in ONNX Runtime (`int8_network`: calibrated, cached beside the checkpoint)
+                    tta:bool=False,       # Horizontal-flip test-time augmentation
                    )->dict:
     "Score a checkpoint on any folder at native resolution; files that cannot be used are refused, one line each, the others scored."
     model, scaler, ckpt = load_checkpoint(checkpoint)
@@ -499,10 +509,14 @@ def evaluate_folder(checkpoint:str|Path,  # A checkpoint written by `radiomicnet
     if not good: raise DataError(f"{folder}: none of its images can be evaluated ({len(refused)} files refused)")
     t = checkpoint_temperature(checkpoint, device=device) if temperature_scaling else 1.0
     test = samples_test_set(good, scaler, config["img_size"], cache_dir)
-    probs = predict_probs(int8_network(checkpoint, log=log) if fast else model, test.images, test.radiomics, bs, device, t)[:, 0].numpy()
+    net = int8_network(checkpoint, log=log) if fast else model
+    start = time.perf_counter()
+    probs = predict_probs(net, test.images, test.radiomics, bs, device, t, tta)[:, 0].numpy()
+    ms = 1000 * (time.perf_counter() - start) / len(good)
     table, calib = score_native(test.ids, probs, (s.load()[1] for s in good))
     about = dict(dataset="folder", split="test", n_images=len(good), n_refused=len(refused), resolution="native",
-                 folder=portable_path(folder), checkpoint=portable_path(checkpoint), trained_on=config["dataset"], network="int8 ONNX" if fast else "torch")
+                 folder=portable_path(folder), checkpoint=portable_path(checkpoint), trained_on=config["dataset"], network="int8 ONNX" if fast else "torch",
+                 tta=tta, ms_per_image=ms)
     result = write_evaluation(out_dir, table, calib, about, t, n_resamples, {"qualitative.png": native_grid(good, probs, table.dsc.to_numpy())})
     with atomic_path(Path(out_dir)/"refused.txt") as tmp: tmp.write_text("".join(f"{l}\n" for l in refused))
     return dict(result, refused=refused)
@@ -524,13 +538,13 @@ def predict_class_probs(model, test:TestSet, bs:int=8, device=None)->np.ndarray:
     return torch.cat(out).numpy()
 
 # %% ../nbs/06_evaluation.ipynb #affb6800
-def evaluate_labelled(checkpoint, folder, out, device=None, mask_threshold:int=128, temperature_scaling:bool=False, fast:bool=False, # As `radiomicnet_evaluate`
+def evaluate_labelled(checkpoint, folder, out, device=None, mask_threshold:int=128, temperature_scaling:bool=False, fast:bool=False, tta:bool=False, # As `radiomicnet_evaluate`
                       n_resamples:int=2000, # Bootstrap resamples of the AUC CIs
                      )->dict:
     "Segmentation per class subfolder (`evaluate_folder` into out/<class>/) and, for a diagnosis model, the classification over all."
     subs, out, good, labels = class_subfolders(folder), Path(out), [], []
     for c, sub in subs.items():
-        m = evaluate_folder(checkpoint, sub, out/c, device, mask_threshold, temperature_scaling, fast=fast)["metrics"]
+        m = evaluate_folder(checkpoint, sub, out/c, device, mask_threshold, temperature_scaling, fast=fast, tta=tta)["metrics"]
         print(f"{c}: DSC {m['dsc_mean']:.3f} over {m['n_images']} images, refused {m['n_refused']}; in {out/c}")
         samples = usable_samples(folder_samples(sub, mask_threshold)[0], [])
         good += samples; labels += [DIAGNOSIS_CLASSES.index(c)] * len(samples)
@@ -556,15 +570,21 @@ def radiomicnet_evaluate(checkpoint:str=None, # A trained checkpoint, e.g. a run
                          mask_threshold:int=128, # A mask pixel is foreground from this grey level (0/1 label masks: 1)
                          temperature_scaling:bool=False, # Divide the logits by the checkpoint's temperature (temperature.json beside it, else fitted on its validation split)
                          fast:bool=False,     # The fast path: the network as int8 in ONNX Runtime, calibrated on the checkpoint's training images (cached beside it)
+                         tta:bool=False,      # Horizontal-flip test-time augmentation: average with the flipped image's prediction
+                         split:str=None,      # Instead of --data-dir: a split (train | valid | test) of the checkpoint's own data set ($RADIOMICNET_DATA)
                         ):
-    "Evaluate a checkpoint on any folder of images and masks at native resolution: per-image metrics, CIs, reliability diagram, best/median/worst grid."
-    for name, value in (("--checkpoint", checkpoint), ("--data-dir", data_dir), ("--out", out)):
-        if value is None: raise RadiomicNetError(f"{name} is missing: radiomicnet-evaluate --checkpoint CKPT --data-dir FOLDER --out DIR")
-    if class_subfolders(data_dir): return evaluate_labelled(checkpoint, data_dir, out, device, mask_threshold, temperature_scaling, fast=fast)
-    result = evaluate_folder(checkpoint, data_dir, out, device, mask_threshold, temperature_scaling, fast=fast)
+    "Evaluate a checkpoint on any folder of images and masks (or a split of its data set) at native resolution: per-image metrics, CIs, reliability diagram, best/median/worst grid."
+    for name, value in (("--checkpoint", checkpoint), ("--data-dir", data_dir if split is None else split), ("--out", out)):
+        if value is None: raise RadiomicNetError(f"{name} is missing: radiomicnet-evaluate --checkpoint CKPT --data-dir FOLDER (or --split test) --out DIR")
+    if split is not None and data_dir is not None: raise RadiomicNetError("give --data-dir FOLDER or --split SPLIT, not both")
+    if split is not None:
+        if fast: raise RadiomicNetError("--fast scores a folder (--data-dir); export a split with radiomicnet.evaluate.resave_folder first")
+        result = evaluate_checkpoint(checkpoint, out, split, device=device, temperature_scaling=temperature_scaling, tta=tta)
+    elif class_subfolders(data_dir): return evaluate_labelled(checkpoint, data_dir, out, device, mask_threshold, temperature_scaling, fast=fast, tta=tta)
+    else: result = evaluate_folder(checkpoint, data_dir, out, device, mask_threshold, temperature_scaling, fast=fast, tta=tta)
     m = result["metrics"]
     print(f"DSC {m['dsc_mean']:.3f} (95% CI {m['dsc_ci95'][0]:.3f}-{m['dsc_ci95'][1]:.3f}), HD95 {m['hd95_mean']:.1f} px, ECE {m['ece']:.4f}")
-    print(f"evaluated {m['n_images']} images, refused {m['n_refused']} files; tables and figures in {out}")
+    print(f"evaluated {m['n_images']} images, refused {m.get('n_refused', 0)} files, {m['ms_per_image']:.1f} ms per image{' with TTA' if tta else ''}; tables and figures in {out}")
 
 # %% ../nbs/06_evaluation.ipynb #da038ba9
 INT8_CALIBRATION = 32  # training images the int8 network is calibrated on
