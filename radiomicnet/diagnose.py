@@ -41,13 +41,13 @@ from .train import (ContrastTarget, HistoryCSV, MeanDice, RunCheckpoint, BudgetS
 from .report import lesion_report
 
 # %% auto #0
-__all__ = ['DIAGNOSIS_ARMS', 'DIAGNOSIS_HEADS', 'DESCRIPTOR_COLUMNS', 'REFERENCE_METHOD', 'hierarchical_probs',
-           'inverse_frequency_weights', 'weighted_bce', 'hierarchical_losses', 'UncertaintyWeighting', 'FusionGate',
-           'DiagnosisNet', 'DiagnosisBatch', 'DiagnosisLoss', 'JointDice', 'mean_task_auc', 'ValidAUC',
-           'diagnosis_learner', 'labelled_synthetic', 'diagnosis_samples', 'test_predictions', 'diagnosis_run',
-           'lesion_descriptors', 'descriptor_table', 'classical_models', 'classical_probs', 'classical_run',
-           'load_predictions', 'seed_mean', 'diagnosis_tables', 'segmentation_table', 'roc_figure',
-           'reliability_figure', 'build_diagnosis_results', 'radiomicnet_diagnose']
+__all__ = ['DIAGNOSIS_ARMS', 'DIAGNOSIS_HEADS', 'DESCRIPTOR_COLUMNS', 'REFERENCE_METHOD', 'PUBLISHED_DIAGNOSIS',
+           'hierarchical_probs', 'inverse_frequency_weights', 'weighted_bce', 'hierarchical_losses',
+           'UncertaintyWeighting', 'FusionGate', 'DiagnosisNet', 'DiagnosisBatch', 'DiagnosisLoss', 'JointDice',
+           'mean_task_auc', 'ValidAUC', 'diagnosis_learner', 'labelled_synthetic', 'diagnosis_samples',
+           'test_predictions', 'diagnosis_run', 'lesion_descriptors', 'descriptor_table', 'classical_models',
+           'classical_probs', 'classical_run', 'load_predictions', 'seed_mean', 'diagnosis_tables',
+           'segmentation_table', 'roc_figure', 'reliability_figure', 'build_diagnosis_results', 'radiomicnet_diagnose']
 
 # %% ../nbs/07ab_diagnose.ipynb #4fbf11dd
 def hierarchical_probs(logits:torch.Tensor, # (B, 2): logit of abnormal, logit of malignant given abnormal
@@ -460,6 +460,14 @@ def reliability_figure(folder:str|Path)->plt.Figure|None:
     ax.legend(fontsize=6); fig.tight_layout()
     return fig
 
+# %% ../nbs/07ab_diagnose.ipynb #a01a0c8e
+PUBLISHED_DIAGNOSIS = pd.DataFrame([
+    dict(task="benign_vs_malignant", metric="accuracy", value=0.978, source="Jayakrishnan & Katal 2026, doi:10.3389/frai.2026.1752413",
+         protocol="U-Net masks, shape radiomics, classical ML; their own test split"),
+    dict(task="normal_vs_abnormal", metric="auc", value=0.715, source="Zeng 2025, doi:10.54254/2753-8818/2025.AU27948",
+         protocol="780 images, radiomics + LightGBM, 10-fold stratified CV"),
+])
+
 # %% ../nbs/07ab_diagnose.ipynb #7eeed085
 def build_diagnosis_results(folder:str|Path, # A diagnosis results folder, e.g. results/busi/cpu/diagnosis
                             n_resamples:int=2000, # Bootstrap resamples of the CIs and paired tests
@@ -467,6 +475,7 @@ def build_diagnosis_results(folder:str|Path, # A diagnosis results folder, e.g. 
     "Write the diagnosis tables (CSV) and figures (PNG) of a results folder from its prediction files, atomically."
     folder, written = Path(folder), []
     tables = diagnosis_tables(folder, n_resamples) | {"diagnosis_segmentation": segmentation_table(folder)}
+    if any(not t.empty for t in tables.values()): tables["diagnosis_published"] = PUBLISHED_DIAGNOSIS  # beside ours, never in our tables
     for name, table in tables.items():
         if table.empty: continue
         with atomic_path(folder/"tables"/f"{name}.csv") as tmp: table.to_csv(tmp, index=False)

@@ -22,15 +22,15 @@ from .core import RadiomicNetError, atomic_path, cli_errors, mean_std, PROJECT_D
 from .compare import ABLATION_LABELS, PAPER_ABLATION_BUSI, PAPER_METHODS, calibration_verdict, gate_verdict, p_text, radiomics_verdict, tta_verdict
 
 # %% auto #0
-__all__ = ['NB_CELL_KEYS', 'DATASET_TITLES', 'TABLE_TITLES', 'COLUMN_HEADERS', 'MISSING', 'RESULTS_MARKER', 'README_HEADER',
-           'MATHJAX_CDN', 'MATHJAX_FILES', 'PAGE_TEMPLATE', 'SITE_CSS', 'RESULT_KINDS', 'BUDGET_TITLES',
-           'DIAGNOSIS_CAPTION', 'RecordProcs', 'process_notebook', 'dataset_title', 'format_table', 'markdown_html',
-           'baselines_markdown', 'discussion_markdown', 'radiomics_words', 'results_markdown', 'render_readme',
-           'sidebar_sections', 'page_name', 'mathjax_dir', 'mathjax_script', 'apply_cell_options', 'nav_html',
-           'SiteWriter', 'result_datasets', 'result_files', 'results_page_name', 'results_notebook_name',
-           'file_heading', 'csv_table_html', 'figure_html', 'budget_dirs', 'run_summaries', 'protocol_caption',
-           'results_body', 'diagnosis_folders', 'diagnosis_body', 'build_site', 'lean_png', 'lean_notebook',
-           'radiomicnet_docs']
+__all__ = ['NB_CELL_KEYS', 'DATASET_TITLES', 'TABLE_TITLES', 'COLUMN_HEADERS', 'MISSING', 'RESULTS_MARKER', 'PROTOCOL_ROWS',
+           'README_HEADER', 'MATHJAX_CDN', 'MATHJAX_FILES', 'PAGE_TEMPLATE', 'SITE_CSS', 'RESULT_KINDS',
+           'BUDGET_TITLES', 'DIAGNOSIS_CAPTION', 'RecordProcs', 'process_notebook', 'dataset_title', 'format_table',
+           'markdown_html', 'baselines_markdown', 'discussion_markdown', 'radiomics_words', 'long_words',
+           'results_markdown', 'render_readme', 'sidebar_sections', 'page_name', 'mathjax_dir', 'mathjax_script',
+           'apply_cell_options', 'nav_html', 'SiteWriter', 'result_datasets', 'result_files', 'results_page_name',
+           'results_notebook_name', 'file_heading', 'csv_table_html', 'figure_html', 'budget_dirs', 'run_summaries',
+           'protocol_caption', 'results_body', 'diagnosis_folders', 'diagnosis_body', 'build_site', 'lean_png',
+           'lean_notebook', 'radiomicnet_docs']
 
 # %% ../nbs/10_docs.ipynb #8d897638
 NB_CELL_KEYS = {"cell_type", "id", "metadata", "source", "attachments", "outputs", "execution_count"}
@@ -70,6 +70,7 @@ TABLE_TITLES = {
     "table3_ablation": "Table III. Ablation of RadiomicNet's components on {dataset} (test split)",
     "table3b_radiomics": "What do the radiomics add? The gates fed their own, another image's or the mean radiomics, and local maps, on {dataset} (test split; not in the paper)",
     "gate_diagnostics": "Gate diagnostics on {dataset}: the share of the gates' variance that changes with the image, and how strongly the channel gates follow the image's own radiomics (Spearman |ρ| over the test images)",
+    "diagnosis_published": "Published BUSI classification figures, for context: their protocols and splits, not ours (from the papers' abstracts)",
     "tta": "Test-time augmentation on {dataset}: test DSC without and with horizontal-flip TTA, paired Wilcoxon on per-image DSC averaged over seeds, and the time per image of each (not in the paper)",
     "table4_calibration": "Table IV. Calibration on {dataset}: pixel ECE without and with L_RC, and after temperature scaling (test split)",
     "table5_efficiency": "Table V. Efficiency: parameters, size and inference time per image",
@@ -208,18 +209,45 @@ def radiomics_words(folder:Path # A budget folder
 
 RESULTS_MARKER = "<!-- measured results: generated from results/ -->"
 
+PROTOCOL_ROWS = ("cpu", "long")  # the README's rows per data set, each from its own budget folder, never mixed
+
+def _rag_answer(full, norag)->str:
+    "The answer of Table III's full and no_rag rows to 'does the RAG help?' (Wilcoxon at the 5% level)."
+    if not norag.n_seeds or not norag.p_vs_full < 0.05: return "no significant difference"
+    return "the gates help" if full.dsc_mean > norag.dsc_mean else "the gates hurt"
+
+def long_words(results:str|Path, # Results root
+               dataset:str,      # busi | kvasir-seg
+              )->str:
+    "How far `long` closes `cpu`'s gap to the paper's DSC, and whether the answer to 'does the RAG help?' changed ('' without both)."
+    rows = {b: _ablation_rows(Path(results)/dataset/b) for b in ("cpu", "long")}
+    if any(r is None for r in rows.values()): return ""
+    paper = PAPER_METHODS.loc["radiomicnet", f"{dataset}_dsc"]
+    (cf, cn), (lf, ln) = rows["cpu"], rows["long"]
+    gap_cpu, gap_long = paper - cf.dsc_mean, paper - lf.dsc_mean
+    closed = f"closes {(gap_cpu - gap_long) / gap_cpu:.0%} of the gap" if gap_cpu > 0 and gap_long >= 0 else (
+             "passes the paper" if gap_long < 0 else "does not close the gap")
+    answers = [_rag_answer(cf, cn), _rag_answer(lf, ln)]
+    same = f"the answer to 'does the RAG help?' is unchanged: {answers[1]}" if answers[0] == answers[1] else \
+           f"the answer to 'does the RAG help?' changes from {answers[0]} (cpu) to {answers[1]} (long)"
+    return (f"**{dataset_title(dataset)}, `long` against `cpu`:** RadiomicNet reaches {_ms(lf)} under `long` ({int(lf.n_seeds)} "
+            f"seed{'s' * (lf.n_seeds > 1)}) against {_ms(cf)} under `cpu`; the paper reports {paper:.3f}, so `long` {closed} "
+            f"(paper minus ours: {gap_cpu:+.3f} under `cpu`, {gap_long:+.3f} under `long`). Without the gates, {_ms(ln) if ln.n_seeds else MISSING} "
+            f"({p_text(ln.p_vs_full) if ln.n_seeds else 'no p'}): {same}.")
+
 def results_markdown(results:str|Path=PROJECT_DIR/"results", # Results root
                     )->str:
-    "The README's table of measured results: RadiomicNet with and without the gates per data set, cpu protocol, beside the paper's."
+    "The README's table of measured results: RadiomicNet with and without the gates per data set and protocol (cpu, long), beside the paper's."
     rows, sizes = [], set()
     for dataset in ("busi", "kvasir-seg"):
-        folder = Path(results)/dataset/"cpu"
-        if (r := _ablation_rows(folder)) is None: continue
-        full, norag = r
-        paper_norag = f"{PAPER_ABLATION_BUSI.loc['no_rag', 'dsc']:.3f}" if dataset == "busi" else MISSING
-        sizes.add(_sizes(folder))
-        rows.append(f"| {dataset_title(dataset)} | cpu | {int(full.n_seeds)} | {_ms(full)} | {_ms(norag) if norag.n_seeds else MISSING} | "
-                    f"{_num(norag.p_vs_full, True)} | {PAPER_METHODS.loc['radiomicnet', f'{dataset}_dsc']:.3f} | {paper_norag} |")
+        for budget in PROTOCOL_ROWS:
+            folder = Path(results)/dataset/budget
+            if (r := _ablation_rows(folder)) is None: continue
+            full, norag = r
+            paper_norag = f"{PAPER_ABLATION_BUSI.loc['no_rag', 'dsc']:.3f}" if dataset == "busi" else MISSING
+            sizes.add(_sizes(folder))
+            rows.append(f"| {dataset_title(dataset)} | {budget} | {int(full.n_seeds)} | {_ms(full)} | {_ms(norag) if norag.n_seeds else MISSING} | "
+                        f"{_num(norag.p_vs_full, True)} | {PAPER_METHODS.loc['radiomicnet', f'{dataset}_dsc']:.3f} | {paper_norag} |")
     if not rows: return "No real-data result has been committed yet."
     words = [f"- {dataset_title(d)}: {w.removeprefix('**What do the radiomics add?** ')}" for d in ("busi", "kvasir-seg")
              if (w := radiomics_words(Path(results)/d/"cpu"))]
@@ -228,7 +256,8 @@ def results_markdown(results:str|Path=PROJECT_DIR/"results", # Results root
     return (head + "\n".join(rows) + "\n\nTest-split DSC, mean ± std over seeds, scored at each image's native resolution; "
             "p: two-sided Wilcoxon signed-rank test on per-image DSC averaged over seeds. The paper's numbers come from an "
             f"ImageNet-pretrained encoder at 256 px on a GPU; ours from scratch at {' / '.join(sorted(sizes))} px on 2 CPU cores. Tables I–IV, figures and "
-            "the discussion: `results/<dataset>/cpu/` and the results pages of the documentation site."
+            "the discussion: `results/<dataset>/<protocol>/` and the results pages of the documentation site."
+            + "".join(f"\n\n{w}" for d in ("busi", "kvasir-seg") if (w := long_words(results, d)))
             + ("\n\n**What do the radiomics add?** Controls that keep the gates and take away the information (cpu protocol):\n" + "\n".join(words) if words else ""))
 
 # %% ../nbs/10_docs.ipynb #76c0ef16
