@@ -475,7 +475,7 @@ def build_diagnosis_results(folder:str|Path, # A diagnosis results folder, e.g. 
     "Write the diagnosis tables (CSV) and figures (PNG) of a results folder from its prediction files, atomically."
     folder, written = Path(folder), []
     tables = diagnosis_tables(folder, n_resamples) | {"diagnosis_segmentation": segmentation_table(folder)}
-    if any(not t.empty for t in tables.values()): tables["diagnosis_published"] = PUBLISHED_DIAGNOSIS  # beside ours, never in our tables
+    if load_predictions(folder): tables["diagnosis_published"] = PUBLISHED_DIAGNOSIS  # beside ours, never in our tables
     for name, table in tables.items():
         if table.empty: continue
         with atomic_path(folder/"tables"/f"{name}.csv") as tmp: table.to_csv(tmp, index=False)
