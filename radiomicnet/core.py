@@ -54,7 +54,11 @@ class ExtraScript:
             line = f"{script} needs the optional '{self.extra}' dependencies ({package} is not installed): pip install -e '.[{self.extra}]'"
             if {"-h", "--help"} & set(sys.argv[1:]): print(f"usage: {line}"); sys.exit(0)
             print(f"error: {line}", file=sys.stderr); sys.exit(1)
-        return main()
+        # fastcore's `call_parse` reads sys.argv only when called from a script's top level, not from here: parse it ourselves
+        from fastcore.script import parse_cli
+        raw = getattr(main, "__wrapped__", main)  # under `call_parse`: our function (with `cli_errors`, if it has it)
+        pargs, kwargs, _ = parse_cli(raw)
+        return raw(*pargs, **kwargs)
 
 docs_script = ExtraScript("radiomicnet.docs:radiomicnet_docs", "docs")  # the `radiomicnet-docs` entry point
 

@@ -583,8 +583,9 @@ def radiomicnet_evaluate(checkpoint:str=None, # A trained checkpoint, e.g. a run
     elif class_subfolders(data_dir): return evaluate_labelled(checkpoint, data_dir, out, device, mask_threshold, temperature_scaling, fast=fast, tta=tta)
     else: result = evaluate_folder(checkpoint, data_dir, out, device, mask_threshold, temperature_scaling, fast=fast, tta=tta)
     m = result["metrics"]
-    print(f"DSC {m['dsc_mean']:.3f} (95% CI {m['dsc_ci95'][0]:.3f}-{m['dsc_ci95'][1]:.3f}), HD95 {m['hd95_mean']:.1f} px, ECE {m['ece']:.4f}")
-    print(f"evaluated {m['n_images']} images, refused {m.get('n_refused', 0)} files, {m['ms_per_image']:.1f} ms per image{' with TTA' if tta else ''}; tables and figures in {out}")
+    print(f"DSC {m['dsc_mean']:.3f} (95% CI {m['dsc_ci95'][0]:.3f}-{m['dsc_ci95'][1]:.3f}), HD95 {m['hd95_mean']:.1f} px, ECE {m['ece']:.4f}; "
+          f"{m['ms_per_image']:.1f} ms per image{' with TTA' if tta else ''}")
+    print(f"evaluated {m['n_images']} images, refused {m.get('n_refused', 0)} files; tables and figures in {out}")
 
 # %% ../nbs/06_evaluation.ipynb #da038ba9
 INT8_CALIBRATION = 32  # training images the int8 network is calibrated on
