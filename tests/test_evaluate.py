@@ -308,7 +308,9 @@ def test_cli_reports_each_refused_file_and_the_counts(tiny_checkpoint, tmp_path)
     out = _cli("--checkpoint", tiny_checkpoint, "--data-dir", empty, "--out", tmp_path/"out2")
     assert out.returncode == 1 and out.stderr.strip().splitlines()[-1].startswith(f"error: {empty/'images'}: no images found")
     out = _cli("--checkpoint", tiny_checkpoint, "--out", tmp_path/"out2")
-    assert out.returncode == 1 and out.stderr.strip() == "error: --data-dir is missing: radiomicnet-evaluate --checkpoint CKPT --data-dir FOLDER --out DIR"
+    assert out.returncode == 1 and out.stderr.strip() == "error: --data-dir is missing: radiomicnet-evaluate --checkpoint CKPT --data-dir FOLDER (or --split test) --out DIR"
+    out = _cli("--checkpoint", tiny_checkpoint, "--split", "test", "--data-dir", folder, "--out", tmp_path/"out3")
+    assert out.returncode == 1 and out.stderr.strip() == "error: give --data-dir FOLDER or --split SPLIT, not both"
 
 def test_cli_on_kvasir_images_scores_each_at_native_resolution(tiny_checkpoint, tmp_path, data_dir):
     "Real Kvasir-SEG test images in four formats; every count adds up to the image's own pixels and the mask's own foreground."
