@@ -40,6 +40,7 @@ GRID = {
     "cpu-e40":         dict(lr=1e-2, epochs=40),
     "cpu-e60":         dict(lr=1e-2, epochs=60),
     "cpu-192-e40":     dict(lr=1e-2, img_size=192, epochs=40),
+    "cpu-256-e40":     dict(lr=1e-2, img_size=256, epochs=40),  # run only if the probe's s/epoch x 40 fits 55 minutes
     "probe-256-e2":    dict(lr=1e-2, img_size=256, epochs=2),   # timing only: its s/epoch x 40 says whether 256 px x 40 fits 60 min
 }
 # the quick budget's sweep: the base is the budget as it stood (cpu protocol: one_cycle, peak 1e-2; 64 px, 20 epochs)
