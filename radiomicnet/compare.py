@@ -27,8 +27,8 @@ __all__ = ['METHODS', 'METHOD_LABELS', 'ABLATIONS', 'ABLATION_LABELS', 'CONTROLS
            'run_jobs', 'check_kernel', 'check_parameters', 'run_one', 'load_run', 'load_runs', 'over_seeds',
            'seed_mean_per_image', 'paired_p', 'count_params', 'empty_predictions', 'first_epoch_over_budget',
            'budget_cells', 'dsc_ci', 'methods_table', 'ablation_table', 'calibration_runs', 'calibration_table',
-           'runs_table', 'radiomics_table', 'gate_diagnostics_table', 'gate_verdict', 'tta_table', 'tta_verdict',
-           'calibration_verdict', 'p_text', 'radiomics_verdict', 'measure_model', 'efficiency_table', 'efficiency_file',
+           'runs_table', 'radiomics_table', 'gate_diagnostics_table', 'gate_verdict', 'calibration_verdict', 'p_text',
+           'radiomics_verdict', 'tta_table', 'tta_verdict', 'measure_model', 'efficiency_table', 'efficiency_file',
            'measure_efficiency', 'validation_curves', 'calibration_figure', 'results_tables', 'build_results',
            'run_paper', 'radiomicnet_paper', 'budget_folders', 'radiomicnet_tables']
 
@@ -406,31 +406,6 @@ def gate_verdict(table:pd.DataFrame # `gate_diagnostics_table` of a budget folde
     return (f"**Do the gates follow the radiomics?** In full, {full}. In rag_shuffled, whose gates never see the image's own "
             f"features, {shuf}. Spearman ρ over the test images; the variance split is a two-way layout of images × channels (notebook 07).")
 
-# %% ../nbs/09_comparison.ipynb #86eeecb7
-def tta_table(root:Path,   # A budget folder, `results/<dataset>/<budget>`
-              dataset:str, # Its data set (unused)
-             )->pd.DataFrame:
-    "Per (model, variant) with TTA scores: test DSC plain and with horizontal-flip TTA, Wilcoxon p between them, ms per image of each."
-    groups = {}
-    for d in sorted(Path(root).glob("runs/*-s*/tta/metrics.json"), key=lambda f: f.parent.parent.name):
-        groups.setdefault(d.parent.parent.name.rsplit("-s", 1)[0], []).append(d.parent.parent)
-    rows = []
-    for name, dirs in groups.items():
-        plain, tta = [load_run(d) for d in dirs], [load_run(d/"tta") for d in dirs]
-        ms = lambda runs: float(np.mean([r["metrics"].get("ms_per_image", np.nan) for r in runs]))
-        (pm, ps), (tm, ts) = over_seeds(plain, "dsc_mean"), over_seeds(tta, "dsc_mean")
-        rows.append(dict(run=name, protocol=_protocol_of(plain), n_seeds=len(dirs), dsc_plain_mean=pm, dsc_plain_std=ps, dsc_tta_mean=tm,
-                         dsc_tta_std=ts, dsc_gain=tm - pm, p_tta_vs_plain=paired_p(tta, plain), ms_plain=ms(plain), ms_tta=ms(tta)))
-    return pd.DataFrame(rows)
-
-def tta_verdict(table:pd.DataFrame # `tta_table` of a budget folder
-               )->str:
-    "What horizontal-flip TTA buys and costs, per row (markdown; '' without rows)."
-    words = [f"With horizontal-flip TTA, {r.run} ({int(r.n_seeds)} seed{'s' * (r.n_seeds > 1)}) scores a test DSC of {r.dsc_tta_mean:.3f} "
-             f"against {r.dsc_plain_mean:.3f} without ({r.dsc_gain:+.3f}, Wilcoxon {p_text(r.p_tta_vs_plain)}), "
-             f"at {r.ms_tta:.1f} against {r.ms_plain:.1f} ms per image." for r in table.itertuples()]
-    return " ".join(words)
-
 # %% ../nbs/09_comparison.ipynb #7919d9b6
 def _ece_cell(r)->str: return mean_std(r.ece_mean, r.ece_std, r.n_seeds)
 
@@ -485,6 +460,31 @@ def radiomics_verdict(table:pd.DataFrame, # The radiomics table of a budget fold
                  f"{_versus(local.dsc_mean, full.dsc_mean, local.p_vs_full)} full ({p_text(local.p_vs_full)}) and "
                  f"{_versus(local.dsc_mean, t.loc[RADIOMICS_LABELS['no_rag']].dsc_mean, local.p_vs_no_rag)} the network without gates ({p_text(local.p_vs_no_rag)}).")
     return text
+
+# %% ../nbs/09_comparison.ipynb #86eeecb7
+def tta_table(root:Path,   # A budget folder, `results/<dataset>/<budget>`
+              dataset:str, # Its data set (unused)
+             )->pd.DataFrame:
+    "Per (model, variant) with TTA scores: test DSC plain and with horizontal-flip TTA, Wilcoxon p between them, ms per image of each."
+    groups = {}
+    for d in sorted(Path(root).glob("runs/*-s*/tta/metrics.json"), key=lambda f: f.parent.parent.name):
+        groups.setdefault(d.parent.parent.name.rsplit("-s", 1)[0], []).append(d.parent.parent)
+    rows = []
+    for name, dirs in groups.items():
+        plain, tta = [load_run(d) for d in dirs], [load_run(d/"tta") for d in dirs]
+        ms = lambda runs: float(np.mean([r["metrics"].get("ms_per_image", np.nan) for r in runs]))
+        (pm, ps), (tm, ts) = over_seeds(plain, "dsc_mean"), over_seeds(tta, "dsc_mean")
+        rows.append(dict(run=name, protocol=_protocol_of(plain), n_seeds=len(dirs), dsc_plain_mean=pm, dsc_plain_std=ps, dsc_tta_mean=tm,
+                         dsc_tta_std=ts, dsc_gain=tm - pm, p_tta_vs_plain=paired_p(tta, plain), ms_plain=ms(plain), ms_tta=ms(tta)))
+    return pd.DataFrame(rows)
+
+def tta_verdict(table:pd.DataFrame # `tta_table` of a budget folder
+               )->str:
+    "What horizontal-flip TTA buys and costs, per row (markdown; '' without rows)."
+    words = [f"With horizontal-flip TTA, {r.run} ({int(r.n_seeds)} seed{'s' * (r.n_seeds > 1)}) scores a test DSC of {r.dsc_tta_mean:.3f} "
+             f"against {r.dsc_plain_mean:.3f} without ({r.dsc_gain:+.3f}, Wilcoxon {p_text(r.p_tta_vs_plain)}), "
+             f"at {r.ms_tta:.1f} against {r.ms_plain:.1f} ms per image." for r in table.itertuples()]
+    return " ".join(words)
 
 # %% ../nbs/09_comparison.ipynb #2ca3abc3
 def measure_model(model:str,        # A registered model

@@ -179,7 +179,8 @@ def gate_feature_correlation(outputs:ModelOutputs, # `run_model` output of a mod
     for l in outputs.levels:
         if l.a_c is None: continue
         gate = l.a_c.double().mean(1).numpy()
-        rho[l.level] = [stats.spearmanr(gate, f).statistic if np.ptp(gate) > 0 and np.ptp(f) > 0 else np.nan
+        constant = np.ptp(gate) <= 1e-6  # float noise on a gate that does not depend on the image (rag_mean): its ρ would be noise
+        rho[l.level] = [stats.spearmanr(gate, f).statistic if not constant and np.ptp(f) > 0 else np.nan
                         for f in radiomics.double().numpy().T]
     return pd.DataFrame.from_dict(rho, orient="index", columns=list(FEATURE_NAMES)).rename_axis("level")
 
