@@ -481,7 +481,7 @@ def tta_table(root:Path,   # A budget folder, `results/<dataset>/<budget>`
 def tta_verdict(table:pd.DataFrame # `tta_table` of a budget folder
                )->str:
     "What horizontal-flip TTA buys and costs, per row (markdown; '' without rows)."
-    words = [f"With horizontal-flip TTA, {r.run} ({int(r.n_seeds)} seed{'s' * (r.n_seeds > 1)}) scores a test DSC of {r.dsc_tta_mean:.3f} "
+    words = [f"With horizontal-flip TTA, {r.run} ({int(r.n_seeds)} seed{'s' if r.n_seeds > 1 else ''}) scores a test DSC of {r.dsc_tta_mean:.3f} "
              f"against {r.dsc_plain_mean:.3f} without ({r.dsc_gain:+.3f}, Wilcoxon {p_text(r.p_tta_vs_plain)}), "
              f"at {r.ms_tta:.1f} against {r.ms_plain:.1f} ms per image." for r in table.itertuples()]
     return " ".join(words)

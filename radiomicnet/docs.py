@@ -231,7 +231,7 @@ def long_words(results:str|Path, # Results root
     same = f"the answer to 'does the RAG help?' is unchanged: {answers[1]}" if answers[0] == answers[1] else \
            f"the answer to 'does the RAG help?' changes from {answers[0]} (cpu) to {answers[1]} (long)"
     return (f"**{dataset_title(dataset)}, `long` against `cpu`:** RadiomicNet reaches {_ms(lf)} under `long` ({int(lf.n_seeds)} "
-            f"seed{'s' * (lf.n_seeds > 1)}) against {_ms(cf)} under `cpu`; the paper reports {paper:.3f}, so `long` {closed} "
+            f"seed{'s' if lf.n_seeds > 1 else ''}) against {_ms(cf)} under `cpu`; the paper reports {paper:.3f}, so `long` {closed} "
             f"(paper minus ours: {gap_cpu:+.3f} under `cpu`, {gap_long:+.3f} under `long`). Without the gates, {_ms(ln) if ln.n_seeds else MISSING} "
             f"({p_text(ln.p_vs_full) if ln.n_seeds else 'no p'}): {same}.")
 
