@@ -47,7 +47,8 @@ __all__ = ['DIAGNOSIS_ARMS', 'DIAGNOSIS_HEADS', 'DESCRIPTOR_COLUMNS', 'REFERENCE
            'mean_task_auc', 'ValidAUC', 'diagnosis_learner', 'labelled_synthetic', 'diagnosis_samples',
            'test_predictions', 'diagnosis_run', 'lesion_descriptors', 'descriptor_table', 'classical_models',
            'classical_probs', 'classical_run', 'load_predictions', 'seed_mean', 'diagnosis_tables',
-           'segmentation_table', 'roc_figure', 'reliability_figure', 'build_diagnosis_results', 'radiomicnet_diagnose']
+           'segmentation_table', 'univariate_table', 'roc_figure', 'reliability_figure', 'build_diagnosis_results',
+           'radiomicnet_diagnose']
 
 # %% ../nbs/07ab_diagnose.ipynb #4fbf11dd
 def hierarchical_probs(logits:torch.Tensor, # (B, 2): logit of abnormal, logit of malignant given abnormal
@@ -419,16 +420,39 @@ def diagnosis_tables(folder:str|Path, # A diagnosis results folder
     return {f"diagnosis_{k}": pd.DataFrame(v) for k, v in out.items()}
 
 # %% ../nbs/07ab_diagnose.ipynb #b04e0c52
+def _dsc_selection(run:Path)->dict:
+    "Valid DSC at the epoch a run kept (its `best_epoch`) and the best valid DSC it reached at any epoch, from its history."
+    h, best = pd.read_csv(run/"history.csv"), json.loads((run/"summary.json").read_text())["best_epoch"]
+    return dict(kept_epoch=best, valid_dsc_kept=float(h.dice[h.epoch == best].iloc[0]), valid_dsc_max=float(h.dice.max()))
+
 def segmentation_table(folder:str|Path # A diagnosis results folder inside a budget folder (results/<dataset>/<budget>/diagnosis)
                       )->pd.DataFrame:
-    "Test DSC (abnormal test images, network input size) of each multi-task arm against the segmentation-only RadiomicNet runs beside it."
-    folder, rows = Path(folder), []
-    groups = {}
-    for f in sorted(folder.glob("runs/*-s*/summary.json")): groups.setdefault(f.parent.name.rsplit("-s", 1)[0], []).append(json.loads(f.read_text())["test_dice_abnormal"])
-    seg_only = [json.loads(f.read_text())["test_dice"] for f in sorted(folder.parent.glob("runs/radiomicnet-full-s*/summary.json"))]
-    if seg_only: groups["segmentation only (radiomicnet-full)"] = seg_only
-    for m, v in groups.items(): rows.append(dict(method=m, n_seeds=len(v), dsc_mean=float(np.mean(v)), dsc_sd=float(np.std(v, ddof=1)) if len(v) > 1 else np.nan))
+    "Test DSC (abnormal test images, network input size) of each multi-task arm against the segmentation-only RadiomicNet runs beside it, with the valid DSC the kept epoch gave up."
+    folder, groups = Path(folder), {}
+    for f in sorted(folder.glob("runs/*-s*/summary.json")):
+        groups.setdefault(f.parent.name.rsplit("-s", 1)[0], []).append(dict(test_dsc=json.loads(f.read_text())["test_dice_abnormal"], **_dsc_selection(f.parent)))
+    for f in sorted(folder.parent.glob("runs/radiomicnet-full-s*/summary.json")):
+        groups.setdefault("segmentation only (radiomicnet-full)", []).append(dict(test_dsc=json.loads(f.read_text())["test_dice"], **_dsc_selection(f.parent)))
+    rows = []
+    for m, v in groups.items():
+        v = pd.DataFrame(v)
+        rows.append(dict(method=m, n_seeds=len(v), dsc_mean=v.test_dsc.mean(), dsc_sd=v.test_dsc.std() if len(v) > 1 else np.nan,
+                         kept_epoch_mean=v.kept_epoch.mean(), valid_dsc_kept=v.valid_dsc_kept.mean(), valid_dsc_max=v.valid_dsc_max.mean()))
     return pd.DataFrame(rows)
+
+# %% ../nbs/07ab_diagnose.ipynb #016f6023
+def univariate_table(folder:str|Path # A diagnosis results folder with classical/<masks>/descriptors.csv
+                    )->pd.DataFrame:
+    "Benign against malignant on the test split, one descriptor at a time: scikit-learn's AUC of the raw value (malignant as positive) and its separation max(AUC, 1 - AUC), per mask source."
+    rows = []
+    for f in sorted(Path(folder).glob("classical/*/descriptors.csv")):
+        d = pd.read_csv(f).query("split == 'test' and label > 0 and lesion_found == 1")
+        y = (d.label == DIAGNOSIS_CLASSES.index("malignant")).to_numpy()
+        if len(np.unique(y)) < 2: continue
+        for c in DESCRIPTOR_COLUMNS:
+            auc = roc_auc_score(y, d[c].to_numpy())
+            rows.append(dict(masks=f.parent.name.replace("_", " "), descriptor=c, n=len(d), auc_malignant_higher=auc, separation=max(auc, 1 - auc)))
+    return pd.DataFrame(rows).sort_values(["masks", "separation"], ascending=[True, False], ignore_index=True) if rows else pd.DataFrame()
 
 # %% ../nbs/07ab_diagnose.ipynb #88c2cccd
 def roc_figure(folder:str|Path)->plt.Figure|None:
@@ -474,7 +498,7 @@ def build_diagnosis_results(folder:str|Path, # A diagnosis results folder, e.g. 
                            )->list:         # The files written
     "Write the diagnosis tables (CSV) and figures (PNG) of a results folder from its prediction files, atomically."
     folder, written = Path(folder), []
-    tables = diagnosis_tables(folder, n_resamples) | {"diagnosis_segmentation": segmentation_table(folder)}
+    tables = diagnosis_tables(folder, n_resamples) | {"diagnosis_segmentation": segmentation_table(folder), "diagnosis_univariate": univariate_table(folder)}
     if load_predictions(folder): tables["diagnosis_published"] = PUBLISHED_DIAGNOSIS  # beside ours, never in our tables
     for name, table in tables.items():
         if table.empty: continue

@@ -19,18 +19,19 @@ from nbconvert import MarkdownExporter, HTMLExporter
 from nbconvert.filters.markdown import markdown2html_mistune
 from pygments.formatters import HtmlFormatter
 from .core import RadiomicNetError, atomic_path, cli_errors, mean_std, PROJECT_DIR
+from .diagnose import REFERENCE_METHOD
 from .compare import ABLATION_LABELS, PAPER_ABLATION_BUSI, PAPER_METHODS, calibration_verdict, gate_verdict, p_text, radiomics_verdict, tta_verdict
 
 # %% auto #0
 __all__ = ['NB_CELL_KEYS', 'DATASET_TITLES', 'TABLE_TITLES', 'COLUMN_HEADERS', 'MISSING', 'RESULTS_MARKER', 'PROTOCOL_ROWS',
-           'README_HEADER', 'MATHJAX_CDN', 'MATHJAX_FILES', 'PAGE_TEMPLATE', 'SITE_CSS', 'RESULT_KINDS',
-           'BUDGET_TITLES', 'DIAGNOSIS_CAPTION', 'RecordProcs', 'process_notebook', 'dataset_title', 'format_table',
-           'markdown_html', 'baselines_markdown', 'discussion_markdown', 'radiomics_words', 'long_words',
-           'results_markdown', 'render_readme', 'sidebar_sections', 'page_name', 'mathjax_dir', 'mathjax_script',
-           'apply_cell_options', 'nav_html', 'SiteWriter', 'result_datasets', 'result_files', 'results_page_name',
-           'results_notebook_name', 'file_heading', 'csv_table_html', 'figure_html', 'budget_dirs', 'run_summaries',
-           'protocol_caption', 'results_body', 'diagnosis_folders', 'diagnosis_body', 'build_site', 'lean_png',
-           'lean_notebook', 'radiomicnet_docs']
+           'DIAGNOSIS_MARKER', 'README_HEADER', 'MATHJAX_CDN', 'MATHJAX_FILES', 'PAGE_TEMPLATE', 'SITE_CSS',
+           'RESULT_KINDS', 'BUDGET_TITLES', 'DIAGNOSIS_CAPTION', 'RecordProcs', 'process_notebook', 'dataset_title',
+           'format_table', 'markdown_html', 'baselines_markdown', 'discussion_markdown', 'radiomics_words',
+           'long_words', 'results_markdown', 'diagnosis_words', 'render_readme', 'sidebar_sections', 'page_name',
+           'mathjax_dir', 'mathjax_script', 'apply_cell_options', 'nav_html', 'SiteWriter', 'result_datasets',
+           'result_files', 'results_page_name', 'results_notebook_name', 'file_heading', 'csv_table_html',
+           'figure_html', 'budget_dirs', 'run_summaries', 'protocol_caption', 'results_body', 'diagnosis_folders',
+           'diagnosis_body', 'build_site', 'lean_png', 'lean_notebook', 'radiomicnet_docs']
 
 # %% ../nbs/10_docs.ipynb #8d897638
 NB_CELL_KEYS = {"cell_type", "id", "metadata", "source", "attachments", "outputs", "execution_count"}
@@ -71,6 +72,8 @@ TABLE_TITLES = {
     "table3b_radiomics": "What do the radiomics add? The gates fed their own, another image's or the mean radiomics, and local maps, on {dataset} (test split; not in the paper)",
     "gate_diagnostics": "Gate diagnostics on {dataset}: the share of the gates' variance that changes with the image, and how strongly the channel gates follow the image's own radiomics (Spearman |ρ| over the test images)",
     "diagnosis_published": "Published BUSI classification figures, for context: their protocols and splits, not ours (from the papers' abstracts)",
+    "diagnosis_segmentation": "Does the diagnosis help or hurt the masks? Test DSC of the kept checkpoint (abnormal test images), with the validation DSC at the kept epoch and the best the run reached at any epoch",
+    "diagnosis_univariate": "One descriptor at a time: benign against malignant on the test lesions, AUC of the raw value (malignant as positive) and its separation max(AUC, 1 - AUC)",
     "tta": "Test-time augmentation on {dataset}: test DSC without and with horizontal-flip TTA, paired Wilcoxon on per-image DSC averaged over seeds, and the time per image of each (not in the paper)",
     "table4_calibration": "Table IV. Calibration on {dataset}: pixel ECE without and with L_RC, and after temperature scaling (test split)",
     "table5_efficiency": "Table V. Efficiency: parameters, size and inference time per image",
@@ -260,6 +263,41 @@ def results_markdown(results:str|Path=PROJECT_DIR/"results", # Results root
             + "".join(f"\n\n{w}" for d in ("busi", "kvasir-seg") if (w := long_words(results, d)))
             + ("\n\n**What do the radiomics add?** Controls that keep the gates and take away the information (cpu protocol):\n" + "\n".join(words) if words else ""))
 
+# %% ../nbs/10_docs.ipynb #3182b7ae
+DIAGNOSIS_MARKER = "<!-- diagnosis results: generated from results/busi/cpu/diagnosis -->"
+
+def _auc_ci(r)->str: return f"{r.auc:.3f} [{r.auc_low:.3f}, {r.auc_high:.3f}]"
+
+def diagnosis_words(folder:str|Path # A diagnosis results folder, e.g. results/busi/cpu/diagnosis
+                   )->str:
+    "What the diagnosis measured, in a few sentences from the folder's tables ('' without its metrics table)."
+    t = Path(folder)/"tables"
+    if not (t/"diagnosis_metrics.csv").exists(): return ""
+    m = pd.read_csv(t/"diagnosis_metrics.csv").query("task == 'benign_vs_malignant'").set_index("method")
+    pred, gt, deep = (m[m.index.str.contains(k, regex=False)] for k in ("(predicted masks)", "(ground truth masks)", "-"))
+    deep = deep[~deep.index.str.startswith("classical")]
+    parts = []
+    if len(pred): b = pred.auc.idxmax(); parts.append(f"the classical pipeline on predicted masks reaches {_auc_ci(pred.loc[b])} ({b.split(' (')[0].removeprefix('classical-')})")
+    if len(deep):
+        b = deep.auc.idxmax(); n = int(deep.loc[b].n_seeds)
+        parts.append(f"the best deep arm, {b} ({n} seed{'s, probabilities averaged over seeds' if n > 1 else ''}), {_auc_ci(deep.loc[b])}")
+    text = f"**Measured ({dataset_title(Path(folder).parent.parent.name)} test split, `{Path(folder).parent.name}` protocol, from scratch).** Benign against malignant, AUC with its 95% bootstrap CI: " + "; ".join(parts) + "."
+    if len(gt):
+        text += f" On the ground-truth masks the same pipeline reaches {gt.auc.max():.3f}"
+        u = pd.read_csv(t/"diagnosis_univariate.csv").query("masks == 'ground truth'") if (t/"diagnosis_univariate.csv").exists() else pd.DataFrame()
+        if len(u) and u.separation.iloc[0] >= 0.9:
+            text += (f", and one descriptor alone, {u.descriptor.iloc[0]}, separates the test lesions at {u.separation.iloc[0]:.3f}: the outlines the "
+                     "annotators drew carry most of the label, so this ceiling measures the annotation as much as the lesion")
+        text += "."
+    s = pd.read_csv(t/"diagnosis_segmentation.csv").set_index("method") if (t/"diagnosis_segmentation.csv").exists() else pd.DataFrame()
+    seg = [i for i in s.index if i.startswith("segmentation only")]
+    if seg and REFERENCE_METHOD in s.index:
+        r, o = s.loc[REFERENCE_METHOD], s.loc[seg[0]]
+        text += (f" Masks: the {REFERENCE_METHOD} model's test DSC is {mean_std(r.dsc_mean, r.dsc_sd)} against {mean_std(o.dsc_mean, o.dsc_sd)} "
+                 f"for segmentation alone; its kept epoch, chosen on the AUC, had a validation DSC of {r.valid_dsc_kept:.3f}, against "
+                 f"{r.valid_dsc_max:.3f} at its best.")
+    return text
+
 # %% ../nbs/10_docs.ipynb #76c0ef16
 README_HEADER = "<!-- Generated from nbs/index.ipynb by `radiomicnet-docs --readme-only`: edit the notebook, not this file. -->\n\n"
 
@@ -270,7 +308,8 @@ def render_readme(nbs_path:str|Path=PROJECT_DIR/"nbs", # Folder holding `index.i
     nb, front = process_notebook(Path(nbs_path)/"index.ipynb")
     body, _ = MarkdownExporter().from_notebook_node(nb)
     body = re.sub(r"<!-- WARNING: THIS FILE WAS AUTOGENERATED! DO NOT EDIT! -->\s*", "", body)
-    body = body.replace(RESULTS_MARKER, results_markdown(Path(results) if results is not None else Path(nbs_path).parent/"results"))
+    results = Path(results) if results is not None else Path(nbs_path).parent/"results"
+    body = body.replace(RESULTS_MARKER, results_markdown(results)).replace(DIAGNOSIS_MARKER, diagnosis_words(results/"busi"/"cpu"/"diagnosis"))
     head = f"# {front.get('title', 'radiomicnet')}\n\n"
     if front.get("description"): head += f"> {front['description']}\n\n"
     return README_HEADER + head + body.strip() + "\n"
@@ -510,8 +549,8 @@ def results_body(dataset_dir:Path, # `results/<dataset>`
 # %% ../nbs/10_docs.ipynb #e1f7fb43
 DIAGNOSIS_CAPTION = ("Test split of the committed BUSI split with its normal images (780 = 647 + 133 normal). Deep arms: seeds combined per image "
                      "(mean probability) for AUC, its 95% bootstrap CI, operating points and paired tests; auc_seed_sd is the spread of the per-seed AUCs. "
-                     "Paired tests: paired bootstrap of the AUC difference against the fused hierarchical model (2,000 resamples of the test images). "
-                     "No published BUSI classification figures are quoted: none appear in the texts we hold.")
+                     "Paired tests: paired bootstrap of the AUC difference against the fused hierarchical model (2,000 resamples of the test images); "
+                     "a p of 0 means that no resample reversed the difference (p < 1/2,000). Published figures stand in a table of their own, with their protocols.")
 
 def diagnosis_folders(results:str|Path # Results root
                      )->list[Path]:
@@ -549,6 +588,7 @@ def build_site(out:str|Path=PROJECT_DIR/"_site", # Output folder (replaced)
     for nb, _ in docs.values():
         for c in nb.cells:
             if c.cell_type == "markdown" and RESULTS_MARKER in c.source: c.source = c.source.replace(RESULTS_MARKER, results_markdown(results))
+            if c.cell_type == "markdown" and DIAGNOSIS_MARKER in c.source: c.source = c.source.replace(DIAGNOSIS_MARKER, diagnosis_words(results/"busi"/"cpu"/"diagnosis"))
     bodies = {d: results_body(results/d, max_rows) for d in result_datasets(results)}
     if diagnosis_folders(results): bodies["diagnosis"] = diagnosis_body(results, max_rows)
     runs = {(d, None if f == results/d else f.name, n): process_notebook(n, show_docs=False)
