@@ -43,10 +43,10 @@ from .report import lesion_report
 # %% auto #0
 __all__ = ['DIAGNOSIS_ARMS', 'DIAGNOSIS_HEADS', 'DESCRIPTOR_COLUMNS', 'REFERENCE_METHOD', 'PUBLISHED_DIAGNOSIS',
            'hierarchical_probs', 'inverse_frequency_weights', 'weighted_bce', 'hierarchical_losses',
-           'UncertaintyWeighting', 'FusionGate', 'DiagnosisNet', 'DiagnosisBatch', 'DiagnosisLoss', 'JointDice',
-           'mean_task_auc', 'ValidAUC', 'diagnosis_learner', 'labelled_synthetic', 'diagnosis_samples',
-           'test_predictions', 'diagnosis_run', 'lesion_descriptors', 'descriptor_table', 'classical_models',
-           'classical_probs', 'classical_run', 'load_predictions', 'seed_mean', 'diagnosis_tables',
+           'UncertaintyWeighting', 'FusionGate', 'embedding_block', 'DiagnosisNet', 'live_units', 'DiagnosisBatch',
+           'DiagnosisLoss', 'JointDice', 'mean_task_auc', 'ValidAUC', 'diagnosis_learner', 'labelled_synthetic',
+           'diagnosis_samples', 'test_predictions', 'diagnosis_run', 'lesion_descriptors', 'descriptor_table',
+           'classical_models', 'classical_probs', 'classical_run', 'load_predictions', 'seed_mean', 'diagnosis_tables',
            'segmentation_table', 'univariate_table', 'roc_figure', 'reliability_figure', 'build_diagnosis_results',
            'radiomicnet_diagnose']
 
@@ -108,6 +108,10 @@ class FusionGate(nn.Module):
         return self.g * e_image + (1 - self.g) * e_radiomics
 
 # %% ../nbs/07ab_diagnose.ipynb #b5af53e3
+def embedding_block(n_in:int, embed_dim:int)->list:
+    "Linear, LayerNorm, GELU: the last layers of each arm's embedding (no ReLU, whose units die at our learning rate)."
+    return [nn.Linear(n_in, embed_dim), nn.LayerNorm(embed_dim), nn.GELU()]
+
 class DiagnosisNet(RadiomicNet):
     "RadiomicNet plus a classification branch on the encoder bottleneck: image, radiomics or fused arm; flat or hierarchical head."
     def __init__(self, arm:str="fused",          # 'image', 'radiomics' or 'fused' (see `DIAGNOSIS_ARMS`)
@@ -120,8 +124,8 @@ class DiagnosisNet(RadiomicNet):
         super().__init__(**kwargs)
         self.arm, self.head_kind, n_features = arm, head, kwargs.get("n_features", 13)
         self.image_embed = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2),
-                                         nn.Linear(self.encoder.out_channels[-1], embed_dim), nn.ReLU()) if arm != "radiomics" else None
-        self.radiomics_embed = nn.Sequential(nn.Linear(n_features, 64), nn.ReLU(), nn.Linear(64, embed_dim), nn.ReLU()) if arm != "image" else None
+                                         *embedding_block(self.encoder.out_channels[-1], embed_dim)) if arm != "radiomics" else None
+        self.radiomics_embed = nn.Sequential(nn.Linear(n_features, 64), nn.GELU(), *embedding_block(64, embed_dim)) if arm != "image" else None
         self.fusion = FusionGate(embed_dim) if arm == "fused" else None
         self.classifier = nn.Linear(embed_dim, 3 if head == "flat" else 2)
         self.task_weighting = UncertaintyWeighting(3) if head == "hierarchical" else None  # segmentation, abnormal, malignant
@@ -147,6 +151,25 @@ class DiagnosisNet(RadiomicNet):
         return logits.softmax(-1) if self.head_kind == "flat" else hierarchical_probs(logits)
 
 register_model("radiomicnet_diagnosis", takes_radiomics=True, splitter=radiomicnet_splitter, pretrained_encoder=True)(DiagnosisNet);
+
+# %% ../nbs/07ab_diagnose.ipynb #6540bcd9
+def live_units(model:nn.Module, # A `DiagnosisNet`
+               dl,              # Batches whose first two items are images and radiomics (e.g. `dls.valid`)
+               tol:float=1e-4,  # A unit is live when the standard deviation of its output over the images exceeds this
+              )->dict:          # {'image': 'live/total', 'radiomics': ...} for the embeddings the arm has
+    "The units of each embedding whose output changes from image to image (a dead ReLU unit is 0 on all of them)."
+    outs, hooks = {}, []
+    for name in ("image_embed", "radiomics_embed"):
+        if (m := getattr(model, name, None)) is not None:
+            hooks.append(m.register_forward_hook(lambda mod, args, out, name=name: outs.setdefault(name, []).append(out.detach().float().cpu())))
+    training, _ = model.training, model.eval()
+    try:
+        with torch.no_grad():
+            for b in dl: model(*(t.as_subclass(torch.Tensor) for t in b[:2]))
+    finally:
+        for h in hooks: h.remove()
+        model.train(training)
+    return {k.removesuffix("_embed"): f"{int((torch.cat(v).std(0) > tol).sum())}/{v[0].shape[1]}" for k, v in outs.items()}
 
 # %% ../nbs/07ab_diagnose.ipynb #f80ad62e
 class DiagnosisBatch(ContrastTarget):
@@ -281,6 +304,7 @@ def diagnosis_run(arm:str="fused", head:str="hierarchical", # See `DIAGNOSIS_ARM
                    best_epoch=int(best[2]["extra"]["epoch"]), valid_auc=float(best[2]["extra"]["auc"]),
                    test_dice_abnormal=float(preds.loc[preds.label > 0, "dsc"].mean()),
                    log_vars=None if learn.model.task_weighting is None else learn.model.task_weighting.log_vars.tolist(),
+                   live_units=live_units(learn.model, dls.valid),  # of the kept checkpoint, on the validation images
                    train_seconds_total=round(float(hist.seconds.sum()), 1), wall_seconds=round(time.time() - t_start, 1),
                    load_average_15min=round(os.getloadavg()[2], 2))
     with atomic_path(out_dir/"summary.json") as tmp: tmp.write_text(json.dumps(summary, indent=2))
@@ -501,7 +525,7 @@ def build_diagnosis_results(folder:str|Path, # A diagnosis results folder, e.g. 
     tables = diagnosis_tables(folder, n_resamples) | {"diagnosis_segmentation": segmentation_table(folder), "diagnosis_univariate": univariate_table(folder)}
     if load_predictions(folder): tables["diagnosis_published"] = PUBLISHED_DIAGNOSIS  # beside ours, never in our tables
     for name, table in tables.items():
-        if table.empty: continue
+        if table.empty: (folder/"tables"/f"{name}.csv").unlink(missing_ok=True); continue  # no stale table from runs that are gone
         with atomic_path(folder/"tables"/f"{name}.csv") as tmp: table.to_csv(tmp, index=False)
         written.append(folder/"tables"/f"{name}.csv")
     for name, make in (("diagnosis_roc.png", roc_figure), ("diagnosis_reliability.png", reliability_figure)):
