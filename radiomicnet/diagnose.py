@@ -47,8 +47,8 @@ __all__ = ['DIAGNOSIS_ARMS', 'DIAGNOSIS_HEADS', 'DESCRIPTOR_COLUMNS', 'REFERENCE
            'DiagnosisLoss', 'JointDice', 'mean_task_auc', 'ValidAUC', 'diagnosis_learner', 'labelled_synthetic',
            'diagnosis_samples', 'test_predictions', 'diagnosis_run', 'lesion_descriptors', 'descriptor_table',
            'classical_models', 'classical_probs', 'classical_run', 'load_predictions', 'seed_mean', 'diagnosis_tables',
-           'segmentation_table', 'univariate_table', 'roc_figure', 'reliability_figure', 'build_diagnosis_results',
-           'radiomicnet_diagnose']
+           'segmentation_table', 'univariate_table', 'roc_figure', 'reliability_figure', 'runs_table',
+           'build_diagnosis_results', 'radiomicnet_diagnose']
 
 # %% ../nbs/07ab_diagnose.ipynb #4fbf11dd
 def hierarchical_probs(logits:torch.Tensor, # (B, 2): logit of abnormal, logit of malignant given abnormal
@@ -508,6 +508,18 @@ def reliability_figure(folder:str|Path)->plt.Figure|None:
     ax.legend(fontsize=6); fig.tight_layout()
     return fig
 
+# %% ../nbs/07ab_diagnose.ipynb #b7de3f4a
+def runs_table(folder:str|Path # A diagnosis results folder
+              )->pd.DataFrame:
+    "One row per finished deep run: arm, head, seed, kept epoch, validation AUC, test DSC, live units, minutes, commit."
+    rows = []
+    for f in sorted(Path(folder).glob("runs/*-s*/summary.json")):
+        s = json.loads(f.read_text()); c = s["config"]
+        rows.append(dict(method=f"{c['arm']}-{c['head']}", seed=s["seed"], epochs_run=s["epochs_run"], kept_epoch=s["best_epoch"], valid_auc=s["valid_auc"],
+                         test_dsc_abnormal=s["test_dice_abnormal"], **{f"live_{k}": v for k, v in s.get("live_units", {}).items()},
+                         train_minutes=round(s["train_seconds_total"] / 60, 1), git_commit=s["git_commit"]))
+    return pd.DataFrame(rows)
+
 # %% ../nbs/07ab_diagnose.ipynb #a01a0c8e
 PUBLISHED_DIAGNOSIS = pd.DataFrame([
     dict(task="benign_vs_malignant", metric="accuracy", value=0.978, source="Jayakrishnan & Katal 2026, doi:10.3389/frai.2026.1752413",
@@ -522,7 +534,8 @@ def build_diagnosis_results(folder:str|Path, # A diagnosis results folder, e.g. 
                            )->list:         # The files written
     "Write the diagnosis tables (CSV) and figures (PNG) of a results folder from its prediction files, atomically."
     folder, written = Path(folder), []
-    tables = diagnosis_tables(folder, n_resamples) | {"diagnosis_segmentation": segmentation_table(folder), "diagnosis_univariate": univariate_table(folder)}
+    tables = diagnosis_tables(folder, n_resamples) | {"diagnosis_segmentation": segmentation_table(folder), "diagnosis_univariate": univariate_table(folder),
+                                                 "diagnosis_runs": runs_table(folder)}
     if load_predictions(folder): tables["diagnosis_published"] = PUBLISHED_DIAGNOSIS  # beside ours, never in our tables
     for name, table in tables.items():
         if table.empty: (folder/"tables"/f"{name}.csv").unlink(missing_ok=True); continue  # no stale table from runs that are gone

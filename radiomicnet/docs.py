@@ -73,6 +73,7 @@ TABLE_TITLES = {
     "gate_diagnostics": "Gate diagnostics on {dataset}: the share of the gates' variance that changes with the image, and how strongly the channel gates follow the image's own radiomics (Spearman |ρ| over the test images)",
     "diagnosis_published": "Published BUSI classification figures, for context: their protocols and splits, not ours (from the papers' abstracts)",
     "diagnosis_segmentation": "Does the diagnosis help or hurt the masks? Test DSC of the kept checkpoint (abnormal test images), with the validation DSC at the kept epoch and the best the run reached at any epoch",
+    "diagnosis_runs": "Every deep run: kept epoch (best validation AUC), test DSC, the live units of each embedding at the kept epoch, minutes and commit",
     "diagnosis_univariate": "One descriptor at a time: benign against malignant on the test lesions, AUC of the raw value (malignant as positive) and its separation max(AUC, 1 - AUC)",
     "tta": "Test-time augmentation on {dataset}: test DSC without and with horizontal-flip TTA, paired Wilcoxon on per-image DSC averaged over seeds, and the time per image of each (not in the paper)",
     "table4_calibration": "Table IV. Calibration on {dataset}: pixel ECE without and with L_RC, and after temperature scaling (test split)",
@@ -296,6 +297,11 @@ def diagnosis_words(folder:str|Path # A diagnosis results folder, e.g. results/b
         text += (f" Masks: the {REFERENCE_METHOD} model's test DSC is {mean_std(r.dsc_mean, r.dsc_sd)} against {mean_std(o.dsc_mean, o.dsc_sd)} "
                  f"for segmentation alone; its kept epoch, chosen on the AUC, had a validation DSC of {r.valid_dsc_kept:.3f}, against "
                  f"{r.valid_dsc_max:.3f} at its best.")
+    if (r := t/"diagnosis_runs.csv").exists():
+        r = pd.read_csv(r); live = r.filter(like="live_")
+        dead = [f"{m}-s{s}" for m, s, row in zip(r.method, r.seed, live.itertuples(index=False)) if any(isinstance(v, str) and v.split("/")[0] != v.split("/")[1] for v in row)]
+        text += (f" In each of the {len(r)} deep runs every embedding unit was still live at the kept epoch." if not dead else
+                 f" Embedding units had died in {len(dead)} of {len(r)} deep runs ({', '.join(dead)}; see diagnosis_runs.csv).")
     return text
 
 # %% ../nbs/10_docs.ipynb #76c0ef16
