@@ -456,7 +456,7 @@ def segmentation_table(folder:str|Path # A diagnosis results folder inside a bud
     for f in sorted(folder.glob("runs/*-s*/summary.json")):
         groups.setdefault(f.parent.name.rsplit("-s", 1)[0], []).append(dict(test_dsc=json.loads(f.read_text())["test_dice_abnormal"], **_dsc_selection(f.parent)))
     for f in sorted(folder.parent.glob("runs/radiomicnet-full-s*/summary.json")):
-        groups.setdefault("segmentation only (radiomicnet-full)", []).append(dict(test_dsc=json.loads(f.read_text())["test_dice"], **_dsc_selection(f.parent)))
+        groups.setdefault("segmentation only (radiomicnet-full)", []).append(dict(test_dsc=json.loads(f.read_text())["test_dice"], **_dsc_selection(f.parent) | dict(valid_dsc_kept=np.nan, valid_dsc_max=np.nan)))
     rows = []
     for m, v in groups.items():
         v = pd.DataFrame(v)

@@ -72,7 +72,7 @@ TABLE_TITLES = {
     "table3b_radiomics": "What do the radiomics add? The gates fed their own, another image's or the mean radiomics, and local maps, on {dataset} (test split; not in the paper)",
     "gate_diagnostics": "Gate diagnostics on {dataset}: the share of the gates' variance that changes with the image, and how strongly the channel gates follow the image's own radiomics (Spearman |ρ| over the test images)",
     "diagnosis_published": "Published BUSI classification figures, for context: their protocols and splits, not ours (from the papers' abstracts)",
-    "diagnosis_segmentation": "Does the diagnosis help or hurt the masks? Test DSC of the kept checkpoint (abnormal test images), with the validation DSC at the kept epoch and the best the run reached at any epoch",
+    "diagnosis_segmentation": "Does the diagnosis help or hurt the masks? Test DSC of the kept checkpoint (abnormal test images), with the validation DSC at the kept epoch and the best the run reached at any epoch (over the validation images with the normal ones: compare within a row)",
     "diagnosis_runs": "Every deep run: kept epoch (best validation AUC), test DSC, the live units of each embedding at the kept epoch, minutes and commit",
     "diagnosis_univariate": "One descriptor at a time: benign against malignant on the test lesions, AUC of the raw value (malignant as positive) and its separation max(AUC, 1 - AUC)",
     "tta": "Test-time augmentation on {dataset}: test DSC without and with horizontal-flip TTA, paired Wilcoxon on per-image DSC averaged over seeds, and the time per image of each (not in the paper)",
