@@ -64,6 +64,7 @@ BUDGETS = dict(
     quick=dict(protocol="cpu", img_size=96, epochs=20),  # minutes per run on a CPU: checks that everything runs and learns
     cpu=dict(protocol="cpu"),                            # the measured CPU protocol, from scratch (notebook 05)
     paper=dict(protocol="paper"),                        # the paper's protocol: 256 px, up to 200 epochs, pretrained encoder
+    long=dict(protocol="long"),                          # the cpu protocol trained to convergence within an hour per BUSI run (notebook 05)
 )
 
 def budget_settings(budget:str # One of `BUDGETS`
@@ -648,7 +649,7 @@ from .diagnose import build_diagnosis_results  # the diagnosis tables (notebook 
 @call_parse
 @cli_errors
 def radiomicnet_paper(dataset:str="synthetic", # synthetic | busi | kvasir-seg
-                      budget:str="quick",      # quick (minutes on a CPU) | cpu (the measured CPU protocol) | paper (the paper's, for a GPU)
+                      budget:str="quick",      # quick (minutes on a CPU) | cpu (the measured CPU protocol) | long (cpu trained longer, about an hour per BUSI run) | paper (the paper's, for a GPU)
                       results:str=None,        # Results root (default: the project's results/)
                       data_dir:str=None,       # Folder holding BUSI/ and Kvasir-SEG/ (default: $RADIOMICNET_DATA)
                       device:str=None,         # cpu | cuda (default: cuda when available)

@@ -291,6 +291,7 @@ PROTOCOLS = dict(
     cpu=dict(img_size=128, epochs=20, patience=None, lr=1e-2, encoder_lr=1e-2, schedule="one_cycle", pretrained=False, time_budget=None,
              sqr_mom=0.99, eps=1e-5),
 )
+PROTOCOLS["long"] = dict(PROTOCOLS["cpu"], img_size=192, epochs=40)  # `cpu`, larger and longer: the sweep's choice (below)
 
 def protocol_settings(protocol:str="cpu", # One of `PROTOCOLS`
                       **overrides,         # Settings to change; None keeps the protocol's
@@ -398,7 +399,7 @@ def train_run(dataset="synthetic",  # synthetic | busi | kvasir-seg
 @cli_errors
 def radiomicnet_run(dataset:str="synthetic", # synthetic | busi | kvasir-seg
                     data_dir:str=None,       # Folder holding BUSI/ and Kvasir-SEG/ (default: $RADIOMICNET_DATA, then ./data)
-                    protocol:str="cpu",      # cpu (from scratch on a 2-core CPU) | paper (256 px, 200 epochs, pretrained encoder)
+                    protocol:str="cpu",      # cpu (from scratch on a 2-core CPU) | long (cpu, larger and longer: notebook 05) | paper (256 px, 200 epochs, pretrained encoder)
                     epochs:int=None,         # Maximum epochs (default: the protocol's)
                     img_size:int=None,       # Network input size, a multiple of 32 (default: the protocol's)
                     lr:float=None,           # Peak learning rate (default: the protocol's)
