@@ -19,6 +19,7 @@ from nbconvert import MarkdownExporter, HTMLExporter
 from nbconvert.filters.markdown import markdown2html_mistune
 from pygments.formatters import HtmlFormatter
 from .core import RadiomicNetError, atomic_path, cli_errors, mean_std, PROJECT_DIR
+from .train import PROTOCOLS
 from .diagnose import REFERENCE_METHOD
 from .compare import ABLATION_LABELS, PAPER_ABLATION_BUSI, PAPER_METHODS, calibration_verdict, gate_verdict, p_text, radiomics_verdict, tta_verdict
 
@@ -474,7 +475,8 @@ def csv_table_html(path:str|Path, # A results table
 
 # %% ../nbs/10_docs.ipynb #5ee54e54
 BUDGET_TITLES = {"cpu": "Protocol cpu: from scratch on a 2-core CPU", "paper": "Protocol paper", "quick": "Budget quick: a check that everything runs",
-                 "sweep": "How the cpu protocol was chosen"}
+                 "long": f"Protocol long: the cpu protocol at {PROTOCOLS['long']['img_size']} px for {PROTOCOLS['long']['epochs']} epochs, from scratch on a 2-core CPU",
+                 "sweep": "How the cpu and long protocols were chosen"}
 
 def figure_html(href:str, # Path of the PNG inside the site
                 name:str, # File name, for the caption and alt text

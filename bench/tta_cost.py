@@ -1,0 +1,63 @@
+#!/usr/bin/env python
+"""What horizontal-flip test-time augmentation costs per image: the network's prediction with and without `--tta`.
+
+`radiomicnet-evaluate --tta` records `ms_per_image` for the whole split, and that time includes loading the checkpoint and
+the split's images (the `tta.csv` table's `ms_plain` and `ms_tta` columns), so the prediction itself is a small part of it.
+This bench times `radiomicnet.evaluate.predict_probs` alone, on the same images in memory, with `tta=False` and `tta=True`:
+each timing is the median of `--repeats` passes over the images after one warm-up pass.
+
+Writes bench/results/tta-cost.csv (older rows kept) with the machine and its load (bench/common.py), and prints the ms per
+image of each and their ratio. TTA runs the network twice, so the expected ratio is close to 2.
+
+    python bench/tta_cost.py                           # a random RadiomicNet (speed does not depend on the weights), 192 px
+    python bench/tta_cost.py --checkpoint runs/x/best.pt --size 192
+"""
+import os
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see bench/features.py: busy-waiting threads crawl on a shared machine
+import statistics, time
+import numpy as np
+import torch
+from fastcore.script import call_parse
+from radiomicnet.core import cli_errors, resolve_data_dir
+from radiomicnet.evaluate import predict_probs
+from radiomicnet.features import radiomics_features_torch
+from common import MACHINE_COLUMNS, RESULTS_DIR, append_rows, bench_images, load_average, machine_row, warn_if_unreliable
+from inference import radiomicnet_parts
+
+COLUMNS = [*MACHINE_COLUMNS, "images", "source", "size_px", "batch_size", "repeats", "checkpoint", "ms_per_image_plain",
+           "ms_per_image_tta", "tta_over_plain"]
+
+def median_ms_per_image(fn, n_images:int, repeats:int)->float:
+    "Median over `repeats` calls of fn (after one warm-up call) of the wall-clock milliseconds per image."
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter(); fn(); times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times) / n_images
+
+@call_parse
+@cli_errors
+def main(checkpoint:str=None, # A `best.pt` (default: a seeded random RadiomicNet: speed does not depend on the weights)
+         size:int=192,        # Input size in pixels (192: the `long` protocol)
+         n:int=32,            # Images, half BUSI and half Kvasir-SEG when the data are found (else synthetic textures)
+         bs:int=8,            # Images per forward pass, as `radiomicnet-evaluate`
+         repeats:int=5,       # Timed passes per setting (the median is kept)
+         data_dir:str=None,   # Folder holding BUSI/ and Kvasir-SEG/ (default: $RADIOMICNET_DATA)
+        ):
+    "Time the prediction of `n` images with and without horizontal-flip TTA; print both and their ratio, and append a row."
+    images, source = bench_images(n, size, resolve_data_dir(data_dir))  # no data there: synthetic textures, said in `source`
+    model, scaler = radiomicnet_parts(checkpoint, images, size)
+    model.eval()
+    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255
+    z = scaler.transform(radiomics_features_torch((x * 255).round().to(torch.uint8))).float()
+    before = load_average()
+    plain = median_ms_per_image(lambda: predict_probs(model, x, z, bs, "cpu"), n, repeats)
+    tta = median_ms_per_image(lambda: predict_probs(model, x, z, bs, "cpu", tta=True), n, repeats)
+    after = load_average()
+    warn_if_unreliable(before, after, torch.get_num_threads())
+    row = dict(machine_row("cpu", before, after, torch.get_num_threads()), images=n, source=source, size_px=size, batch_size=bs,
+               repeats=repeats, checkpoint=checkpoint or "random weights", ms_per_image_plain=f"{plain:.2f}", ms_per_image_tta=f"{tta:.2f}",
+               tta_over_plain=f"{tta / plain:.2f}")
+    append_rows(RESULTS_DIR/"tta-cost.csv", [row], COLUMNS)
+    print(f"{size} px, {n} {source} images, batch {bs}: {plain:.1f} ms per image without TTA, {tta:.1f} with; TTA costs {tta / plain:.2f}x "
+          f"(load {before:.2f} before, {after:.2f} after) -> {RESULTS_DIR/'tta-cost.csv'}")
