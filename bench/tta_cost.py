@@ -14,7 +14,6 @@ image of each and their ratio. TTA runs the network twice, so the expected ratio
 """
 import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see bench/features.py: busy-waiting threads crawl on a shared machine
-import statistics, time
 import numpy as np
 import torch
 from fastcore.script import call_parse
@@ -22,18 +21,10 @@ from radiomicnet.core import cli_errors, resolve_data_dir
 from radiomicnet.evaluate import predict_probs
 from radiomicnet.features import radiomics_features_torch
 from common import MACHINE_COLUMNS, RESULTS_DIR, append_rows, bench_images, load_average, machine_row, warn_if_unreliable
-from inference import radiomicnet_parts
+from inference import median_seconds, radiomicnet_parts
 
 COLUMNS = [*MACHINE_COLUMNS, "images", "source", "size_px", "batch_size", "repeats", "checkpoint", "ms_per_image_plain",
            "ms_per_image_tta", "tta_over_plain"]
-
-def median_ms_per_image(fn, n_images:int, repeats:int)->float:
-    "Median over `repeats` calls of fn (after one warm-up call) of the wall-clock milliseconds per image."
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter(); fn(); times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times) / n_images
 
 @call_parse
 @cli_errors
@@ -47,12 +38,12 @@ def main(checkpoint:str=None, # A `best.pt` (default: a seeded random RadiomicNe
     "Time the prediction of `n` images with and without horizontal-flip TTA; print both and their ratio, and append a row."
     images, source = bench_images(n, size, resolve_data_dir(data_dir))  # no data there: synthetic textures, said in `source`
     model, scaler = radiomicnet_parts(checkpoint, images, size)
-    model.eval()
-    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255
-    z = scaler.transform(radiomics_features_torch((x * 255).round().to(torch.uint8))).float()
+    batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)
+    z = scaler.transform(radiomics_features_torch(batch)).float()
+    ms = lambda tta: 1000 * median_seconds(lambda x: predict_probs(model, x, z, bs, "cpu", tta=tta), batch.float() / 255, lambda: None,
+                                           warmup=1, min_repeats=repeats, max_repeats=repeats, min_seconds=0)[0] / n
     before = load_average()
-    plain = median_ms_per_image(lambda: predict_probs(model, x, z, bs, "cpu"), n, repeats)
-    tta = median_ms_per_image(lambda: predict_probs(model, x, z, bs, "cpu", tta=True), n, repeats)
+    plain, tta = ms(False), ms(True)
     after = load_average()
     warn_if_unreliable(before, after, torch.get_num_threads())
     row = dict(machine_row("cpu", before, after, torch.get_num_threads()), images=n, source=source, size_px=size, batch_size=bs,

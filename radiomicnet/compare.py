@@ -651,7 +651,7 @@ from .diagnose import build_diagnosis_results  # the diagnosis tables (notebook 
 @call_parse
 @cli_errors
 def radiomicnet_paper(dataset:str="synthetic", # synthetic | busi | kvasir-seg
-                      budget:str="quick",      # quick (minutes on a CPU) | cpu (the measured CPU protocol) | long (cpu trained longer, about an hour per BUSI run) | paper (the paper's, for a GPU)
+                      budget:str="quick",      # quick (minutes on a CPU) | cpu (the measured CPU protocol) | long (cpu at a larger size for more epochs: notebook 05) | paper (the paper's, for a GPU)
                       results:str=None,        # Results root (default: the project's results/)
                       data_dir:str=None,       # Folder holding BUSI/ and Kvasir-SEG/ (default: $RADIOMICNET_DATA)
                       device:str=None,         # cpu | cuda (default: cuda when available)
