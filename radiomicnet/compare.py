@@ -479,14 +479,14 @@ def tta_table(root:Path,   # A budget folder, `results/<dataset>/<budget>`
                          dsc_tta_std=ts, dsc_gain=tm - pm, p_tta_vs_plain=paired_p(tta, plain), ms_plain=ms(plain), ms_tta=ms(tta)))
     return pd.DataFrame(rows)
 
-def tta_verdict(table:pd.DataFrame # `tta_table` of a budget folder
+def tta_verdict(table:pd.DataFrame, # `tta_table` of a budget folder
+                cost:str="",         # A sentence on what TTA costs per image (the results pages give `bench/tta_cost.py`'s)
                )->str:
-    "What horizontal-flip TTA buys and costs, per row (markdown; '' without rows)."
+    "What horizontal-flip TTA buys per row, then what it costs: `cost`, else where to measure it (markdown; '' without rows)."
     words = [f"With horizontal-flip TTA, {r.run} ({int(r.n_seeds)} seed{'s' if r.n_seeds > 1 else ''}) scores a test DSC of {r.dsc_tta_mean:.3f} "
-             f"against {r.dsc_plain_mean:.3f} without ({r.dsc_gain:+.3f}, Wilcoxon {p_text(r.p_tta_vs_plain)}), "
-             f"at {r.ms_tta:.1f} against {r.ms_plain:.1f} ms per image of the whole evaluation." for r in table.itertuples()]
-    if words: words.append("Those times include reading the checkpoint and the split, which dominate them; `python bench/tta_cost.py` "
-                           "times the prediction alone, with and without TTA (bench/results/tta-cost.csv).")
+             f"against {r.dsc_plain_mean:.3f} without ({r.dsc_gain:+.3f}, Wilcoxon {p_text(r.p_tta_vs_plain)})." for r in table.itertuples()]
+    if words: words.append(cost or "The table's times per image cover the whole evaluation, reading the checkpoint and the split included, "
+                           "which dominate them; `python bench/tta_cost.py` times the prediction alone, with and without TTA (bench/results/tta-cost.csv).")
     return " ".join(words)
 
 # %% ../nbs/09_comparison.ipynb #2ca3abc3

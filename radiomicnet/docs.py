@@ -24,15 +24,16 @@ from .diagnose import REFERENCE_METHOD
 from .compare import ABLATION_LABELS, PAPER_ABLATION_BUSI, PAPER_METHODS, calibration_verdict, gate_verdict, p_text, radiomics_verdict, tta_verdict
 
 # %% auto #0
-__all__ = ['NB_CELL_KEYS', 'DATASET_TITLES', 'TABLE_TITLES', 'COLUMN_HEADERS', 'MISSING', 'RESULTS_MARKER', 'PROTOCOL_ROWS',
-           'DIAGNOSIS_MARKER', 'README_HEADER', 'MATHJAX_CDN', 'MATHJAX_FILES', 'PAGE_TEMPLATE', 'SITE_CSS',
-           'RESULT_KINDS', 'BUDGET_TITLES', 'DIAGNOSIS_CAPTION', 'RecordProcs', 'process_notebook', 'dataset_title',
-           'format_table', 'markdown_html', 'baselines_markdown', 'discussion_markdown', 'radiomics_words',
-           'long_words', 'results_markdown', 'diagnosis_words', 'render_readme', 'sidebar_sections', 'page_name',
-           'mathjax_dir', 'mathjax_script', 'apply_cell_options', 'nav_html', 'SiteWriter', 'result_datasets',
-           'result_files', 'results_page_name', 'results_notebook_name', 'file_heading', 'csv_table_html',
-           'figure_html', 'budget_dirs', 'run_summaries', 'protocol_caption', 'results_body', 'diagnosis_folders',
-           'diagnosis_body', 'build_site', 'lean_png', 'lean_notebook', 'radiomicnet_docs']
+__all__ = ['NB_CELL_KEYS', 'DATASET_TITLES', 'TABLE_TITLES', 'COLUMN_HEADERS', 'MISSING', 'TTA_COST_CSV', 'RESULTS_MARKER',
+           'PROTOCOL_ROWS', 'DIAGNOSIS_MARKER', 'README_HEADER', 'MATHJAX_CDN', 'MATHJAX_FILES', 'PAGE_TEMPLATE',
+           'SITE_CSS', 'RESULT_KINDS', 'BUDGET_TITLES', 'DIAGNOSIS_CAPTION', 'RecordProcs', 'process_notebook',
+           'dataset_title', 'format_table', 'markdown_html', 'baselines_markdown', 'tta_cost_words',
+           'discussion_markdown', 'radiomics_words', 'long_words', 'results_markdown', 'diagnosis_words',
+           'render_readme', 'sidebar_sections', 'page_name', 'mathjax_dir', 'mathjax_script', 'apply_cell_options',
+           'nav_html', 'SiteWriter', 'result_datasets', 'result_files', 'results_page_name', 'results_notebook_name',
+           'file_heading', 'csv_table_html', 'figure_html', 'budget_dirs', 'run_summaries', 'protocol_caption',
+           'results_body', 'diagnosis_folders', 'diagnosis_body', 'build_site', 'lean_png', 'lean_notebook',
+           'radiomicnet_docs']
 
 # %% ../nbs/10_docs.ipynb #8d897638
 NB_CELL_KEYS = {"cell_type", "id", "metadata", "source", "attachments", "outputs", "execution_count"}
@@ -76,7 +77,7 @@ TABLE_TITLES = {
     "diagnosis_segmentation": "Does the diagnosis help or hurt the masks? Test DSC of the kept checkpoint (abnormal test images), with the validation DSC at the kept epoch and the best the run reached at any epoch (over the validation images with the normal ones: compare within a row)",
     "diagnosis_runs": "Every deep run: kept epoch (best validation AUC), test DSC, the live units of each embedding at the kept epoch, minutes and commit",
     "diagnosis_univariate": "One descriptor at a time: benign against malignant on the test lesions, AUC of the raw value (malignant as positive) and its separation max(AUC, 1 - AUC)",
-    "tta": "Test-time augmentation on {dataset}: test DSC without and with horizontal-flip TTA, paired Wilcoxon on per-image DSC averaged over seeds, and the time per image of each (not in the paper)",
+    "tta": "Test-time augmentation on {dataset}: test DSC without and with horizontal-flip TTA, paired Wilcoxon on per-image DSC averaged over seeds, and the time per image of each whole evaluation, reading included (the cost of TTA alone is in the text above; not in the paper)",
     "table4_calibration": "Table IV. Calibration on {dataset}: pixel ECE without and with L_RC, and after temperature scaling (test split)",
     "table5_efficiency": "Table V. Efficiency: parameters, size and inference time per image",
     "sweep": "The sweep that chose the cpu protocol (BUSI validation split, seed 0)",
@@ -169,13 +170,8 @@ def baselines_markdown(t1:pd.DataFrame, # Table I/II as its CSV holds it
             f"{int(ours.n_seeds)} seeds, {ours.epochs:.0f} epochs. This compares what each network learns in the same minutes on two CPU "
             f"cores, not at convergence as the paper's Table {'I' if dataset == 'busi' else 'II'} does: a network that costs more per epoch sees fewer of them.")
 
-def discussion_markdown(folder:Path, # A budget folder, `results/<dataset>/<budget>`
-                        dataset:str, # busi | kvasir-seg
-                       )->str:
-    "What the cpu protocol's numbers say against the paper's, written from the folder's tables ('' when there is nothing to say)."
-    rows = _ablation_rows(folder) if Path(folder).name == "cpu" and dataset in ("busi", "kvasir-seg") else None
-    if rows is None: return ""
-    full, norag = rows
+def _cpu_words(folder:Path, dataset:str, full, norag)->str:
+    "The `cpu` section's opening: how far from the paper and why, does the RAG help, the compute-matched baselines."
     methods = pd.read_csv(Path(folder)/"tables"/"table1_2_methods.csv")
     t1 = methods.set_index("method").loc["RadiomicNet"]
     px = _sizes(folder)
@@ -199,11 +195,37 @@ def discussion_markdown(folder:Path, # A budget folder, `results/<dataset>/<budg
                      f"{PAPER_ABLATION_BUSI.loc['no_rag', 'dsc']:.3f} without the gates on BUSI, from one run each.")
         else: text += " The paper has no ablation on Kvasir-SEG."
     if base := baselines_markdown(methods, dataset): text += "\n\n" + base
-    t4 = Path(folder)/"tables"/"table4_calibration.csv"
-    if t4.exists() and (verdict := calibration_verdict(pd.read_csv(t4), dataset)): text += "\n\n" + verdict
-    if words := radiomics_words(folder): text += "\n\n" + words
-    if (tta := Path(folder)/"tables"/"tta.csv").exists(): text += "\n\n" + tta_verdict(pd.read_csv(tta))
     return text
+
+TTA_COST_CSV = PROJECT_DIR/"bench"/"results"/"tta-cost.csv"
+
+def tta_cost_words(path:str|Path=TTA_COST_CSV # What `bench/tta_cost.py` wrote
+                  )->str:
+    "What horizontal-flip TTA costs per image, from the last row `bench/tta_cost.py` took on a quiet machine ('' without one)."
+    if not Path(path).exists(): return ""
+    t = pd.read_csv(path)
+    t = t[t.reliable.astype(str).str.lower() == "true"]
+    if t.empty: return ""
+    r = t.iloc[-1]
+    return (f"What TTA costs, timed apart from loading by `python bench/tta_cost.py` on a quiet machine ({r.cpu_model}, {r.cpu_count} cores, "
+            f"load {r.load_average_1min:.2f}; commit {r.git_commit}, {str(r.timestamp)[:10]}; bench/results/tta-cost.csv): "
+            f"{r.ms_per_image_plain:.1f} ms per image without and {r.ms_per_image_tta:.1f} ms with horizontal-flip TTA, "
+            f"{r.tta_over_plain:.2f}× the time ({r.size_px} px, batch {r.batch_size}, {r.images} images).")
+
+def discussion_markdown(folder:Path, # A budget folder, `results/<dataset>/<budget>`
+                        dataset:str, # busi | kvasir-seg
+                        tta_cost:str|Path=TTA_COST_CSV, # `bench/tta_cost.py`'s results, for the cost of TTA
+                       )->str:
+    "What a budget folder's numbers say, written from its tables: for `cpu` against the paper, for `long` against `cpu` ('' when there is nothing to say)."
+    folder = Path(folder)
+    rows = _ablation_rows(folder) if folder.name in ("cpu", "long") and dataset in ("busi", "kvasir-seg") else None
+    if rows is None: return ""
+    parts = [_cpu_words(folder, dataset, *rows) if folder.name == "cpu" else long_words(folder.parent.parent, dataset)]
+    t4 = folder/"tables"/"table4_calibration.csv"
+    if t4.exists(): parts.append(calibration_verdict(pd.read_csv(t4), dataset))
+    parts.append(radiomics_words(folder))
+    if (tta := folder/"tables"/"tta.csv").exists(): parts.append(tta_verdict(pd.read_csv(tta), tta_cost_words(tta_cost)))
+    return "\n\n".join(p for p in parts if p)
 
 def radiomics_words(folder:Path # A budget folder
                    )->str:
