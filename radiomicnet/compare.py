@@ -6,7 +6,7 @@ Docs: https://radiomicnet.github.io/radiomicnet/comparison.html.md"""
 
 # %% ../nbs/09_comparison.ipynb #b5322def
 from __future__ import annotations
-import io, json, math, platform, re, shlex, shutil, sys, time, traceback
+import functools, io, json, math, platform, re, shlex, shutil, sys, time, traceback
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 import matplotlib.pyplot as plt
@@ -15,22 +15,27 @@ from fastprogress.fastprogress import progress_bar
 from .core import RadiomicNetError, atomic_path, cli_errors, default_device, device_name, mean_std, portable_text, PROJECT_DIR
 from .features import FEATURE_NAMES
 from .model import create_model, model_meta
+from .data import DATASETS, read_split_file
+from .duplicates import dedup_test_ids, TEST_SETS
 from .train import protocol_settings
-from .evaluate import evaluate_checkpoint, paired_wilcoxon, bootstrap_ci, CalibrationAccumulator, reliability_diagram
+from .evaluate import evaluate_checkpoint, bootstrap_ci, CalibrationAccumulator, reliability_diagram
+from .stats import compare, per_image_matrix, commits_text, effect_words, interval_text, seeds_text, share_text, p_text, verdict, welch_difference
 from .baselines import PAPER_PARAMS_M
 
 # %% auto #0
 __all__ = ['METHODS', 'METHOD_LABELS', 'ABLATIONS', 'ABLATION_LABELS', 'CONTROLS', 'CONTROL_LABELS', 'PAPER_PARAMS',
-           'PAPER_METHODS', 'PAPER_ABLATION_BUSI', 'PAPER_ECE_BUSI', 'PAPER_EFFICIENCY', 'BUDGETS', 'TS_DIR',
-           'MATCHED_BUDGETS', 'CALIBRATION_ROWS', 'RADIOMICS_ROWS', 'RADIOMICS_LABELS', 'TABLE_FILES',
-           'budget_settings', 'paper_runs', 'control_runs', 'run_name', 'calibrate_run', 'matched_time_budget',
-           'run_jobs', 'check_kernel', 'check_parameters', 'run_one', 'load_run', 'load_runs', 'over_seeds',
-           'seed_mean_per_image', 'paired_p', 'count_params', 'empty_predictions', 'first_epoch_over_budget',
-           'budget_cells', 'dsc_ci', 'methods_table', 'ablation_table', 'calibration_runs', 'calibration_table',
-           'runs_table', 'radiomics_table', 'gate_diagnostics_table', 'gate_verdict', 'calibration_verdict', 'p_text',
-           'radiomics_verdict', 'tta_table', 'tta_verdict', 'measure_model', 'efficiency_table', 'efficiency_file',
-           'measure_efficiency', 'validation_curves', 'calibration_figure', 'results_tables', 'build_results',
-           'run_paper', 'radiomicnet_paper', 'budget_folders', 'radiomicnet_tables']
+           'PAPER_METHODS', 'PAPER_ABLATION_BUSI', 'PAPER_ABLATION_DATASETS', 'PAPER_ECE_BUSI', 'PAPER_EFFICIENCY',
+           'BUDGETS', 'TS_DIR', 'MATCHED_BUDGETS', 'NO_COMPARISON', 'CALIBRATION_ROWS', 'CALIBRATION_REFS',
+           'RADIOMICS_ROWS', 'RADIOMICS_LABELS', 'COMPARISONS', 'TABLE_FILES', 'budget_settings', 'paper_runs',
+           'control_runs', 'run_name', 'calibrate_run', 'matched_time_budget', 'run_jobs', 'check_kernel',
+           'check_parameters', 'run_one', 'load_run', 'load_runs', 'over_seeds', 'seed_mean_per_image', 'count_params',
+           'twinned_test_ids', 'test_ids', 'run_commits', 'test_set_cells', 'versus', 'versus_cells',
+           'empty_predictions', 'first_epoch_over_budget', 'budget_cells', 'dsc_ci', 'methods_table', 'ablation_table',
+           'calibration_runs', 'calibration_table', 'runs_table', 'radiomics_table', 'gate_diagnostics_table',
+           'gate_verdict', 'calibration_verdict', 'radiomics_verdict', 'tta_runs', 'tta_table', 'tta_verdict',
+           'comparisons_table', 'measure_model', 'efficiency_table', 'efficiency_file', 'measure_efficiency',
+           'validation_curves', 'calibration_figure', 'results_tables', 'build_results', 'per_image_frame',
+           'per_image_figure', 'run_paper', 'radiomicnet_paper', 'budget_folders', 'radiomicnet_tables']
 
 # %% ../nbs/09_comparison.ipynb #ac29aafa
 METHODS = ("unet", "unetpp", "transunet", "ukan", "radiomicnet")
@@ -55,6 +60,7 @@ PAPER_METHODS = pd.DataFrame([
 PAPER_ABLATION_BUSI = pd.DataFrame([("no_rag", .731, .24, .628, .25), ("no_rc", .748, .23, .645, .24), ("no_bnd", .756, .23, .658, .24),
     ("rag_spatial", .743, .18, .642, .21), ("rag_channel", .741, .11, .648, .22), ("full", .763, .23, .662, .25)],
     columns=["variant", "dsc", "dsc_std", "iou", "iou_std"]).set_index("variant")
+PAPER_ABLATION_DATASETS = ("busi",)  # the data sets of the paper's Tables III and IV
 PAPER_ECE_BUSI = pd.DataFrame([("no_rc", .142, .748), ("full", .118, .763)], columns=["variant", "ece", "dsc"]).set_index("variant")
 PAPER_EFFICIENCY = pd.DataFrame([("unet", 124.0, None), ("unetpp", 36.0, None), ("transunet", 372.0, None),
     ("ukan", 56.0, None), ("radiomicnet", 13.1, 8.85)], columns=["method", "size_MB", "infer_ms"]).set_index("method")
@@ -212,22 +218,61 @@ def over_seeds(runs:list[dict], # Runs of one (model, variant), from `load_runs`
 def seed_mean_per_image(runs:list[dict], # Runs of one (model, variant), from `load_runs`
                         metric:str="dsc", # A column of the per-image tables: dsc, iou, precision, recall, hd95
                        )->pd.DataFrame:
-    "Per-image `metric` averaged over the seeds (columns image_id, metric): what the paired tests compare."
+    "Per-image `metric` averaged over the seeds (columns image_id, metric)."
     stacked = pd.concat([r["per_image"][["image_id", metric]] for r in runs])
     return stacked.groupby("image_id", sort=False, as_index=False)[metric].mean()
-
-def paired_p(runs_a:list[dict], # Runs of method A, from `load_runs`
-             runs_b:list[dict], # Runs of method B on the same images
-             metric:str="dsc",  # Per-image column to compare
-            )->float:
-    "Two-sided Wilcoxon signed-rank p-value of A vs B on the seed-averaged per-image `metric` (NaN when either is missing)."
-    if not runs_a or not runs_b: return np.nan
-    return paired_wilcoxon(seed_mean_per_image(runs_a, metric), seed_mean_per_image(runs_b, metric), metric)["p_value"]
 
 def count_params(model:str # A registered model
                 )->float:
     "Parameters of a registered model, in millions, as built by the runs (counted on the `meta` device: no memory, no time)."
     with torch.device("meta"): return sum(p.numel() for p in create_model(model).parameters())/1e6
+
+# %% ../nbs/09_comparison.ipynb #c4ba759f
+@functools.lru_cache(maxsize=None)
+def twinned_test_ids(dataset:str # A data set; only those with a committed split file have near-duplicates
+                    )->frozenset:
+    "Test images that have a near-duplicate in train or valid (notebook 04a): what `test_dedup` leaves out."
+    if dataset not in DATASETS: return frozenset()
+    test = read_split_file(dataset).query("split == 'test'").id
+    return frozenset(set(test) - set(dedup_test_ids(dataset)))
+
+def test_ids(runs:list[dict],          # Runs of one method (their first per-image table fixes the order)
+             dataset:str,              # Their data set
+             test_set:str="test_dedup", # One of `TEST_SETS`
+            )->list:
+    "The images of `test_set` that the runs scored, in the first run's order (`test`: all of them)."
+    if test_set not in TEST_SETS: raise RadiomicNetError(f"test set {test_set!r}: choose from {', '.join(TEST_SETS)}")
+    ids = list(runs[0]["per_image"].image_id) if runs else []
+    return ids if test_set == "test" else [i for i in ids if i not in twinned_test_ids(dataset)]
+
+def run_commits(runs:list[dict])->str: return commits_text(r["summary"].get("git_commit", "") for r in runs)
+
+def test_set_cells(runs:list[dict], dataset:str, metric:str="dsc")->dict:
+    "A row's `<metric>_dedup_mean`/`_std` over seeds on test_dedup, the size of both test sets and the commits of its runs."
+    ids = test_ids(runs, dataset)
+    v = np.array([r["per_image"].set_index("image_id").loc[ids, metric].mean() for r in runs], dtype=np.float64)
+    return {f"{metric}_dedup_mean": float(v.mean()) if len(v) else np.nan, f"{metric}_dedup_std": float(v.std(ddof=1)) if len(v) > 1 else np.nan,
+            "n_test": len(runs[0]["per_image"]) if runs else 0, "n_test_dedup": len(ids), "commits": run_commits(runs)}
+
+# %% ../nbs/09_comparison.ipynb #11054487
+NO_COMPARISON = dict(n_images=0, seeds_a=0, seeds_b=0, mean_a=np.nan, mean_b=np.nan, delta=np.nan, ci_low=np.nan, ci_high=np.nan,
+                     p_wilcoxon=np.nan, p_seeds=np.nan)
+
+def versus(runs_a:list[dict], runs_b:list[dict], # Runs of methods A and B on the same images
+           dataset:str, test_set:str="test_dedup", metric:str="dsc",
+           paired_seeds:bool=False, # A's seed k is B's seed k (the same model, e.g. with and without TTA)
+          )->dict:
+    "`radiomicnet.stats.compare` of A against B on `test_set` (NaNs, with the seed counts, when either side has no runs)."
+    if not runs_a or not runs_b: return dict(NO_COMPARISON, seeds_a=len(runs_a), seeds_b=len(runs_b))
+    ids = test_ids(runs_a, dataset, test_set)
+    matrix = lambda runs: per_image_matrix([r["per_image"] for r in runs], ids, metric)
+    return compare(matrix(runs_a), matrix(runs_b), paired_seeds=paired_seeds)
+
+def versus_cells(runs_a:list[dict], runs_b:list[dict], dataset:str, ref:str)->dict:
+    "A row's comparison with `ref` on test_dedup: `delta_vs_<ref>` with its CI (`_low`, `_high`), `p_vs_<ref>` (Wilcoxon), `p_seeds_vs_<ref>`."
+    c = versus(runs_a, runs_b, dataset)
+    return {f"delta_vs_{ref}": c["delta"], f"delta_vs_{ref}_low": c["ci_low"], f"delta_vs_{ref}_high": c["ci_high"],
+            f"p_vs_{ref}": c["p_wilcoxon"], f"p_seeds_vs_{ref}": c["p_seeds"]}
 
 # %% ../nbs/09_comparison.ipynb #8b82cbc5
 def _protocol_of(runs:list[dict])->str:
@@ -285,7 +330,7 @@ def dsc_ci(runs:list[dict] # Runs of one (model, variant)
 def methods_table(root:Path, # A budget folder, `results/<dataset>/<budget>`
                   dataset:str, # busi | kvasir-seg | synthetic (selects the paper's column)
                  )->pd.DataFrame:
-    "Table I (BUSI) / II (Kvasir-SEG): per method, test metrics over seeds with the CI of DSC, budget and epochs, the p-value against RadiomicNet, the paper's."
+    "Table I (BUSI) / II (Kvasir-SEG): per method, DSC on test_dedup and test metrics over seeds with the CI of DSC, budget and epochs, the comparison with RadiomicNet on test_dedup, the paper's."
     kept, budget = {}, {}
     for m in METHODS: kept[m], budget[m] = budget_cells(root, load_runs(root, m, "full"))
     rows = []
@@ -294,8 +339,9 @@ def methods_table(root:Path, # A budget folder, `results/<dataset>/<budget>`
         cells = _seed_cells(r)
         cells.update(dsc_ci95_low=dsc_ci(r)[0], dsc_ci95_high=dsc_ci(r)[1], scored_at=_one_value(r, lambda x: x["metrics"].get("resolution", ""), "resolutions") or "")
         order = ["n_seeds", "dsc_mean", "dsc_std", "dsc_ci95_low", "dsc_ci95_high", *[k for k in cells if k.split("_")[0] in ("iou", "precision", "recall", "hd95")], "scored_at"]
-        row = dict(method=METHOD_LABELS[m], protocol=_protocol_of(r), params_M=round(count_params(m), 2), **{k: cells[k] for k in order}, **budget[m],
-                   p_vs_radiomicnet=paired_p(r, kept["radiomicnet"]) if m != "radiomicnet" else np.nan, paper_params_M=PAPER_PARAMS[m])
+        row = dict(method=METHOD_LABELS[m], protocol=_protocol_of(r), params_M=round(count_params(m), 2), n_seeds=cells["n_seeds"], **test_set_cells(r, dataset),
+                   **{k: cells[k] for k in order[1:]}, **budget[m], **versus_cells(r, kept["radiomicnet"] if m != "radiomicnet" else [], dataset, "radiomicnet"),
+                   paper_params_M=PAPER_PARAMS[m])
         for k in ("dsc", "iou", "precision", "recall"): row[f"paper_{k}"] = paper.get(f"{dataset}_{k}", np.nan)
         rows.append(row)
     return pd.DataFrame(rows)
@@ -304,20 +350,21 @@ def methods_table(root:Path, # A budget folder, `results/<dataset>/<budget>`
 def ablation_table(root:Path,   # A budget folder, `results/<dataset>/<budget>`
                    dataset:str, # busi | kvasir-seg | synthetic (the paper's ablation is on BUSI only)
                   )->pd.DataFrame:
-    "Table III: DSC and IoU of RadiomicNet's variants (mean and std over seeds), the p-value against full, the paper's (BUSI only)."
+    "Table III: DSC (test_dedup and test) and IoU of RadiomicNet's variants (mean and std over seeds), the comparison with full on test_dedup, the paper's (BUSI only)."
     full = load_runs(root, "radiomicnet", "full")
     rows = []
     for v in ABLATIONS:
         r = load_runs(root, "radiomicnet", v)
-        row = dict(variant=ABLATION_LABELS[v], protocol=_protocol_of(r), **_seed_cells(r, ("dsc", "iou")),
+        row = dict(variant=ABLATION_LABELS[v], protocol=_protocol_of(r), **_seed_cells(r, ("dsc", "iou")), **test_set_cells(r, dataset),
                    dsc_sd_images=float(np.mean([x["metrics"]["dsc_std"] for x in r])) if r else np.nan,
-                   p_vs_full=paired_p(r, full) if v != "full" else np.nan)
-        for k in ("dsc", "dsc_std", "iou", "iou_std"): row[f"paper_{k}"] = PAPER_ABLATION_BUSI.loc[v, k] if dataset == "busi" else np.nan
+                   **versus_cells(r, full if v != "full" else [], dataset, "full"))
+        for k in ("dsc", "dsc_std", "iou", "iou_std"): row[f"paper_{k}"] = PAPER_ABLATION_BUSI.loc[v, k] if dataset in PAPER_ABLATION_DATASETS else np.nan
         rows.append(row)
     return pd.DataFrame(rows)
 
 CALIBRATION_ROWS = (("no_rc", False, "w/o L_RC"), ("no_rc", True, "w/o L_RC + TS"),
                     ("full", False, "RadiomicNet (with L_RC)"), ("full", True, "RadiomicNet (with L_RC) + TS"))  # Table IV: (variant, TS, label)
+CALIBRATION_REFS = {1: 0, 2: 0, 3: 1}  # Table IV row -> the row its ECE is compared with: TS against none, L_RC against none, L_RC against none after TS
 
 def calibration_runs(root:Path,   # A budget folder
                      variant:str, # no_rc | full
@@ -331,21 +378,25 @@ def calibration_runs(root:Path,   # A budget folder
 def calibration_table(root:Path,   # A budget folder, `results/<dataset>/<budget>`
                       dataset:str, # busi | kvasir-seg | synthetic (the paper's Table IV is on BUSI only)
                      )->pd.DataFrame:
-    "Table IV: pixel ECE (15 bins) and DSC without and with L_RC, each also after temperature scaling (TS); mean and std over seeds."
-    rows = []
-    for v, ts, label in CALIBRATION_ROWS:
+    "Table IV: pixel ECE (15 bins, full test split) with its difference from a reference row (Welch's interval over seeds), and DSC (test_dedup and test), without and with L_RC, each also after temperature scaling (TS)."
+    rows, eces = [], []
+    for k, (v, ts, label) in enumerate(CALIBRATION_ROWS):
         r = calibration_runs(root, v, ts)
-        ece, dsc = over_seeds(r, "ece"), over_seeds(r, "dsc_mean")
-        paper = PAPER_ECE_BUSI.loc[v] if dataset == "busi" and not ts else dict(ece=np.nan, dsc=np.nan)  # the paper has no TS
-        rows.append(dict(variant=label, protocol=_protocol_of(r), n_seeds=len(r), ece_mean=ece[0], ece_std=ece[1], dsc_mean=dsc[0], dsc_std=dsc[1],
+        eces.append([x["metrics"]["ece"] for x in r])
+        ece, dsc, ref = over_seeds(r, "ece"), over_seeds(r, "dsc_mean"), CALIBRATION_REFS.get(k)
+        delta = welch_difference(eces[k], eces[ref]) if ref is not None and eces[k] and eces[ref] else (np.nan,)*3
+        paper = PAPER_ECE_BUSI.loc[v] if dataset in PAPER_ABLATION_DATASETS and not ts else dict(ece=np.nan, dsc=np.nan)  # the paper has no TS
+        rows.append(dict(variant=label, protocol=_protocol_of(r), n_seeds=len(r), ece_mean=ece[0], ece_std=ece[1],
+                         ece_delta_vs="" if ref is None else CALIBRATION_ROWS[ref][2], ece_delta=delta[0], ece_delta_low=delta[1], ece_delta_high=delta[2],
+                         **test_set_cells(r, dataset), dsc_mean=dsc[0], dsc_std=dsc[1],
                          temperature=float(np.mean([x["metrics"]["temperature"] for x in r])) if ts and r else np.nan,
                          paper_ece=paper["ece"], paper_dsc=paper["dsc"]))
     return pd.DataFrame(rows)
 
 def runs_table(root:Path,   # A budget folder, `results/<dataset>/<budget>`
-               dataset:str, # Its data set (unused: every run of the folder is listed)
+               dataset:str, # Its data set (for test_dedup)
               )->pd.DataFrame:
-    "Every complete run: protocol, seed, epochs, best epoch (from 1), validation and test DSC, minutes (training; whole run), load, commit, machine."
+    "Every complete run: protocol, seed, epochs, best epoch (from 1), validation DSC, test DSC on test_dedup and test, minutes (training; whole run), load, commit, machine."
     status = pd.read_csv(Path(root)/"status.csv").set_index("run") if (Path(root)/"status.csv").exists() else pd.DataFrame()
     rows = []
     for d in sorted(Path(root).glob("runs/*-s*"), key=lambda d: (d.name.rsplit("-s", 1)[0], int(d.name.rsplit("-s", 1)[1]))):
@@ -355,7 +406,7 @@ def runs_table(root:Path,   # A budget folder, `results/<dataset>/<budget>`
         run_s = status.loc[d.name, "seconds"] if d.name in status.index else np.nan
         rows.append(dict(run=d.name, protocol=s.get("protocol", ""), seed=cfg.get("seed"), img_size=cfg.get("img_size"),
                          epochs=s.get("epochs_run"), best_epoch=s["best_epoch"] + 1 if "best_epoch" in s else np.nan,
-                         valid_dsc=s.get("valid_dice", np.nan), dsc=r["metrics"]["dsc_mean"],
+                         valid_dsc=s.get("valid_dice", np.nan), dsc_dedup=test_set_cells([r], dataset)["dsc_dedup_mean"], dsc=r["metrics"]["dsc_mean"],
                          train_minutes=round(s["wall_seconds"]/60, 1) if "wall_seconds" in s else np.nan,
                          run_minutes=round(float(run_s)/60, 1), load_avg=s.get("load_average_15min", np.nan), git_commit=s.get("git_commit", ""), machine=s.get("device_name", "")))
     return pd.DataFrame(rows)
@@ -367,45 +418,52 @@ RADIOMICS_LABELS = {v: {**ABLATION_LABELS, **CONTROL_LABELS}[v] for v in RADIOMI
 def radiomics_table(root:Path,   # A budget folder, `results/<dataset>/<budget>`
                     dataset:str, # Its data set (unused: the paper has no such table)
                    )->pd.DataFrame:
-    "What do the radiomics add? DSC and IoU (mean, std over seeds) of no gates, the two controls, full and local maps; p against full and against no_rag."
+    "What do the radiomics add? DSC (test_dedup and test) and IoU of no gates, the two controls, full and local maps; each compared with full and with no_rag on test_dedup."
     runs = {v: load_runs(root, "radiomicnet", v) for v in RADIOMICS_ROWS}
-    return pd.DataFrame([dict(variant=RADIOMICS_LABELS[v], protocol=_protocol_of(r), **_seed_cells(r, ("dsc", "iou")),
-                              p_vs_full=paired_p(r, runs["full"]) if v != "full" else np.nan,
-                              p_vs_no_rag=paired_p(r, runs["no_rag"]) if v != "no_rag" else np.nan) for v, r in runs.items()])
+    return pd.DataFrame([dict(variant=RADIOMICS_LABELS[v], protocol=_protocol_of(r), **_seed_cells(r, ("dsc", "iou")), **test_set_cells(r, dataset),
+                              **versus_cells(r, runs["full"] if v != "full" else [], dataset, "full"),
+                              **versus_cells(r, runs["no_rag"] if v != "no_rag" else [], dataset, "no_rag")) for v, r in runs.items()])
 
 # %% ../nbs/09_comparison.ipynb #5eba4d96
 def gate_diagnostics_table(root:Path,   # A budget folder, `results/<dataset>/<budget>`
                            dataset:str, # Its data set (unused)
                           )->pd.DataFrame:
-    "Per RadiomicNet run and decoder level: where the gates' variance lies and how strongly they follow the image's own features."
+    "Per RadiomicNet run and decoder level: where the gates' variance lies, how strongly they follow the image's own features, and the run's commit and command."
     rows, root = [], Path(root)
     found = [*sorted(root.glob("runs/radiomicnet-*-s*/interpret/gate_variance.csv")), *sorted(root.glob("reruns/radiomicnet-*-s*/interpret/gate_variance.csv"))]
-    for d in found:  # reruns/: a run repeated for its checkpoint (same commit and command), its small files kept apart from runs/
-        run = d.parent.parent.name + (" (re-run)" if d.parent.parent.parent.name == "reruns" else ""); var = pd.read_csv(d, index_col="level")
+    for d in found:  # reruns/: a run repeated for its checkpoint, its small files kept apart from runs/
+        run_dir = d.parent.parent; s = json.loads((run_dir/"summary.json").read_text()) if (run_dir/"summary.json").exists() else {}
+        run = run_dir.name + (" (re-run)" if run_dir.parent.name == "reruns" else ""); var = pd.read_csv(d, index_col="level")
         rho = pd.read_csv(d.parent/"gate_correlation.csv", index_col="level") if (d.parent/"gate_correlation.csv").exists() else pd.DataFrame()
         for level, v in var.iterrows():
             r = rho.loc[level].abs() if level in rho.index else pd.Series(dtype=float)
             rows.append(dict(run=run, level=level, stride=v.stride, a_c_image_dependent=v.a_c_image_dependent, a_c_channels=v.a_c_channels,
                              a_s_between_images=v.a_s_between_images, mean_abs_rho=r.mean() if len(r) else np.nan,
-                             max_abs_rho=r.max() if len(r) else np.nan, top_feature=r.idxmax() if r.notna().any() else ""))
+                             max_abs_rho=r.max() if len(r) else np.nan, top_feature=r.idxmax() if r.notna().any() else "",
+                             git_commit=s.get("git_commit", ""), command=s.get("command", "")))
     return pd.DataFrame(rows)
 
 # %% ../nbs/09_comparison.ipynb #8d1d2517
+def _share_range(v:pd.Series)->str:
+    lo, hi = share_text(v.min()), share_text(v.max())
+    return lo if lo == hi else f"{lo} to {hi}"
+
 def gate_verdict(table:pd.DataFrame # `gate_diagnostics_table` of a budget folder
                 )->str:
-    "How much full's and rag_shuffled's gates change with the image and follow its own features (markdown; '' without both)."
+    "How much full's and rag_shuffled's gates change with the image and follow its own features, naming the runs and their commits (markdown; '' without both)."
     def group(variant):
         g = table[table.run.str.startswith(f"radiomicnet-{variant}-")]
         if g.empty: return None
         top = g.loc[g.max_abs_rho.idxmax()]
-        return (f"{g.a_c_image_dependent.min():.0%}–{g.a_c_image_dependent.max():.0%} of the channel attention's variance changes with the "
+        runs = ", ".join(f"{r} (commit {c})" if c else r for r, c in g.groupby("run", sort=True).git_commit.first().items()) if "git_commit" in g else ", ".join(sorted(g.run.unique()))
+        return (f"{_share_range(g.a_c_image_dependent)} of the channel attention's variance changes with the "
                 f"image across the decoder levels, and the levels' mean α_c follow the image's own features with a mean |ρ| of "
-                f"{g.mean_abs_rho.mean():.2f} (largest {top.max_abs_rho:.2f}, {top.top_feature} at level {int(top.level)}; "
-                f"{', '.join(sorted(g.run.unique()))})")
+                f"{g.mean_abs_rho.mean():.2f} (largest {top.max_abs_rho:.2f}, {top.top_feature} at level {int(top.level)}; {runs})")
     full, shuf = group("full"), group("rag_shuffled")
     if table.empty or not (full and shuf): return ""
     return (f"**Do the gates follow the radiomics?** In full, {full}. In rag_shuffled, whose gates never see the image's own "
-            f"features, {shuf}. Spearman ρ over the test images; the variance split is a two-way layout of images × channels (notebook 07).")
+            f"features, {shuf}. Spearman ρ over the test images; the variance split is a two-way layout of images × channels (notebook 07). "
+            "That the gates follow the features says that the features reach the gates, not that they help: the DSC comparisons above answer that.")
 
 # %% ../nbs/09_comparison.ipynb #7919d9b6
 def _ece_cell(r)->str: return mean_std(r.ece_mean, r.ece_std, r.n_seeds)
@@ -413,81 +471,98 @@ def _ece_cell(r)->str: return mean_std(r.ece_mean, r.ece_std, r.n_seeds)
 def calibration_verdict(table:pd.DataFrame, # Table IV of a budget folder (`calibration_table`)
                         dataset:str,        # Its data set (the paper's numbers are BUSI's)
                        )->str:
-    "What Table IV says about the paper's claim that L_RC calibrates (markdown, written from the table; '' without runs both with and without L_RC)."
+    "What Table IV says about the paper's claim that L_RC calibrates: each ECE difference with its Welch interval over seeds (markdown; '' without runs both with and without L_RC)."
     t = table.set_index("variant")
     no, no_ts, rc, rc_ts = (t.loc[label] for _, _, label in CALIBRATION_ROWS)
     if not (no.n_seeds and rc.n_seeds): return ""
-    text = (f"**Does L_RC calibrate?** The pixel ECE of the test split is {_ece_cell(no)} without L_RC and {_ece_cell(rc)} with it: "
-            f"L_RC {'lowers' if rc.ece_mean < no.ece_mean else 'does not lower'} the ECE here ({rc.ece_mean - no.ece_mean:+.3f}).")
+    iv = lambda r: ("no interval with 1 seed" if not np.isfinite(r.ece_delta_low) else interval_text(r.ece_delta, r.ece_delta_low, r.ece_delta_high, symbol="ΔECE"))
+    said = lambda r: "not detectably different" if not (r.ece_delta_low > 0 or r.ece_delta_high < 0) else "higher" if r.ece_delta_low > 0 else "lower"
+    text = (f"**Does L_RC calibrate?** The pixel ECE of the full test split is {_ece_cell(no)} without L_RC and {_ece_cell(rc)} with it: "
+            f"with L_RC the ECE is {said(rc)} ({iv(rc)}; Welch's interval over the seeds).")
     if no_ts.n_seeds and rc_ts.n_seeds:
-        best = min((no_ts.ece_mean, "without"), (rc_ts.ece_mean, "with"))
         text += (f" Temperature scaling (one scalar per run, fitted on the validation split: T = {no_ts.temperature:.2f} without, "
-                 f"{rc_ts.temperature:.2f} with L_RC) brings them to {_ece_cell(no_ts)} and {_ece_cell(rc_ts)}, with the same DSC: "
-                 f"{1 - no_ts.ece_mean/no.ece_mean:.0%} of the model's ECE removed without L_RC and {1 - rc_ts.ece_mean/rc.ece_mean:.0%} with it, "
-                 f"against {'a gain' if rc.ece_mean < no.ece_mean else 'a loss'} of {abs(1 - rc.ece_mean/no.ece_mean):.0%} from L_RC. "
-                 f"After scaling, the model {best[1]} L_RC is the better calibrated.")
-    if dataset == "busi":
+                 f"{rc_ts.temperature:.2f} with L_RC) brings them to {_ece_cell(no_ts)} and {_ece_cell(rc_ts)} with the same DSC "
+                 f"({iv(no_ts)} without L_RC); after scaling, the ECE with L_RC against without is {said(rc_ts)} ({iv(rc_ts)}).")
+    if dataset in PAPER_ABLATION_DATASETS:
         text += (f" The paper reports {PAPER_ECE_BUSI.loc['no_rc', 'ece']:.3f} without and {PAPER_ECE_BUSI.loc['full', 'ece']:.3f} with L_RC "
-                 f"(one run each, no post-hoc baseline), {PAPER_ECE_BUSI.loc['no_rc', 'ece']/no.ece_mean:.0f} and "
-                 f"{PAPER_ECE_BUSI.loc['full', 'ece']/rc.ece_mean:.0f} times our values; it does not say which confidence or which pixels its 15 bins "
+                 "(one run each, no interval, no post-hoc baseline); it does not say which confidence or which pixels its 15 bins "
                  "take (ours: the top-label confidence of every test pixel, at the image's native resolution), so compare the directions, not the values.")
-    return text
+    return text + " ECE needs every pixel's confidence, so it is computed on the full test split only."
 
 # %% ../nbs/09_comparison.ipynb #d6aaab92
-def _versus(a:float, b:float, p:float)->str:
-    "'better than' / 'worse than' (two-sided p < 0.05), else 'not significantly different from'."
-    return "not significantly different from" if not p < 0.05 else ("better than" if a > b else "worse than")
+def _variant(run:str)->str: return f"`{run.removeprefix('radiomicnet-')}`"
+def _sentence(text:str)->str: return text[:1].upper() + text[1:]
 
-def p_text(p:float)->str: return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
-
-def radiomics_verdict(table:pd.DataFrame, # The radiomics table of a budget folder (`radiomics_table`)
+def radiomics_verdict(comparisons:pd.DataFrame, # `comparisons_table` of a budget folder
+                      test_set:str="test_dedup", # The test set the words report
                      )->str:
-    "What the controls say about the radiomics (markdown, written from the table; '' until full and rag_shuffled both have runs)."
-    t = table.set_index("variant")
-    full, mean, shuf, local = (t.loc[RADIOMICS_LABELS[v]] for v in ("full", "rag_mean", "rag_shuffled", "rag_local"))
-    if not (full.n_seeds and shuf.n_seeds): return ""
-    ms = lambda r: mean_std(r.dsc_mean, r.dsc_std, r.n_seeds)
-    beats = shuf.p_vs_full < 0.05 and full.dsc_mean > shuf.dsc_mean
-    text = (f"**What do the radiomics add?** Fed another image's radiomics (`rag_shuffled`), the model reaches {ms(shuf)}, against "
-            f"{ms(full)} with its own: full is {_versus(full.dsc_mean, shuf.dsc_mean, shuf.p_vs_full)} the shuffled control ({p_text(shuf.p_vs_full)}). "
-            + ("The gates use the information in the image's own features." if beats else
-               "The features carry no signal that the gates can use here: what the gates do, they do as well with a stranger's radiomics."))
-    if mean.n_seeds:
-        text += (f" Fed the training mean (`rag_mean`, the same channel gates for every image): {ms(mean)}, "
-                 f"{_versus(mean.dsc_mean, full.dsc_mean, mean.p_vs_full)} full ({p_text(mean.p_vs_full)}) and "
-                 f"{_versus(mean.dsc_mean, t.loc[RADIOMICS_LABELS['no_rag']].dsc_mean, mean.p_vs_no_rag)} the network without gates ({p_text(mean.p_vs_no_rag)}).")
-    if local.n_seeds:
-        text += (f" With local radiomics maps in the spatial branch (`rag_local`, not in the paper): {ms(local)}, "
-                 f"{_versus(local.dsc_mean, full.dsc_mean, local.p_vs_full)} full ({p_text(local.p_vs_full)}) and "
-                 f"{_versus(local.dsc_mean, t.loc[RADIOMICS_LABELS['no_rag']].dsc_mean, local.p_vs_no_rag)} the network without gates ({p_text(local.p_vs_no_rag)}).")
-    return text
+    "What the controls say about the radiomics, every comparison with its interval, the differences the intervals resolve listed last (markdown; '' until full and rag_shuffled both have runs)."
+    c = comparisons[comparisons.test_set == test_set].set_index(["a", "b"]) if len(comparisons) else pd.DataFrame()
+    row = lambda v, ref: c.loc[(f"radiomicnet-{v}", f"radiomicnet-{ref}")] if (f"radiomicnet-{v}", f"radiomicnet-{ref}") in c.index else None
+    shuf = row("rag_shuffled", "full")
+    if shuf is None: return ""
+    where = "deduplicated test set" if test_set == "test_dedup" else "full test split"
+    text = (f"**What do the radiomics add?** On the {where} ({int(shuf.n_images)} images), fed another image's radiomics, "
+            f"{effect_words(shuf, _variant('rag_shuffled'), _variant('full'))}. ")
+    text += ("The gates do better with the image's own features than with a stranger's." if verdict(shuf) == "lower" else
+             "This test cannot tell the image's own features from a stranger's: whatever the features add through the gates lies within that interval."
+             if verdict(shuf).startswith("no") else "The gates do better with a stranger's features than with the image's own.")
+    others = [(v, ref) for v, ref in (("rag_mean", "full"), ("rag_local", "full"), ("full", "no_rag"), ("rag_mean", "no_rag"),
+                                      ("rag_shuffled", "no_rag"), ("rag_local", "no_rag")) if row(v, ref) is not None]
+    text += "".join(f" {_sentence(effect_words(row(v, ref), _variant(v), _variant(ref)))}." for v, ref in others)
+    resolved = [f"{_variant(v)} {verdict(row(v, ref))} than {_variant(ref)}" for v, ref in [("rag_shuffled", "full"), *others] if not verdict(row(v, ref)).startswith("no")]
+    return text + (f" Differences whose interval excludes zero: {'; '.join(resolved)}." if resolved else " No interval excludes zero.")
 
 # %% ../nbs/09_comparison.ipynb #86eeecb7
-def tta_table(root:Path,   # A budget folder, `results/<dataset>/<budget>`
-              dataset:str, # Its data set (unused)
-             )->pd.DataFrame:
-    "Per (model, variant) with TTA scores: test DSC plain and with horizontal-flip TTA, Wilcoxon p between them, ms per image of each."
+def tta_runs(root:Path # A budget folder, `results/<dataset>/<budget>`
+            )->dict:
+    "{(model, variant) run name: (plain runs, TTA runs)} for every run with a `tta/` evaluation, seeds in order."
     groups = {}
-    for d in sorted(Path(root).glob("runs/*-s*/tta/metrics.json"), key=lambda f: f.parent.parent.name):
+    for d in sorted(Path(root).glob("runs/*-s*/tta/metrics.json"), key=lambda f: (f.parent.parent.name.rsplit("-s", 1)[0], int(f.parent.parent.name.rsplit("-s", 1)[1]))):
         groups.setdefault(d.parent.parent.name.rsplit("-s", 1)[0], []).append(d.parent.parent)
+    return {name: ([load_run(d) for d in dirs], [dict(load_run(d/"tta"), summary=load_run(d)["summary"]) for d in dirs]) for name, dirs in groups.items()}
+
+def tta_table(root:Path,   # A budget folder, `results/<dataset>/<budget>`
+              dataset:str, # Its data set
+             )->pd.DataFrame:
+    "Per (model, variant) with TTA scores: test DSC plain and with horizontal-flip TTA on both test sets, and TTA against plain on test_dedup."
     rows = []
-    for name, dirs in groups.items():
-        plain, tta = [load_run(d) for d in dirs], [load_run(d/"tta") for d in dirs]
-        ms = lambda runs: float(np.mean([r["metrics"].get("ms_per_image", np.nan) for r in runs]))
+    for name, (plain, tta) in tta_runs(root).items():
         (pm, ps), (tm, ts) = over_seeds(plain, "dsc_mean"), over_seeds(tta, "dsc_mean")
-        rows.append(dict(run=name, protocol=_protocol_of(plain), n_seeds=len(dirs), dsc_plain_mean=pm, dsc_plain_std=ps, dsc_tta_mean=tm,
-                         dsc_tta_std=ts, dsc_gain=tm - pm, p_tta_vs_plain=paired_p(tta, plain), ms_plain=ms(plain), ms_tta=ms(tta)))
+        pd_, td = test_set_cells(plain, dataset), test_set_cells(tta, dataset)
+        c = versus(tta, plain, dataset, paired_seeds=True)
+        rows.append(dict(run=name, protocol=_protocol_of(plain), n_seeds=len(plain), n_test_dedup=pd_["n_test_dedup"],
+                         dsc_dedup_plain=pd_["dsc_dedup_mean"], dsc_dedup_tta=td["dsc_dedup_mean"], delta_tta_vs_plain=c["delta"],
+                         delta_tta_vs_plain_low=c["ci_low"], delta_tta_vs_plain_high=c["ci_high"], p_tta_vs_plain=c["p_wilcoxon"],
+                         p_seeds_tta_vs_plain=c["p_seeds"], dsc_plain_mean=pm, dsc_plain_std=ps, dsc_tta_mean=tm, dsc_tta_std=ts, commits=pd_["commits"]))
     return pd.DataFrame(rows)
 
 def tta_verdict(table:pd.DataFrame, # `tta_table` of a budget folder
                 cost:str="",         # A sentence on what TTA costs per image (the results pages give `bench/tta_cost.py`'s)
                )->str:
-    "What horizontal-flip TTA buys per row, then what it costs: `cost`, else where to measure it (markdown; '' without rows)."
-    words = [f"With horizontal-flip TTA, {r.run} ({int(r.n_seeds)} seed{'s' if r.n_seeds > 1 else ''}) scores a test DSC of {r.dsc_tta_mean:.3f} "
-             f"against {r.dsc_plain_mean:.3f} without ({r.dsc_gain:+.3f}, Wilcoxon {p_text(r.p_tta_vs_plain)})." for r in table.itertuples()]
-    if words: words.append(cost or "The table's times per image cover the whole evaluation, reading the checkpoint and the split included, "
-                           "which dominate them; `python bench/tta_cost.py` times the prediction alone, with and without TTA (bench/results/tta-cost.csv).")
-    return " ".join(words)
+    "What horizontal-flip TTA buys per row on test_dedup, with its interval, then what it costs: `cost`, else where to measure it (markdown; '' without rows)."
+    words = [f"{r.run}: " + effect_words(dict(delta=r.delta_tta_vs_plain, ci_low=r.delta_tta_vs_plain_low, ci_high=r.delta_tta_vs_plain_high,
+                                              seeds_a=r.n_seeds, seeds_b=r.n_seeds, n_images=r.n_test_dedup, p_wilcoxon=r.p_tta_vs_plain,
+                                              p_seeds=r.p_seeds_tta_vs_plain), "TTA", "no TTA") + "." for r in table.itertuples()]
+    if not words: return ""
+    return ("**Horizontal-flip TTA** (deduplicated test set; seeds paired): " + " ".join(words) + " "
+            + (cost or "`python bench/tta_cost.py` times the prediction with and without TTA (bench/results/tta-cost.csv)."))
+
+# %% ../nbs/09_comparison.ipynb #868ea475
+COMPARISONS = (*[((m, "full"), ("radiomicnet", "full")) for m in METHODS[:-1]],                       # Tables I/II: each baseline against RadiomicNet
+               *[(("radiomicnet", v), ("radiomicnet", "full")) for v in (*ABLATIONS[:-1], *CONTROLS)],  # Table III and the controls against full
+               *[(("radiomicnet", v), ("radiomicnet", "no_rag")) for v in (*CONTROLS, "full")])         # ... and against no gates
+
+def comparisons_table(root:Path,   # A budget folder, `results/<dataset>/<budget>`
+                      dataset:str, # Its data set
+                     )->pd.DataFrame:
+    "Every comparison of the tables (`COMPARISONS`, then TTA against none) with runs on both sides, on both test sets: Δ, its CI, both p, seeds and commits."
+    runs = functools.cache(lambda mv: load_runs(root, *mv))
+    pairs = [(run_name(*a), run_name(*b), runs(a), runs(b), False) for a, b in COMPARISONS]
+    pairs += [(f"{name} + TTA", name, tta, plain, True) for name, (plain, tta) in tta_runs(root).items()]
+    rows = [dict(a=a, b=b, test_set=s, **versus(ra, rb, dataset, s, paired_seeds=paired), commits_a=run_commits(ra), commits_b=run_commits(rb))
+            for a, b, ra, rb, paired in pairs if ra and rb for s in TEST_SETS]
+    return pd.DataFrame(rows)
 
 # %% ../nbs/09_comparison.ipynb #2ca3abc3
 def measure_model(model:str,        # A registered model
@@ -525,7 +600,7 @@ def efficiency_table(img_size:int=256, # Side of the square input image
 
 # %% ../nbs/09_comparison.ipynb #660fb1d0
 TABLE_FILES = dict(table1_2_methods=methods_table, table3_ablation=ablation_table, table3b_radiomics=radiomics_table, table4_calibration=calibration_table, gate_diagnostics=gate_diagnostics_table, tta=tta_table,
-                   runs=runs_table)
+                   comparisons=comparisons_table, runs=runs_table)
 
 def efficiency_file(root:Path # A budget folder
                    )->Path:
@@ -585,17 +660,54 @@ def results_tables(root:Path,   # A budget folder, `results/<dataset>/<budget>`
 def build_results(root:Path, # A budget folder, `results/<dataset>/<budget>`
                   dataset:str, # Its data set
                  )->dict:
-    "Write Tables I–V as CSV and the summary figures (validation Dice; Table IV's reliability diagrams) from the run folders; return the tables."
+    "Write Tables I–V as CSV and the summary figures (validation Dice; Table IV's reliability diagrams; per-image DSC) from the run folders; return the tables."
     root = Path(root)
     tables = results_tables(root, dataset)
     for name, table in tables.items():
         if table.empty: continue
         with atomic_path(root/"tables"/f"{name}.csv") as tmp: table.to_csv(tmp, index=False)
-    for name, make in (("validation_dice.png", validation_curves), ("table4_reliability.png", calibration_figure)):
+    for name, make in (("validation_dice.png", validation_curves), ("table4_reliability.png", calibration_figure),
+                       ("per_image_dsc.png", lambda r: per_image_figure(r, dataset))):
         if (fig := make(root)) is None: continue
         with atomic_path(root/"figures"/name) as tmp: fig.savefig(tmp, dpi=100, format="png")
         plt.close(fig)
     return tables
+
+# %% ../nbs/09_comparison.ipynb #7dfad191
+def per_image_frame(root:Path, dataset:str)->pd.DataFrame:
+    "Seed-averaged per-image DSC of every (model, variant) with runs in a budget folder: run, image_id, dsc, seeds, and whether the image is in test_dedup."
+    names = sorted({d.name.rsplit("-s", 1)[0] for d in Path(root).glob("runs/*-s*") if (d/"per_image.csv").exists()})
+    frames = []
+    for name in names:
+        model, variant = name.split("-", 1)
+        if not (runs := load_runs(root, model, variant)): continue
+        frames.append(seed_mean_per_image(runs).assign(run=name, seeds=len(runs)))
+    t = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["image_id", "dsc", "run", "seeds"])
+    return t.assign(in_dedup=~t.image_id.isin(twinned_test_ids(dataset)))
+
+def per_image_figure(root:Path,   # A budget folder
+                     dataset:str, # Its data set
+                    )->plt.Figure|None:
+    "Left: per-image DSC distributions on test_dedup (seeds averaged). Right: full against no_rag per image, test_dedup and twinned images apart. None without runs."
+    import seaborn as sns
+    t = per_image_frame(root, dataset)
+    if t.empty: return None
+    dedup = t[t.in_dedup].assign(label=lambda d: d.run.str.removeprefix("radiomicnet-") + "\n(" + d.seeds.map(seeds_text) + ")")
+    order = dedup.groupby("label").dsc.median().sort_values().index
+    fig, axes = plt.subplots(1, 2, figsize=(11, max(3.2, 0.42*len(order) + 1.2)), width_ratios=(1.4, 1))
+    sns.boxplot(dedup, x="dsc", y="label", order=order, ax=axes[0], color="#d9e6f2", fliersize=0, width=.6)
+    sns.stripplot(dedup, x="dsc", y="label", order=order, ax=axes[0], size=2, alpha=.45, color="#1f4e79", jitter=.25)
+    axes[0].set(xlabel=f"per-image DSC, test_dedup ({dedup.image_id.nunique()} images; seeds averaged)", ylabel="", xlim=(0, 1))
+    pair = t[t.run.isin(["radiomicnet-full", "radiomicnet-no_rag"])].pivot_table(index=["image_id", "in_dedup"], columns="run", values="dsc").reset_index()
+    if {"radiomicnet-full", "radiomicnet-no_rag"} <= set(pair.columns):
+        pair["set"] = np.where(pair.in_dedup, "test_dedup", "twin in train/valid")
+        sns.scatterplot(pair, x="radiomicnet-no_rag", y="radiomicnet-full", hue="set", style="set", ax=axes[1], s=16, alpha=.7)
+        axes[1].plot([0, 1], [0, 1], color="0.5", lw=.8, ls="--")
+        axes[1].set(xlim=(0, 1), ylim=(0, 1), xlabel="no_rag DSC", ylabel="full DSC", title="Paired per-image DSC (above the line: full higher)")
+        axes[1].title.set_fontsize(9); axes[1].legend(fontsize=7, loc="lower right")
+    else: axes[1].set_axis_off()
+    fig.suptitle(f"{Path(root).parent.name} / {Path(root).name}: per-image test DSC", fontsize=10); fig.tight_layout()
+    return fig
 
 # %% ../nbs/09_comparison.ipynb #6743ef0a
 def _merge_status(path:Path, rows:list[dict])->pd.DataFrame:

@@ -20,20 +20,23 @@ from nbconvert.filters.markdown import markdown2html_mistune
 from pygments.formatters import HtmlFormatter
 from .core import RadiomicNetError, atomic_path, cli_errors, mean_std, PROJECT_DIR
 from .train import PROTOCOLS
-from .diagnose import REFERENCE_METHOD
-from .compare import ABLATION_LABELS, PAPER_ABLATION_BUSI, PAPER_METHODS, calibration_verdict, gate_verdict, p_text, radiomics_verdict, tta_verdict
+from .diagnose import DIAGNOSIS_CAPTIONS, diagnosis_verdict
+from .data import DATASETS, read_split_file
+from .duplicates import dedup_test_ids
+from .stats import COMPARISON_METHOD, decimals, effect_words, interval_text, mixed_commits_note, number_cell, p_cell, seeds_text, signed
+from .compare import ABLATION_LABELS, PAPER_ABLATION_BUSI, PAPER_ABLATION_DATASETS, PAPER_METHODS, calibration_verdict, gate_verdict, radiomics_verdict, tta_verdict
 
 # %% auto #0
 __all__ = ['NB_CELL_KEYS', 'DATASET_TITLES', 'TABLE_TITLES', 'COLUMN_HEADERS', 'MISSING', 'TTA_COST_CSV', 'RESULTS_MARKER',
            'PROTOCOL_ROWS', 'DIAGNOSIS_MARKER', 'README_HEADER', 'MATHJAX_CDN', 'MATHJAX_FILES', 'PAGE_TEMPLATE',
            'SITE_CSS', 'RESULT_KINDS', 'BUDGET_TITLES', 'DIAGNOSIS_CAPTION', 'RecordProcs', 'process_notebook',
-           'dataset_title', 'format_table', 'markdown_html', 'baselines_markdown', 'tta_cost_words',
-           'discussion_markdown', 'radiomics_words', 'long_words', 'results_markdown', 'diagnosis_words',
-           'render_readme', 'sidebar_sections', 'page_name', 'mathjax_dir', 'mathjax_script', 'apply_cell_options',
-           'nav_html', 'SiteWriter', 'result_datasets', 'result_files', 'results_page_name', 'results_notebook_name',
-           'file_heading', 'csv_table_html', 'figure_html', 'budget_dirs', 'run_summaries', 'protocol_caption',
-           'results_body', 'diagnosis_folders', 'diagnosis_body', 'build_site', 'lean_png', 'lean_notebook',
-           'radiomicnet_docs']
+           'dataset_title', 'format_table', 'markdown_html', 'row_comparison', 'gates_words', 'baselines_markdown',
+           'tta_cost_words', 'radiomics_words', 'discussion_markdown', 'long_words', 'results_markdown',
+           'headline_markdown', 'render_readme', 'sidebar_sections', 'page_name', 'mathjax_dir', 'mathjax_script',
+           'apply_cell_options', 'nav_html', 'SiteWriter', 'result_datasets', 'result_files', 'results_page_name',
+           'results_notebook_name', 'file_heading', 'csv_table_html', 'figure_html', 'budget_dirs', 'run_summaries',
+           'protocol_caption', 'results_body', 'diagnosis_folders', 'diagnosis_body', 'build_site', 'lean_png',
+           'lean_notebook', 'radiomicnet_docs']
 
 # %% ../nbs/10_docs.ipynb #8d897638
 NB_CELL_KEYS = {"cell_type", "id", "metadata", "source", "attachments", "outputs", "execution_count"}
@@ -69,26 +72,31 @@ DATASET_TITLES = {"busi": "BUSI", "kvasir-seg": "Kvasir-SEG", "synthetic": "Synt
 def dataset_title(dataset:str)->str: return DATASET_TITLES.get(dataset, dataset)
 
 TABLE_TITLES = {
-    "table1_2_methods": "Table {I_or_II}. Segmentation on {dataset}: methods (test split)",
-    "table3_ablation": "Table III. Ablation of RadiomicNet's components on {dataset} (test split)",
-    "table3b_radiomics": "What do the radiomics add? The gates fed their own, another image's or the mean radiomics, and local maps, on {dataset} (test split; not in the paper)",
+    "table1_2_methods": "Table {I_or_II}. Segmentation on {dataset}: methods, on the deduplicated and the full test split",
+    "table3_ablation": "Table III. Ablation of RadiomicNet's components on {dataset}, on the deduplicated and the full test split",
+    "table3b_radiomics": "What do the radiomics add? The gates fed their own, another image's or the mean radiomics, and local maps, on {dataset} (not in the paper)",
+    "comparisons": "Every comparison on {dataset}: the difference in mean DSC with its 95% CI, on both test sets, with the seeds and commits of each side",
     "gate_diagnostics": "Gate diagnostics on {dataset}: the share of the gates' variance that changes with the image, and how strongly the channel gates follow the image's own radiomics (Spearman |ρ| over the test images)",
-    "diagnosis_published": "Published BUSI classification figures, for context: their protocols and splits, not ours (from the papers' abstracts)",
-    "diagnosis_segmentation": "Does the diagnosis help or hurt the masks? Test DSC of the kept checkpoint (abnormal test images), with the validation DSC at the kept epoch and the best the run reached at any epoch (over the validation images with the normal ones: compare within a row)",
-    "diagnosis_runs": "Every deep run: kept epoch (best validation AUC), test DSC, the live units of each embedding at the kept epoch, minutes and commit",
-    "diagnosis_univariate": "One descriptor at a time: benign against malignant on the test lesions, AUC of the raw value (malignant as positive) and its separation max(AUC, 1 - AUC)",
-    "tta": "Test-time augmentation on {dataset}: test DSC without and with horizontal-flip TTA, paired Wilcoxon on per-image DSC averaged over seeds, and the time per image of each whole evaluation, reading included (the cost of TTA alone is in the text above; not in the paper)",
-    "table4_calibration": "Table IV. Calibration on {dataset}: pixel ECE without and with L_RC, and after temperature scaling (test split)",
+    **DIAGNOSIS_CAPTIONS,  # notebook 07ab's titles of the diagnosis tables: each names its method
+    "tta": "Test-time augmentation on {dataset}: test DSC without and with horizontal-flip TTA, and TTA against none on the deduplicated test set (the cost of TTA alone is in the text above; not in the paper)",
+    "table4_calibration": "Table IV. Calibration on {dataset}: pixel ECE (full test split) without and with L_RC, and after temperature scaling",
     "table5_efficiency": "Table V. Efficiency: parameters, size and inference time per image",
     "sweep": "The sweep that chose the cpu protocol (BUSI validation split, seed 0)",
-    "runs": "Every run: epochs, validation and test DSC, wall time, commit and machine",
+    "runs": "Every run: epochs, best epoch (from 1), validation DSC, test DSC on both test sets, wall time, commit and machine",
     "external_test": "External test on Kvasir-SEG: the held-out test split as released and re-saved (60% side, JPEG quality 40)",
 }
 COLUMN_HEADERS = dict(method="Method", variant="Variant", n_seeds="Seeds", params_M="Params (M)", dsc="DSC", iou="IoU",
                       precision="Precision", recall="Recall", hd95="HD95 (px)", ece="ECE", epochs="Epochs", train_minutes="Train (min)",
-                      p_vs_radiomicnet="p vs RadiomicNet", p_vs_full="p vs full", p_vs_no_rag="p vs no_rag", a_c_image_dependent="α_c: share with the image", a_c_channels="α_c: fixed channel share",
+                      p_vs_radiomicnet="p (Wilcoxon) vs RadiomicNet", p_vs_full="p (Wilcoxon) vs full", p_vs_no_rag="p (Wilcoxon) vs no_rag",
+                      p_seeds_vs_radiomicnet="p (seed means) vs RadiomicNet", p_seeds_vs_full="p (seed means) vs full", p_seeds_vs_no_rag="p (seed means) vs no_rag",
+                      delta_vs_radiomicnet="Δ vs RadiomicNet (95% CI)", delta_vs_full="Δ vs full (95% CI)", delta_vs_no_rag="Δ vs no_rag (95% CI)",
+                      delta_tta_vs_plain="Δ TTA − plain (95% CI)", p_seeds_tta_vs_plain="p (seed means, paired), TTA vs plain",
+                      dsc_dedup="DSC, test_dedup", dsc_dedup_plain="DSC test_dedup, plain", dsc_dedup_tta="DSC test_dedup, TTA", n_test="Test images",
+                      n_test_dedup="Test images (dedup)", commits="Commits", command="Command", delta="Δ (95% CI)", p_wilcoxon="p (Wilcoxon)",
+                      p_seeds="p (seed means)", a="A", b="B", test_set="Test set", n_images="Images", seeds_a="Seeds A", seeds_b="Seeds B",
+                      mean_a="Mean A", mean_b="Mean B", commits_a="Commits A", commits_b="Commits B", ece_delta="ΔECE (95% CI)", ece_delta_vs="ΔECE against", a_c_image_dependent="α_c: share with the image", a_c_channels="α_c: fixed channel share",
                       a_s_between_images="α_s: share between images", mean_abs_rho="mean |ρ|", max_abs_rho="max |ρ|", top_feature="Top feature", level="Level", stride="Stride", hd95_empty="Empty predictions (per seed)",
-                      dsc_plain="DSC, plain", dsc_tta="DSC, TTA", dsc_gain="TTA gain", p_tta_vs_plain="p, TTA vs plain", ms_plain="ms / image, plain", ms_tta="ms / image, TTA", dsc_sd_images="DSC SD over images",
+                      dsc_plain="DSC, plain", dsc_tta="DSC, TTA", p_tta_vs_plain="p (Wilcoxon), TTA vs plain", dsc_sd_images="DSC SD over images",
                       size_MB="Size (MB)", infer_ms="Inference (ms)", img_size="Input (px)", device="Device",
                       setting="Setting", schedule="Schedule", peak_lr="Peak rate", best_valid_dice="Best valid DSC",
                       best_epoch="Best epoch", s_per_epoch="s / epoch", seed="Seed",
@@ -101,13 +109,13 @@ COLUMN_HEADERS = dict(method="Method", variant="Variant", n_seeds="Seeds", param
 MISSING = "–"
 
 def _num(x, p_value=False)->str:
-    "A number as the tables show it: 3 decimals (p-values below 0.001 as '<0.001'), integers plain, missing as '–'."
+    "A number as the tables show it: p-values as `p_cell` prints them, float noise as '0', tiny values as '< 0.001', 3 decimals, integers plain, missing as '–'."
     if x is None or (isinstance(x, float) and np.isnan(x)) or (isinstance(x, str) and not x): return MISSING
     if isinstance(x, str): return x
     if isinstance(x, (int, np.integer)) and not isinstance(x, bool): return str(int(x))
-    if p_value and x < 0.001: return "<0.001"
-    if float(x).is_integer() and abs(x) >= 1 and not p_value: return f"{x:,.0f}"   # epochs, sizes, counts
-    return f"{x:,.3f}" if abs(x) >= 1000 else f"{x:.3g}" if abs(x) < 0.001 else f"{x:.3f}"
+    if p_value: return p_cell(x)
+    if float(x).is_integer() and abs(x) >= 1: return f"{x:,.0f}"   # epochs, sizes, counts
+    return f"{x:,.3f}" if abs(x) >= 1000 else number_cell(x)
 
 def _header(col:str)->str:
     paper = col.startswith("paper_")
@@ -115,22 +123,36 @@ def _header(col:str)->str:
     head = COLUMN_HEADERS.get(base, base.replace("_", " "))
     return f"Paper: {head}" if paper else head
 
+def _bounds(df:pd.DataFrame, c:str)->tuple|None:
+    "The columns holding the CI of `c`: `<c>_low`/`<c>_high`, or `ci_low`/`ci_high` for a comparisons table's `delta`."
+    for lo, hi in ((f"{c}_low", f"{c}_high"), ("ci_low", "ci_high") if c == "delta" else (None, None)):
+        if lo in df and hi in df: return lo, hi
+    return None
+
+def _interval_cell(d, lo, hi)->str:
+    if not np.isfinite(d): return MISSING
+    if not (np.isfinite(lo) and np.isfinite(hi)): return signed(d)
+    k = decimals(lo, hi)
+    return f"{signed(d, k)} ({signed(lo, k)} to {signed(hi, k)})"
+
 def format_table(df:pd.DataFrame, # A results table as its CSV holds it (numbers, NaN for missing)
                 )->pd.DataFrame:
-    "The table as shown: `x_mean`/`x_std` pairs as 'mean ± std', readable headers, 3 decimals, '–' for missing, no protocol column."
-    out, cols = {}, [c for c in df.columns if c not in ("protocol", "status")]
+    "The table as shown: `x_mean`/`x_std` as 'mean ± std', a difference and its CI in one cell, readable headers, '–' for missing, no protocol column."
+    bounds = {c: b for c in df.columns if (b := _bounds(df, c))}
+    hidden = {"protocol", "status", *[x for b in bounds.values() for x in b]}
+    out, cols = {}, [c for c in df.columns if c not in hidden]
     for c in cols:
         if c.endswith("_std") and (c[:-4] + "_mean" in df or c[:-4] in df): continue
         if c.endswith("_mean"): base, std = c[:-5], c[:-5] + "_std"
         else: base, std = c, c + "_std"
-        pv = base.startswith("p_vs")
-        if std in df:
+        if c in bounds: out[_header(base)] = [_interval_cell(d, lo, hi) for d, lo, hi in zip(df[c], df[bounds[c][0]], df[bounds[c][1]])]
+        elif std in df:
             out[_header(base)] = [MISSING if _num(m) == MISSING else _num(m) if _num(s) == MISSING else f"{_num(m)} ± {_num(s)}"
                                   for m, s in zip(df[c], df[std])]
-        else: out[_header(base)] = [_num(v, pv) for v in df[c]]
+        else: out[_header(base)] = [_num(v, base.startswith("p_") or base == "p") for v in df[c]]
     return pd.DataFrame(out)
 
-# %% ../nbs/10_docs.ipynb #d4618ded
+# %% ../nbs/10_docs.ipynb #70d507bd
 def markdown_html(text:str)->str:
     "Markdown (ours, generated) as HTML, with nbconvert's converter."
     return markdown2html_mistune(text)
@@ -148,13 +170,32 @@ def _sizes(folder:Path)->str:
     t = Path(folder)/"tables"/"runs.csv"
     return "/".join(str(v) for v in sorted(pd.read_csv(t).img_size.dropna().astype(int).unique())) if t.exists() else "?"
 
-
 def _ms(row, k="dsc")->str: return mean_std(row[f"{k}_mean"], row[f"{k}_std"])
+def _ms_dedup(row)->str: return mean_std(row.dsc_dedup_mean, row.dsc_dedup_std)
 
+# %% ../nbs/10_docs.ipynb #d6f98f87
+def row_comparison(row,          # A table row with `versus_cells` columns against `ref`
+                   ref_row,      # The row it is compared with (for its seeds)
+                   ref:str,      # The reference's name in the columns, e.g. 'full'
+                   flip:bool=False, # Report ref − row instead of row − ref
+                  )->dict:
+    "The `radiomicnet.stats.compare` fields of one table row's comparison on test_dedup, for `effect_words`."
+    d, lo, hi = row[f"delta_vs_{ref}"], row[f"delta_vs_{ref}_low"], row[f"delta_vs_{ref}_high"]
+    if flip: d, lo, hi = -d, -hi, -lo
+    sa, sb = (ref_row.n_seeds, row.n_seeds) if flip else (row.n_seeds, ref_row.n_seeds)
+    return dict(delta=d, ci_low=lo, ci_high=hi, seeds_a=sa, seeds_b=sb, n_images=row.n_test_dedup,
+                p_wilcoxon=row[f"p_vs_{ref}"], p_seeds=row[f"p_seeds_vs_{ref}"])
+
+def gates_words(full, norag)->str:
+    "Does the RAG help? full against no_rag on test_dedup, from Table III's two rows, with its interval ('' without no_rag)."
+    if not norag.n_seeds: return ""
+    return effect_words(row_comparison(norag, full, "full", flip=True), "`full`", "`no_rag`")
+
+# %% ../nbs/10_docs.ipynb #bfc0508e
 def baselines_markdown(t1:pd.DataFrame, # Table I/II as its CSV holds it
                        dataset:str,       # busi | kvasir-seg
                       )->str:
-    "The compute-matched baselines of Table I/II in words ('' without any baseline run or note)."
+    "The compute-matched baselines of Table I/II in words, each against RadiomicNet with its interval on test_dedup ('' without any baseline run or note)."
     t1 = t1.set_index("method")
     ours = t1.loc["RadiomicNet"]
     base = [(m, r) for m, r in t1.iterrows() if m != "RadiomicNet" and (r.n_seeds > 0 or (isinstance(r.note, str) and r.note))]
@@ -162,41 +203,40 @@ def baselines_markdown(t1:pd.DataFrame, # Table I/II as its CSV holds it
     per_epoch, parts = ours.train_minutes / ours.epochs, []
     for m, r in base:
         if r.n_seeds == 0: parts.append(f"{m} {r.note}"); continue
-        parts.append(f"{m} {_ms(r)} after {r.epochs:.0f} epochs ({r.train_minutes / r.epochs / per_epoch:.1f}× RadiomicNet's minutes per epoch; "
-                     f"{p_text(r.p_vs_radiomicnet)} against RadiomicNet)")
+        parts.append(f"{m} {_ms_dedup(r)} ({seeds_text(r.n_seeds)}) after {r.epochs:.0f} epochs ({r.train_minutes / r.epochs / per_epoch:.1f}× RadiomicNet's "
+                     f"minutes per epoch; {effect_words(row_comparison(r, ours, 'radiomicnet'), m, 'RadiomicNet')})")
     budget = " / ".join(sorted({f"{b:g}" for b in t1.time_budget_min.dropna()}))
     return (f"**The baselines, compute-matched.** Each baseline trained for RadiomicNet's own training time on this machine "
-            f"({budget} min, stopping at the first epoch end after it), seed 0: " + "; ".join(parts) + f". RadiomicNet: {_ms(ours)} over "
-            f"{int(ours.n_seeds)} seeds, {ours.epochs:.0f} epochs. This compares what each network learns in the same minutes on two CPU "
+            f"({budget} min, stopping at the first epoch end after it), on the deduplicated test set: " + "; ".join(parts) + f". RadiomicNet: {_ms_dedup(ours)} over "
+            f"{seeds_text(ours.n_seeds)}, {ours.epochs:.0f} epochs. This compares what each network learns in the same minutes on two CPU "
             f"cores, not at convergence as the paper's Table {'I' if dataset == 'busi' else 'II'} does: a network that costs more per epoch sees fewer of them.")
+
+# %% ../nbs/10_docs.ipynb #41f33294
+def _test_sets_words(row)->str:
+    "'0.744 ± 0.005 on the deduplicated test set (79 images) and 0.738 ± 0.006 on the full test split (98)'."
+    return (f"{_ms_dedup(row)} on the deduplicated test set ({int(row.n_test_dedup)} images) and {_ms(row)} on the full test split "
+            f"({int(row.n_test)})")
 
 def _cpu_words(folder:Path, dataset:str, full, norag)->str:
     "The `cpu` section's opening: how far from the paper and why, does the RAG help, the compute-matched baselines."
     methods = pd.read_csv(Path(folder)/"tables"/"table1_2_methods.csv")
     t1 = methods.set_index("method").loc["RadiomicNet"]
-    px = _sizes(folder)
-    paper, gap = PAPER_METHODS.loc["radiomicnet", f"{dataset}_dsc"], full.dsc_mean - PAPER_METHODS.loc["radiomicnet", f"{dataset}_dsc"]
-    text = (f"**How far from the paper, and why.** Under the `cpu` protocol RadiomicNet reaches a test DSC of {_ms(full)} over "
-            f"{int(full.n_seeds)} seed{'s' if full.n_seeds > 1 else ''} on {dataset_title(dataset)}; the paper reports {paper:.3f} ({gap:+.3f}). "
+    paper = PAPER_METHODS.loc["radiomicnet", f"{dataset}_dsc"]
+    text = (f"**How far from the paper, and why.** Under the `cpu` protocol RadiomicNet reaches {_test_sets_words(full)}, over "
+            f"{seeds_text(full.n_seeds)} on {dataset_title(dataset)}; the paper reports {paper:.3f} on its test split ({full.dsc_mean - paper:+.3f} on ours). "
             "Three things differ, all forced by the machine, none by the method: the encoder starts from random weights instead "
             "of ImageNet's (they cannot be downloaded here, and the paper's encoder rate of 1e-5 is a fine-tuning rate); the "
-            f"network sees {px} px instead of 256 px (fewer pixels; the masks are still scored at their full resolution); "
+            f"network sees {_sizes(folder)} px instead of 256 px (fewer pixels; the masks are still scored at their full resolution); "
             f"and training ends after {t1.epochs:.0f} epochs, about {t1.train_minutes:.0f} minutes on two CPU cores, instead of up "
             "to 200 epochs on a GPU.\n\n")
-    if norag.n_seeds:
-        p = norag.p_vs_full
-        verdict = "a significant difference at the 5% level" if p < 0.05 else "no significant difference at the 5% level"
-        text += (f"**Does the RAG help?** The same network without the gates (`no_rag`) reaches {_ms(norag)} over "
-                 f"{int(norag.n_seeds)} seed{'s' if norag.n_seeds > 1 else ''}; the paired Wilcoxon test on per-image DSC averaged over "
-                 f"seeds gives {p_text(p)}: {verdict}, with the gates "
-                 f"{'ahead' if full.dsc_mean > norag.dsc_mean else 'behind'} by {abs(full.dsc_mean - norag.dsc_mean):.3f}.")
-        if dataset == "busi":
-            text += (f" The paper reports {PAPER_ABLATION_BUSI.loc['full', 'dsc']:.3f} with and "
-                     f"{PAPER_ABLATION_BUSI.loc['no_rag', 'dsc']:.3f} without the gates on BUSI, from one run each.")
-        else: text += " The paper has no ablation on Kvasir-SEG."
+    if gates := gates_words(full, norag):
+        text += f"**Does the RAG help?** On the deduplicated test set, {gates}."
+        text += (f" The paper reports {PAPER_ABLATION_BUSI.loc['full', 'dsc']:.3f} with and {PAPER_ABLATION_BUSI.loc['no_rag', 'dsc']:.3f} without "
+                 f"the gates on BUSI, from one run each, without an interval." if dataset in PAPER_ABLATION_DATASETS else " The paper has no ablation on this data set.")
     if base := baselines_markdown(methods, dataset): text += "\n\n" + base
     return text
 
+# %% ../nbs/10_docs.ipynb #b7e627b7
 TTA_COST_CSV = PROJECT_DIR/"bench"/"results"/"tta-cost.csv"
 
 def tta_cost_words(path:str|Path=TTA_COST_CSV # What `bench/tta_cost.py` wrote
@@ -212,13 +252,20 @@ def tta_cost_words(path:str|Path=TTA_COST_CSV # What `bench/tta_cost.py` wrote
             f"{r.ms_per_image_plain:.1f} ms per image without and {r.ms_per_image_tta:.1f} ms with horizontal-flip TTA, "
             f"{r.tta_over_plain:.2f}× the time ({r.size_px} px, batch {r.batch_size}, {r.images} images).")
 
+def radiomics_words(folder:Path # A budget folder
+                   )->str:
+    "`radiomics_verdict` of the folder's comparisons, then `gate_verdict` of its gate diagnostics ('' without either's runs)."
+    c, g = Path(folder)/"tables"/"comparisons.csv", Path(folder)/"tables"/"gate_diagnostics.csv"
+    parts = [radiomics_verdict(pd.read_csv(c)) if c.exists() else "", gate_verdict(pd.read_csv(g)) if g.exists() else ""]
+    return " ".join(p for p in parts if p)
+
 def discussion_markdown(folder:Path, # A budget folder, `results/<dataset>/<budget>`
                         dataset:str, # busi | kvasir-seg
                         tta_cost:str|Path=TTA_COST_CSV, # `bench/tta_cost.py`'s results, for the cost of TTA
                        )->str:
     "What a budget folder's numbers say, written from its tables: for `cpu` against the paper, for `long` against `cpu` ('' when there is nothing to say)."
     folder = Path(folder)
-    rows = _ablation_rows(folder) if folder.name in ("cpu", "long") and dataset in ("busi", "kvasir-seg") else None
+    rows = _ablation_rows(folder) if folder.name in PROTOCOL_ROWS and dataset in DATASETS else None
     if rows is None: return ""
     parts = [_cpu_words(folder, dataset, *rows) if folder.name == "cpu" else long_words(folder.parent.parent, dataset)]
     t4 = folder/"tables"/"table4_calibration.csv"
@@ -227,26 +274,19 @@ def discussion_markdown(folder:Path, # A budget folder, `results/<dataset>/<budg
     if (tta := folder/"tables"/"tta.csv").exists(): parts.append(tta_verdict(pd.read_csv(tta), tta_cost_words(tta_cost)))
     return "\n\n".join(p for p in parts if p)
 
-def radiomics_words(folder:Path # A budget folder
-                   )->str:
-    "`radiomics_verdict` of the folder's radiomics table, then `gate_verdict` of its gate diagnostics ('' without either's runs)."
-    t, g = Path(folder)/"tables"/"table3b_radiomics.csv", Path(folder)/"tables"/"gate_diagnostics.csv"
-    parts = [radiomics_verdict(pd.read_csv(t)) if t.exists() else "", gate_verdict(pd.read_csv(g)) if g.exists() else ""]
-    return " ".join(p for p in parts if p)
-
+# %% ../nbs/10_docs.ipynb #ef0388c3
 RESULTS_MARKER = "<!-- measured results: generated from results/ -->"
 
-PROTOCOL_ROWS = ("cpu", "long")  # the README's rows per data set, each from its own budget folder, never mixed
+PROTOCOL_ROWS = ("long", "cpu")  # the README's rows per data set, each from its own budget folder, never mixed; the headline first
 
-def _rag_answer(full, norag)->str:
-    "The answer of Table III's full and no_rag rows to 'does the RAG help?' (Wilcoxon at the 5% level)."
-    if not norag.n_seeds or not norag.p_vs_full < 0.05: return "no significant difference"
-    return "the gates help" if full.dsc_mean > norag.dsc_mean else "the gates hurt"
+def _overlap(a:dict, b:dict)->str:
+    "Whether two intervals of Δ overlap, in words."
+    return "overlap" if a["ci_low"] <= b["ci_high"] and b["ci_low"] <= a["ci_high"] else "do not overlap"
 
 def long_words(results:str|Path, # Results root
                dataset:str,      # busi | kvasir-seg
               )->str:
-    "How far `long` closes `cpu`'s gap to the paper's DSC, and whether the answer to 'does the RAG help?' changed ('' without both)."
+    "`long` against `cpu`: how far each is from the paper, and full against no_rag under each with its interval ('' without both)."
     rows = {b: _ablation_rows(Path(results)/dataset/b) for b in ("cpu", "long")}
     if any(r is None for r in rows.values()): return ""
     paper = PAPER_METHODS.loc["radiomicnet", f"{dataset}_dsc"]
@@ -254,78 +294,76 @@ def long_words(results:str|Path, # Results root
     gap_cpu, gap_long = paper - cf.dsc_mean, paper - lf.dsc_mean
     closed = f"closes {(gap_cpu - gap_long) / gap_cpu:.0%} of the gap" if gap_cpu > 0 and gap_long >= 0 else (
              "passes the paper" if gap_long < 0 else "does not close the gap")
-    answers = [_rag_answer(cf, cn), _rag_answer(lf, ln)]
-    same = f"the answer to 'does the RAG help?' is unchanged: {answers[1]}" if answers[0] == answers[1] else \
-           f"the answer to 'does the RAG help?' changes from {answers[0]} (cpu) to {answers[1]} (long)"
-    return (f"**{dataset_title(dataset)}, `long` against `cpu`:** RadiomicNet reaches {_ms(lf)} under `long` ({int(lf.n_seeds)} "
-            f"seed{'s' if lf.n_seeds > 1 else ''}) against {_ms(cf)} under `cpu`; the paper reports {paper:.3f}, so `long` {closed} "
-            f"(paper minus ours: {gap_cpu:+.3f} under `cpu`, {gap_long:+.3f} under `long`). Without the gates, {_ms(ln) if ln.n_seeds else MISSING} "
-            f"({p_text(ln.p_vs_full) if ln.n_seeds else 'no p'}): {same}.")
+    text = (f"**{dataset_title(dataset)}, `long` against `cpu`:** RadiomicNet reaches {_test_sets_words(lf)} under `long` "
+            f"({seeds_text(lf.n_seeds)}), against {_ms_dedup(cf)} and {_ms(cf)} under `cpu`. The paper reports {paper:.3f} on its "
+            f"test split, so on the full split `long` {closed} (paper minus ours: {gap_cpu:+.3f} under `cpu`, {gap_long:+.3f} under `long`).")
+    if cn.n_seeds and ln.n_seeds:
+        c, l = (row_comparison(n, f, "full", flip=True) for f, n in ((cf, cn), (lf, ln)))
+        same = "point the same way" if np.sign(c["delta"]) == np.sign(l["delta"]) else "point opposite ways"
+        text += (f" Full against no_rag on the deduplicated test set: under `cpu`, {effect_words(c, '`full`', '`no_rag`')}; under `long`, "
+                 f"{effect_words(l, '`full`', '`no_rag`')}. The two estimates {same} and their intervals {_overlap(c, l)}.")
+    return text
+
+# %% ../nbs/10_docs.ipynb #40887779
+def _dedup_note(results:Path)->str:
+    "How many of the segmentation test images (the classes the split sizes count) test_dedup leaves out per data set, and why."
+    def count(d):
+        test = read_split_file(d).query("split == 'test'")
+        test = test[test["class"].isin(DATASETS[d]["split_classes"])]
+        return d, len(test), len(set(test.id) & set(dedup_test_ids(d)))
+    counts = [count(d) for d in DATASETS]
+    return ("test_dedup leaves out the test images that have a near-duplicate (the same scan re-saved, re-encoded or shifted) in train or valid, "
+            "found by notebook 04a: " + "; ".join(f"{dataset_title(d)} {n - k} of {n}" for d, n, k in counts) + ".")
 
 def results_markdown(results:str|Path=PROJECT_DIR/"results", # Results root
                     )->str:
-    "The README's table of measured results: RadiomicNet with and without the gates per data set and protocol (cpu, long), beside the paper's."
+    "The README's table of measured results: RadiomicNet with and without the gates per data set and protocol (long, then cpu), test_dedup first, beside the paper's."
     rows, sizes = [], set()
-    for dataset in ("busi", "kvasir-seg"):
+    for dataset in DATASETS:
         for budget in PROTOCOL_ROWS:
             folder = Path(results)/dataset/budget
             if (r := _ablation_rows(folder)) is None: continue
             full, norag = r
-            paper_norag = f"{PAPER_ABLATION_BUSI.loc['no_rag', 'dsc']:.3f}" if dataset == "busi" else MISSING
+            paper_norag = f"{PAPER_ABLATION_BUSI.loc['no_rag', 'dsc']:.3f}" if dataset in PAPER_ABLATION_DATASETS else MISSING
+            c = row_comparison(norag, full, "full", flip=True) if norag.n_seeds else None
             sizes.add(_sizes(folder))
-            rows.append(f"| {dataset_title(dataset)} | {budget} | {int(full.n_seeds)} | {_ms(full)} | {_ms(norag) if norag.n_seeds else MISSING} | "
-                        f"{_num(norag.p_vs_full, True)} | {PAPER_METHODS.loc['radiomicnet', f'{dataset}_dsc']:.3f} | {paper_norag} |")
+            rows.append(f"| {dataset_title(dataset)} | {budget} | {seeds_text(full.n_seeds)} | {int(full.n_test_dedup)} / {int(full.n_test)} | "
+                        f"{_ms_dedup(full)} | {_ms_dedup(norag) if norag.n_seeds else MISSING} | "
+                        f"{interval_text(c['delta'], c['ci_low'], c['ci_high']).removeprefix('Δ = ') if c else MISSING} | {_ms(full)} | "
+                        f"{PAPER_METHODS.loc['radiomicnet', f'{dataset}_dsc']:.3f} | {paper_norag} |")
     if not rows: return "No real-data result has been committed yet."
-    words = [f"- {dataset_title(d)}: {w.removeprefix('**What do the radiomics add?** ')}" for d in ("busi", "kvasir-seg")
-             if (w := radiomics_words(Path(results)/d/"cpu"))]
-    head = ("| Data set | Protocol | Seeds | RadiomicNet DSC | w/o RAG DSC | p (Wilcoxon) | Paper: RadiomicNet DSC | Paper: w/o RAG DSC |\n"
-            "|---|---|---|---|---|---|---|---|\n")
-    return (head + "\n".join(rows) + "\n\nTest-split DSC, mean ± std over seeds, scored at each image's native resolution; "
-            "p: two-sided Wilcoxon signed-rank test on per-image DSC averaged over seeds. The paper's numbers come from an "
-            f"ImageNet-pretrained encoder at 256 px on a GPU; ours from scratch at {' / '.join(sorted(sizes))} px on 2 CPU cores. Tables I–IV, figures and "
+    words = [f"- {dataset_title(d)}: {w.removeprefix('**What do the radiomics add?** ')}" for d in DATASETS if (w := radiomics_words(Path(results)/d/"cpu"))]
+    head = ("| Data set | Protocol | Seeds | Test images (dedup / all) | RadiomicNet DSC, test_dedup | w/o RAG DSC, test_dedup | full − w/o RAG, test_dedup | "
+            "RadiomicNet DSC, all test | Paper: RadiomicNet DSC | Paper: w/o RAG DSC |\n|---|---|---|---|---|---|---|---|---|---|\n")
+    return (head + "\n".join(rows) + "\n\nDSC: mean ± std over seeds of the per-image mean, scored at each image's native resolution. "
+            + _dedup_note(Path(results)) + f" {COMPARISON_METHOD}. The paper's numbers come from an ImageNet-pretrained encoder at 256 px on a "
+            f"GPU, on its own (not deduplicated) test split; ours from scratch at {' / '.join(sorted(sizes))} px on 2 CPU cores. Tables I–IV, figures and "
             "the discussion: `results/<dataset>/<protocol>/` and the results pages of the documentation site."
-            + "".join(f"\n\n{w}" for d in ("busi", "kvasir-seg") if (w := long_words(results, d)))
+            + "".join(f"\n\n{w}" for d in DATASETS if (w := long_words(results, d)))
             + ("\n\n**What do the radiomics add?** Controls that keep the gates and take away the information (cpu protocol):\n" + "\n".join(words) if words else ""))
 
+# %% ../nbs/10_docs.ipynb #e4f9578a
+def headline_markdown(results:str|Path, # Results root
+                      dataset:str,      # busi | kvasir-seg
+                      protocol:str="long", # The protocol that leads the page
+                     )->str:
+    "A results page's opening: the `long` protocol on test_dedup in one table and two or three sentences ('' without its Table III)."
+    if (r := _ablation_rows(Path(results)/dataset/protocol)) is None: return ""
+    full, norag = r
+    paper = PAPER_METHODS.loc["radiomicnet", f"{dataset}_dsc"]
+    paper_norag = PAPER_ABLATION_BUSI.loc["no_rag", "dsc"] if dataset in PAPER_ABLATION_DATASETS else np.nan
+    rows = [(ABLATION_LABELS["full"], full, paper), (ABLATION_LABELS["no_rag"], norag, paper_norag)]
+    table = "| Model | Seeds | DSC, test_dedup | DSC, all test | Paper: DSC |\n|---|---|---|---|---|\n" + "\n".join(
+        f"| {label} | {seeds_text(row.n_seeds)} | {_ms_dedup(row)} | {_ms(row)} | {_num(p)} |" for label, row, p in rows if row.n_seeds)
+    text = (f"**{dataset_title(dataset)}, `{protocol}` protocol, trained from scratch on 2 CPU cores.** On the deduplicated test set, the "
+            f"{int(full.n_test_dedup)} of {int(full.n_test)} test images with no near-duplicate in train or valid, RadiomicNet reaches a DSC of "
+            f"{_ms_dedup(full)} over {seeds_text(full.n_seeds)}; on the full test split {_ms(full)}, where the paper reports {paper:.3f} with an "
+            "ImageNet-pretrained encoder on a GPU.")
+    if gates := gates_words(full, norag): text += f" Against the same network without the gates, {gates}."
+    return text + "\n\n" + table
+
 # %% ../nbs/10_docs.ipynb #3182b7ae
-DIAGNOSIS_MARKER = "<!-- diagnosis results: generated from results/busi/cpu/diagnosis -->"
-
-def _auc_ci(r)->str: return f"{r.auc:.3f} [{r.auc_low:.3f}, {r.auc_high:.3f}]"
-
-def diagnosis_words(folder:str|Path # A diagnosis results folder, e.g. results/busi/cpu/diagnosis
-                   )->str:
-    "What the diagnosis measured, in a few sentences from the folder's tables ('' without its metrics table)."
-    t = Path(folder)/"tables"
-    if not (t/"diagnosis_metrics.csv").exists(): return ""
-    m = pd.read_csv(t/"diagnosis_metrics.csv").query("task == 'benign_vs_malignant'").set_index("method")
-    pred, gt, deep = (m[m.index.str.contains(k, regex=False)] for k in ("(predicted masks)", "(ground truth masks)", "-"))
-    deep = deep[~deep.index.str.startswith("classical")]
-    parts = []
-    if len(pred): b = pred.auc.idxmax(); parts.append(f"the classical pipeline on predicted masks reaches {_auc_ci(pred.loc[b])} ({b.split(' (')[0].removeprefix('classical-')})")
-    if len(deep):
-        b = deep.auc.idxmax(); n = int(deep.loc[b].n_seeds)
-        parts.append(f"the best deep arm, {b} ({n} seed{'s, probabilities averaged over seeds' if n > 1 else ''}), {_auc_ci(deep.loc[b])}")
-    text = f"**Measured ({dataset_title(Path(folder).parent.parent.name)} test split, `{Path(folder).parent.name}` protocol, from scratch).** Benign against malignant, AUC with its 95% bootstrap CI: " + "; ".join(parts) + "."
-    if len(gt):
-        text += f" On the ground-truth masks the same pipeline reaches {gt.auc.max():.3f}"
-        u = pd.read_csv(t/"diagnosis_univariate.csv").query("masks == 'ground truth'") if (t/"diagnosis_univariate.csv").exists() else pd.DataFrame()
-        if len(u) and u.separation.iloc[0] >= 0.9:
-            text += (f", and one descriptor alone, {u.descriptor.iloc[0]}, separates the test lesions at {u.separation.iloc[0]:.3f}: the outlines the "
-                     "annotators drew carry most of the label, so this ceiling measures the annotation as much as the lesion")
-        text += "."
-    s = pd.read_csv(t/"diagnosis_segmentation.csv").set_index("method") if (t/"diagnosis_segmentation.csv").exists() else pd.DataFrame()
-    seg = [i for i in s.index if i.startswith("segmentation only")]
-    if seg and REFERENCE_METHOD in s.index:
-        r, o = s.loc[REFERENCE_METHOD], s.loc[seg[0]]
-        text += (f" Masks: the {REFERENCE_METHOD} model's test DSC is {mean_std(r.dsc_mean, r.dsc_sd)} against {mean_std(o.dsc_mean, o.dsc_sd)} "
-                 f"for segmentation alone; its kept epoch, chosen on the AUC, had a validation DSC of {r.valid_dsc_kept:.3f}, against "
-                 f"{r.valid_dsc_max:.3f} at its best.")
-    if (r := t/"diagnosis_runs.csv").exists():
-        r = pd.read_csv(r); live = r.filter(like="live_")
-        dead = [f"{m}-s{s}" for m, s, row in zip(r.method, r.seed, live.itertuples(index=False)) if any(isinstance(v, str) and v.split("/")[0] != v.split("/")[1] for v in row)]
-        text += (f" In each of the {len(r)} deep runs every embedding unit was still live at the kept epoch." if not dead else
-                 f" Embedding units had died in {len(dead)} of {len(r)} deep runs ({', '.join(dead)}; see diagnosis_runs.csv).")
-    return text
+DIAGNOSIS_MARKER = "<!-- diagnosis results: generated from results/busi/cpu/diagnosis -->"  # where the README and the site put `diagnosis_verdict`
 
 # %% ../nbs/10_docs.ipynb #76c0ef16
 README_HEADER = "<!-- Generated from nbs/index.ipynb by `radiomicnet-docs --readme-only`: edit the notebook, not this file. -->\n\n"
@@ -338,7 +376,7 @@ def render_readme(nbs_path:str|Path=PROJECT_DIR/"nbs", # Folder holding `index.i
     body, _ = MarkdownExporter().from_notebook_node(nb)
     body = re.sub(r"<!-- WARNING: THIS FILE WAS AUTOGENERATED! DO NOT EDIT! -->\s*", "", body)
     results = Path(results) if results is not None else Path(nbs_path).parent/"results"
-    body = body.replace(RESULTS_MARKER, results_markdown(results)).replace(DIAGNOSIS_MARKER, diagnosis_words(results/"busi"/"cpu"/"diagnosis"))
+    body = body.replace(RESULTS_MARKER, results_markdown(results)).replace(DIAGNOSIS_MARKER, diagnosis_verdict(results/"busi"/"cpu"/"diagnosis"))
     head = f"# {front.get('title', 'radiomicnet')}\n\n"
     if front.get("description"): head += f"> {front['description']}\n\n"
     return README_HEADER + head + body.strip() + "\n"
@@ -496,9 +534,10 @@ def csv_table_html(path:str|Path, # A results table
     return table
 
 # %% ../nbs/10_docs.ipynb #5ee54e54
-BUDGET_TITLES = {"cpu": "Protocol cpu: from scratch on a 2-core CPU", "paper": "Protocol paper", "quick": "Budget quick: a check that everything runs",
-                 "long": f"Protocol long: the cpu protocol at {PROTOCOLS['long']['img_size']} px for {PROTOCOLS['long']['epochs']} epochs, from scratch on a 2-core CPU",
-                 "sweep": "How the cpu and long protocols were chosen"}
+BUDGET_TITLES = {"long": f"Protocol long: the cpu protocol at {PROTOCOLS['long']['img_size']} px for {PROTOCOLS['long']['epochs']} epochs, from scratch on a 2-core CPU",
+                 "paper": "Protocol paper", "sweep": "How the cpu and long protocols were chosen",
+                 "quick": "Budget quick: a check that everything runs", "near-duplicates": "Near-duplicates: the pairs around the detector's thresholds (notebook 04a)",
+                 "cpu": "Protocol cpu: from scratch on a 2-core CPU"}  # page order: the headline protocol first, cpu last
 
 def figure_html(href:str, # Path of the PNG inside the site
                 name:str, # File name, for the caption and alt text
@@ -530,9 +569,15 @@ def protocol_caption(folder:Path)->str:
     return (f"Protocol {', '.join(values('protocol'))}: {' / '.join(weights)}, {', '.join(values('img_size'))} px, "
             f"{', '.join(values('schedule'))} schedule, peak rate {', '.join(values('lr'))}, at most {', '.join(values('epochs'))} epochs, "
             f"batch {', '.join(values('bs'))}; seeds {', '.join(map(str, seeds))}; trained on {'; '.join(devices)}. "
-            "Each cell: mean ± std over seeds (ddof 1) of the test-split mean, scored at each image's native resolution; "
-            "p: two-sided Wilcoxon signed-rank test on per-image DSC averaged over seeds. HD95 is undefined for an image whose "
+            "Each cell: mean ± std over seeds (ddof 1) of the per-image mean, scored at each image's native resolution, on the deduplicated "
+            f"test set (test_dedup: no near-duplicate in train or valid) and on the full test split. {COMPARISON_METHOD}; every comparison on test_dedup. HD95 is undefined for an image whose "
             "prediction is empty, so its mean is over the other images; 'Empty predictions' counts the images it leaves out (per seed, averaged).")
+
+def _provenance_note(table:Path)->str:
+    "A table's caption sentence when its runs come from more than one commit ('' otherwise, or without a commit column)."
+    t = pd.read_csv(table)
+    col = next((c for c in ("commits", "git_commit") if c in t), None)
+    return mixed_commits_note(t, col) if col and not t.empty else ""
 
 def _section_tables(folder:Path, base:str, dataset:str, prefix:str, max_rows:int, assets:list)->list[str]:
     parts = []
@@ -540,8 +585,10 @@ def _section_tables(folder:Path, base:str, dataset:str, prefix:str, max_rows:int
     for t in files:
         assets.append((t, f"{base}/{t.relative_to(folder).as_posix()}"))
         title = TABLE_TITLES.get(t.stem, file_heading(t)).format(I_or_II="I" if dataset == "busi" else "II", dataset=dataset_title(dataset))
-        parts.append(f'<h3 id="{quote(prefix + t.stem)}">{html.escape(title)}</h3>\n{csv_table_html(t, max_rows)}\n'
-                     f'<p class="source">Source: <a href="{quote(assets[-1][1])}">{html.escape(t.name)}</a></p>')
+        table = csv_table_html(t, max_rows)   # first: a broken table stops the build with its own message
+        note = _provenance_note(t)
+        parts.append(f'<h3 id="{quote(prefix + t.stem)}">{html.escape(title)}</h3>\n{table}\n'
+                     f'<p class="source">{html.escape(note) + " " if note else ""}Source: <a href="{quote(assets[-1][1])}">{html.escape(t.name)}</a></p>')
     return parts
 
 def results_body(dataset_dir:Path, # `results/<dataset>`
@@ -550,6 +597,10 @@ def results_body(dataset_dir:Path, # `results/<dataset>`
     "HTML body of a dataset's results page, and the (source file, path in the site) pairs it links to."
     d = Path(dataset_dir)
     parts, assets = [], []
+    if head := headline_markdown(d.parent, d.name):
+        parts += ['<h2 id="headline">Headline</h2>', markdown_html(head)]
+        if (fig := d/PROTOCOL_ROWS[0]/"figures"/"per_image_dsc.png").exists():
+            assets.append((fig, f"results/{d.name}/{PROTOCOL_ROWS[0]}/figures/{fig.name}")); parts.append(figure_html(assets[-1][1], f"{PROTOCOL_ROWS[0]}/figures/{fig.name}"))
     for folder in budget_dirs(d):
         flat = folder == d
         base = f"results/{d.name}" if flat else f"results/{d.name}/{folder.name}"
@@ -577,10 +628,10 @@ def results_body(dataset_dir:Path, # `results/<dataset>`
     return "\n".join(parts) or "<p>No tables, figures or executed notebooks in this folder yet.</p>", assets
 
 # %% ../nbs/10_docs.ipynb #e1f7fb43
-DIAGNOSIS_CAPTION = ("Test split of the committed BUSI split with its normal images (780 = 647 + 133 normal). Deep arms: seeds combined per image "
-                     "(mean probability) for AUC, its 95% bootstrap CI, operating points and paired tests; auc_seed_sd is the spread of the per-seed AUCs. "
-                     "Paired tests: paired bootstrap of the AUC difference against the fused hierarchical model (2,000 resamples of the test images); "
-                     "a p of 0 means that no resample reversed the difference (p < 1/2,000). Published figures stand in a table of their own, with their protocols.")
+DIAGNOSIS_CAPTION = ("Test split of the committed BUSI split with its normal images (780 = 647 + 133 normal), and test_dedup, its images with no "
+                     "near-duplicate in train or valid (notebook 04a). Deep arms: seeds combined per image (mean probability) for AUC and its 95% "
+                     "bootstrap CI, beside the mean and SD of the single-seed AUCs. Each family's method is selected on validation, never on test. "
+                     "Each table's caption names its method. Published figures stand in a table of their own, with their protocols.")
 
 def diagnosis_folders(results:str|Path # Results root
                      )->list[Path]:
@@ -618,7 +669,7 @@ def build_site(out:str|Path=PROJECT_DIR/"_site", # Output folder (replaced)
     for nb, _ in docs.values():
         for c in nb.cells:
             if c.cell_type == "markdown" and RESULTS_MARKER in c.source: c.source = c.source.replace(RESULTS_MARKER, results_markdown(results))
-            if c.cell_type == "markdown" and DIAGNOSIS_MARKER in c.source: c.source = c.source.replace(DIAGNOSIS_MARKER, diagnosis_words(results/"busi"/"cpu"/"diagnosis"))
+            if c.cell_type == "markdown" and DIAGNOSIS_MARKER in c.source: c.source = c.source.replace(DIAGNOSIS_MARKER, diagnosis_verdict(results/"busi"/"cpu"/"diagnosis"))
     bodies = {d: results_body(results/d, max_rows) for d in result_datasets(results)}
     if diagnosis_folders(results): bodies["diagnosis"] = diagnosis_body(results, max_rows)
     runs = {(d, None if f == results/d else f.name, n): process_notebook(n, show_docs=False)

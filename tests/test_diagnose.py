@@ -4,7 +4,9 @@ from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
 from PIL import Image
 from radiomicnet.diagnose import (DIAGNOSIS_CLASSES, UncertaintyWeighting, classical_run, descriptor_table, diagnosis_run, diagnosis_samples,
-                                  hierarchical_losses, hierarchical_probs, inverse_frequency_weights, build_diagnosis_results)
+                                  hierarchical_losses, hierarchical_probs, inverse_frequency_weights, build_diagnosis_results, auc_columns,
+                                  diagnosis_tables, diagnosis_test_sets, diagnosis_verdict, paired_auc_difference)
+from radiomicnet.stats import p_cell
 from radiomicnet.metrics import auc_ci, classification_ece, diagnosis_metrics, sensitivity_at_specificity
 from radiomicnet.data import synthetic_pair
 
@@ -102,6 +104,9 @@ def test_tables_from_prediction_files(tiny_diagnosis, tmp_path):
     metrics = pd.read_csv(res/"tables"/"diagnosis_metrics.csv")
     assert set(metrics.method) == {"fused-hierarchical", "classical-logreg (ground truth masks)", "classical-gbt (ground truth masks)"}
     assert set(pd.read_csv(res/"tables"/"diagnosis_paired.csv").test) == {"paired bootstrap"}
+    runs = pd.read_csv(res/"tables"/"diagnosis_runs.csv")
+    assert runs.kept_epoch_from_1.tolist() == [json.loads((run/"summary.json").read_text())["best_epoch"] + 1]   # counted from 1
+    assert metrics.commits.notna().all() and (res/"COMMANDS.md").exists() and "not yet run" not in (res/"COMMANDS.md").read_text()
 
 def test_predict_adds_probabilities_and_goes_past_bad_files(tiny_diagnosis, tmp_path):
     run, _ = tiny_diagnosis
@@ -143,3 +148,96 @@ def test_busi_normal_images_in_the_committed_split(data_dir, tmp_path):
     few = [s for c in DIAGNOSIS_CLASSES for s in [t for t in samples["test"] if t.label == c][:2]]
     table, refused = descriptor_table(few, None, 64, cache_dir=tmp_path)
     assert not refused and table.lesion_found.tolist() == [0, 0, 1, 1, 1, 1]   # ground truth: normal images have no lesion
+
+# ---- issue 32: test_dedup, selection on validation, intervals, words -------------------------------------------------
+
+def _preds(malignancy, ids="abcde", labels=(1, 1, 2, 2, 0)):
+    "A prediction table by hand: benign a, b; malignant c, d; normal e; the abnormal images' p_malignant is `malignancy`."
+    q = list(malignancy)
+    return pd.DataFrame(dict(id=list(ids), label=list(labels), p_normal=[0, 0, 0, 0, .9], p_benign=[1 - v for v in q] + [.05], p_malignant=q + [.05]))
+
+def test_seed_ensemble_beside_single_seeds_by_hand():
+    # seed 1 ranks 3 of the 4 benign-malignant pairs right, seed 2 too; their mean (.4, .4, .6, .6) ranks all 4 right
+    cols = auc_columns([_preds([.2, .6, .4, .8]), _preds([.6, .2, .8, .4])], n_resamples=100)["benign_vs_malignant"]
+    assert (cols["auc"], cols["auc_seed_mean"], cols["auc_seed_sd"], cols["n"]) == (1.0, 0.75, 0.0, 4)
+    # without b: seed 1 gets 2 of 2 pairs, seed 2 gets 1 of 2; SD of (1, 0.5) is sqrt(1/8)
+    cols = auc_columns([_preds([.2, .6, .4, .8]), _preds([.6, .2, .8, .4])], ids=["a", "c", "d", "e"], suffix="_dedup", n_resamples=100)["benign_vs_malignant"]
+    assert cols["auc_dedup_seed_mean"] == pytest.approx(0.75) and cols["auc_dedup_seed_sd"] == pytest.approx(np.sqrt(1/8)) and cols["n_dedup"] == 3
+
+def test_paired_difference_prints_p_below_resolution_as_a_bound():
+    r = paired_auc_difference([0, 0, 1, 1], [.1, .2, .8, .9], [.9, .8, .2, .1], n_resamples=2000)   # AUC 1 against AUC 0 in every resample
+    assert (r["delta"], r["ci_low"], r["ci_high"], r["p"]) == (1.0, 1.0, 1.0, 0.0)
+    assert p_cell(r["p"], 1/2000) == "< 0.0005"
+    same = paired_auc_difference([0, 0, 1, 1], [.1, .2, .8, .9], [.1, .2, .8, .9], n_resamples=200)
+    assert (same["delta"], same["ci_low"], same["ci_high"], same["p"]) == (0.0, 0.0, 0.0, 1.0)
+
+def test_test_sets_come_from_the_duplicates_module(monkeypatch):
+    import types
+    fake = types.SimpleNamespace(dedup_test_ids=lambda d: ["a", "c"], label_conflicts=lambda d: ["b", "z"])
+    monkeypatch.setitem(sys.modules, "radiomicnet.duplicates", fake)
+    assert diagnosis_test_sets("busi", list("abcd")) == ({"test": list("abcd"), "test_dedup": ["a", "c"], "test_no_conflicts": ["a", "c", "d"]}, "")
+    monkeypatch.setitem(sys.modules, "radiomicnet.duplicates", None)
+    sets, why = diagnosis_test_sets("busi", ["a"])
+    assert sets == {"test": ["a"]} and "radiomicnet.duplicates gave no lists" in why
+
+def _deep_run(folder, name, seed, valid_auc, preds, commit="aaaaaaa"):
+    run = folder/"runs"/f"{name}-s{seed}"; run.mkdir(parents=True)
+    (run/"summary.json").write_text(json.dumps(dict(seed=seed, valid_auc=valid_auc, git_commit=commit, command=f"radiomicnet-diagnose {name} {seed}")))
+    preds.to_csv(run/"test_predictions.csv", index=False)
+
+def test_the_selected_arm_is_the_best_on_validation_not_on_test(tmp_path):
+    folder = tmp_path/"busi"/"cpu"/"diagnosis"
+    for seed in (0, 1):   # "test-best" ranks every test pair right but scores lower on validation (mean 0.6 against 0.85)
+        _deep_run(folder, "test-best", seed, 0.6, _preds([.1, .2, .8, .9]))
+        _deep_run(folder, "valid-best", seed, [0.8, 0.9][seed], _preds([.1, .9, .8, .2]))
+    tables = diagnosis_tables(folder, n_resamples=100, sets=({"test": list("abcde")}, "made up"))
+    assert tables["diagnosis_selected"].method.unique().tolist() == ["valid-best"]
+    metrics = tables["diagnosis_metrics"].set_index(["method", "task"])
+    assert metrics.loc[("valid-best", "benign_vs_malignant"), "selected"] == "deep arms" and metrics.loc[("test-best", "benign_vs_malignant"), "auc"] == 1.0
+    assert tables["diagnosis_test_sets"].note.iloc[-1] == "not computed: made up"
+
+def _verdict_folder(tmp_path, delta, low, high, p, seeds_b=1):
+    "Made-up tables: the selected deep arm 'arm-x' (3 seeds) against the selected classical model ('classical-gbt (predicted masks)', `seeds_b` seeds)."
+    t = tmp_path/"busi"/"cpu"/"diagnosis"/"tables"; t.mkdir(parents=True)
+    b, task = "classical-gbt (predicted masks)", dict(task="benign_vs_malignant")
+    pd.DataFrame([dict(family="deep arms", method="arm-x", selected_on="validation AUC", selection_auc=0.9, n_seeds=3, **task),
+                  dict(family="classical, predicted masks", method=b, selected_on="CV AUC", selection_auc=0.8, n_seeds=seeds_b, **task)]).to_csv(t/"diagnosis_selected.csv", index=False)
+    pd.DataFrame([dict(method="arm-x", n_seeds=3, auc=0.9, auc_low=0.85, auc_high=0.95, n=98, auc_dedup=0.8, auc_dedup_low=0.7, auc_dedup_high=0.9, n_dedup=60,
+                       auc_seed_mean=0.88, auc_seed_sd=0.01, commits="aaaaaaa", **task),
+                  dict(method=b, n_seeds=seeds_b, auc=0.85, auc_low=0.8, auc_high=0.9, n=98, auc_dedup=0.75, auc_dedup_low=0.65, auc_dedup_high=0.85, n_dedup=60,
+                       commits="aaaaaaa", **task)]).to_csv(t/"diagnosis_metrics.csv", index=False)
+    pd.DataFrame([dict(method="arm-x", reference=b, delta=delta, delta_low=low, delta_high=high, p=p, delta_dedup=delta, delta_dedup_low=low, delta_dedup_high=high,
+                       p_dedup=p, **task)]).to_csv(t/"diagnosis_paired.csv", index=False)
+    return diagnosis_verdict(t.parent)
+
+def test_verdict_leads_with_the_selected_arm_on_test_dedup(tmp_path):
+    text = _verdict_folder(tmp_path, 0.05, 0.01, 0.09, "0.021")
+    first = text.splitlines()[1]
+    assert first.startswith("- **arm-x**, selected among the deep arms by its validation AUC, 0.900 (3 seeds, probabilities averaged over seeds).")
+    assert first.index("AUC 0.80 (95% CI 0.70 to 0.90; 60 images) on the deduplicated test split")  # half-width 0.1: 2 decimals < first.index("AUC 0.900 (95% CI 0.850 to 0.950; 98 images) on the full test split")
+
+def test_verdict_significant_difference(tmp_path):
+    text = _verdict_folder(tmp_path, 0.05, 0.01, 0.09, "< 0.0005")   # the CI excludes 0
+    assert "arm-x higher: Δ = +0.050 (95% CI +0.010 to +0.090), p < 0.0005 on the full test split" in text
+
+def test_verdict_no_detectable_difference(tmp_path):
+    text = _verdict_folder(tmp_path, 0.02, -0.03, 0.07, "0.43")      # the CI includes 0
+    assert "no detectable difference: Δ = +0.020 (95% CI −0.030 to +0.070), p = 0.43 on the deduplicated test split" in text
+    assert "higher" not in text and "lower" not in text
+
+def test_verdict_mixed_seeds(tmp_path):
+    text = _verdict_folder(tmp_path, 0.02, -0.03, 0.07, "0.43", seeds_b=1)
+    assert "(3 seeds against 1 seed;" in text and "**classical-gbt (predicted masks)**, selected among the classical models on predicted masks by its CV AUC, 0.800 (1 seed)." in text
+
+def test_committed_busi_tables_agree_with_their_run_files():
+    folder = REPO/"results"/"busi"/"cpu"/"diagnosis"
+    if not (folder/"tables"/"diagnosis_selected.csv").exists(): pytest.skip("no committed diagnosis tables")
+    runs = pd.read_csv(folder/"tables"/"diagnosis_runs.csv")
+    for r in runs.itertuples():
+        s = json.loads((folder/"runs"/f"{r.method}-s{r.seed}"/"summary.json").read_text())
+        assert (r.kept_epoch_from_1, r.commits) == (s["best_epoch"] + 1, s["git_commit"])
+    valid = pd.DataFrame([dict(method=f.parent.name.rsplit("-s", 1)[0], auc=json.loads(f.read_text())["valid_auc"]) for f in folder.glob("runs/*/summary.json")])
+    selected = pd.read_csv(folder/"tables"/"diagnosis_selected.csv").query("family == 'deep arms'").method.unique().tolist()
+    assert selected == [valid.groupby("method").auc.mean().idxmax()]
+    paired = pd.read_csv(folder/"tables"/"diagnosis_paired.csv", dtype=str)
+    assert not paired.filter(regex="^p(_|$)").isin(["0", "0.0", "0.000"]).any().any()   # a p below the resolution is a bound, never 0
