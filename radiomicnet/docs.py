@@ -75,15 +75,15 @@ TABLE_TITLES = {
     "table1_2_methods": "Table {I_or_II}. Segmentation on {dataset}: methods, on the deduplicated and the full test split",
     "table3_ablation": "Table III. Ablation of RadiomicNet's components on {dataset}, on the deduplicated and the full test split",
     "table3b_radiomics": "What do the radiomics add? The gates fed their own, another image's or the mean radiomics, and local maps, on {dataset} (not in the paper)",
+    "table4_calibration": "Table IV. Calibration on {dataset}: pixel ECE (full test split) without and with L_RC, and after temperature scaling",
+    "tta": "Test-time augmentation on {dataset}: test DSC without and with horizontal-flip TTA, and TTA against none on the deduplicated test set (the cost of TTA alone is in the text above; not in the paper)",
+    "table5_efficiency": "Table V. Efficiency: parameters, size and inference time per image",
     "comparisons": "Every comparison on {dataset}: the difference in mean DSC with its 95% CI, on both test sets, with the seeds and commits of each side",
     "gate_diagnostics": "Gate diagnostics on {dataset}: the share of the gates' variance that changes with the image, and how strongly the channel gates follow the image's own radiomics (Spearman |ρ| over the test images)",
-    **DIAGNOSIS_CAPTIONS,  # notebook 07ab's titles of the diagnosis tables: each names its method
-    "tta": "Test-time augmentation on {dataset}: test DSC without and with horizontal-flip TTA, and TTA against none on the deduplicated test set (the cost of TTA alone is in the text above; not in the paper)",
-    "table4_calibration": "Table IV. Calibration on {dataset}: pixel ECE (full test split) without and with L_RC, and after temperature scaling",
-    "table5_efficiency": "Table V. Efficiency: parameters, size and inference time per image",
-    "sweep": "The sweep that chose the cpu protocol (BUSI validation split, seed 0)",
     "runs": "Every run: epochs, best epoch (from 1), validation DSC, test DSC on both test sets, wall time, commit and machine",
+    "sweep": "The sweep that chose the cpu protocol (BUSI validation split, seed 0)",
     "external_test": "External test on Kvasir-SEG: the held-out test split as released and re-saved (60% side, JPEG quality 40)",
+    **DIAGNOSIS_CAPTIONS,  # notebook 07ab's titles of the diagnosis tables: each names its method
 }
 COLUMN_HEADERS = dict(method="Method", variant="Variant", n_seeds="Seeds", params_M="Params (M)", dsc="DSC", iou="IoU",
                       precision="Precision", recall="Recall", hd95="HD95 (px)", ece="ECE", epochs="Epochs", train_minutes="Train (min)",
@@ -581,7 +581,9 @@ def _provenance_note(table:Path)->str:
 
 def _section_tables(folder:Path, base:str, dataset:str, prefix:str, max_rows:int, assets:list)->list[str]:
     parts = []
-    files = result_files(folder, "tables") + ([folder/"sweep.csv"] if (folder/"sweep.csv").exists() else []) + sorted(folder.glob("external/*.csv"))
+    order = list(TABLE_TITLES)  # the paper's tables first, then ours, in the order TABLE_TITLES gives them; unknown files last, by name
+    files = sorted(result_files(folder, "tables"), key=lambda t: (order.index(t.stem) if t.stem in order else len(order), t.name))
+    files += ([folder/"sweep.csv"] if (folder/"sweep.csv").exists() else []) + sorted(folder.glob("external/*.csv"))
     for t in files:
         assets.append((t, f"{base}/{t.relative_to(folder).as_posix()}"))
         title = TABLE_TITLES.get(t.stem, file_heading(t)).format(I_or_II="I" if dataset == "busi" else "II", dataset=dataset_title(dataset))
