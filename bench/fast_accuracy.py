@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """What the fast path costs in accuracy: each checkpoint scored on its data set's test split twice, through the plain path
-(`radiomicnet-predict`'s torch network) and through `--fast` (int8 ONNX in ONNX Runtime, calibrated on the checkpoint's own
+(`Predictor`'s torch backend, as `radiomicnet-predict` runs it) and through `--fast` (the int8 backend, calibrated on the checkpoint's own
 training images), image by image at native resolution, end to end (features computed per image, as a user's call does).
 
 Writes bench/results/fast-accuracy.csv (older rows kept), one row per checkpoint: mean DSC of each path, the paired difference
@@ -27,8 +27,7 @@ from fastprogress.fastprogress import progress_bar
 from radiomicnet.core import PROJECT_DIR, RadiomicNetError, cli_errors, portable_path
 from radiomicnet.data import load_split
 from radiomicnet.evaluate import paired_wilcoxon, run_config, segmentation_metrics
-from radiomicnet.model import load_checkpoint
-from radiomicnet.predict import FastNet, TorchNet, predict_image
+from radiomicnet.infer import Predictor
 from common import MACHINE_COLUMNS, RESULTS_DIR, append_rows, load_average, machine_row, warn_if_unreliable
 
 TARGET_DROP = 0.005  # largest mean-DSC drop of --fast allowed on each test set
@@ -51,16 +50,16 @@ def score(net, samples:list)->tuple:
     rows, masks, seconds = [], [], 0.
     for s in progress_bar(samples, leave=False):
         image, truth = s.load()
-        t0 = time.perf_counter(); prob = predict_image(net, image).prob; seconds += time.perf_counter() - t0
+        t0 = time.perf_counter(); prob = net.predict_proba(image); seconds += time.perf_counter() - t0
         rows.append(segmentation_metrics(prob[None], truth[None] > 0, ids=[s.id])); masks.append(prob > 0.5)
     import pandas as pd
     return pd.concat(rows, ignore_index=True), masks, 1000 * seconds / len(samples)
 
 def compare(checkpoint:Path, data_dir, n_images:int|None)->dict:
     "The row of one checkpoint: plain against fast on its test split."
-    config = run_config(checkpoint, load_checkpoint(checkpoint)[2])
-    samples = load_split(config["dataset"], "test", data_dir, subset=n_images or config.get("subset"), size=config["img_size"], seed=config["seed"])
-    plain, fast = TorchNet(checkpoint, "cpu"), FastNet(checkpoint, data_dir=data_dir)
+    plain, fast = Predictor.from_checkpoint(checkpoint, "torch", "cpu"), Predictor.from_checkpoint(checkpoint, "int8", data_dir=data_dir)
+    config = run_config(plain)
+    samples = load_split(config["dataset"], "test", data_dir, subset=n_images or config.get("subset"), size=config["img_size"], seed=config.get("seed") or 0)
     (t_plain, m_plain, ms_plain), (t_fast, m_fast, ms_fast) = score(plain, samples), score(fast, samples)
     test = paired_wilcoxon(t_fast, t_plain)
     agreement = float(np.mean([(a == b).mean() for a, b in zip(m_plain, m_fast)]))

@@ -3,16 +3,16 @@
 
 Rows (one per model and batch size), each measured in a fresh process so that its peak resident memory is its own:
 
-- `radiomicnet-e2e`: `Segmenter.logits` in plain eager torch (radiomics features by the torch path on the same device,
-  standardised, then the network) and the mask (logits > 0);
-- `radiomicnet-e2e-fast`: the same with `radiomicnet.fast.FastSegmenter` (ONNX Runtime, int8 calibrated on `--calibration`
-  images; fp16 channels-last torch on CUDA);
+- `radiomicnet-e2e`: `radiomicnet.infer.Predictor` on its torch backend: `preprocess` (the radiomics features of the batch,
+  standardised) then the network, and the mask (logits > 0);
+- `radiomicnet-e2e-fast`: the same on the int8 backend (ONNX Runtime, int8 calibrated on `--calibration` images; on CUDA, where
+  ONNX Runtime's GPU build is not a dependency, the torch backend);
 - `radiomicnet-local-e2e`: `radiomicnet-e2e` for the `rag_local` variant (issue 20): the same plus a local radiomics map
   (the variant's windows, notebook 05) for every gate's spatial branch; its cost over `radiomicnet-e2e`
   is the price of the map;
 - `radiomicnet-features`: the features and their standardisation alone; `radiomicnet`: the network alone (eager);
 - `unet`, `unetpp`, `ukan`: the baselines' networks alone (eager);
-- what was tried: the features on one torch thread per slice as `FastSegmenter` computes them (`radiomicnet-features-1thread`);
+- what was tried: the features on one torch thread per slice as `preprocess` computes them (`radiomicnet-features-1thread`);
   on the network `radiomicnet-channels-last` (inference_mode + channels-last), `radiomicnet-bf16` (autocast),
   `radiomicnet-int8-dynamic` (torch.ao), `radiomicnet-onnx` (ONNX Runtime fp32), `radiomicnet-onnx-int8`, `radiomicnet-compile`
   (torch.compile, only with --compile: minutes of compilation).
@@ -25,6 +25,7 @@ than unet, features <= 25% of the end-to-end time).
 
     python bench/inference.py                         # CPU: batch 1, 4, 16 at 256 px
     python bench/inference.py --device cuda           # GPU: batch 1, 8, 64
+    python bench/inference.py --model busi --size 192 # a shipped model's weights (rows say which; speed does not depend on them)
 """
 import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see bench/features.py: busy-waiting threads crawl on a shared machine
@@ -36,46 +37,61 @@ import torch
 from fastcore.script import call_parse
 from radiomicnet.core import DataError, RadiomicNetError, cli_errors, resolve_data_dir
 from radiomicnet.features import FeatureScaler, radiomics_features_torch
-from radiomicnet.model import Segmenter, create_model, load_checkpoint
+from radiomicnet.infer import (OnnxBackend, Predictor, build_int8, export_network, load_pretrained, preprocess, pretrained_folder,
+                               radiomics_of, read_config)
+from radiomicnet.model import create_model, load_checkpoint, pretrained_cfg
 from radiomicnet.train import VARIANTS
 from common import MACHINE_COLUMNS, RESULTS_DIR, append_rows, bench_images, load_average, machine_row, warn_if_unreliable
 
 MODELS = ("radiomicnet-e2e", "radiomicnet-e2e-fast", "radiomicnet-local-e2e", "radiomicnet-features", "radiomicnet", "unet", "unetpp", "ukan")
 TRIED = ("radiomicnet-features-1thread", "radiomicnet-channels-last", "radiomicnet-bf16", "radiomicnet-int8-dynamic", "radiomicnet-onnx", "radiomicnet-onnx-int8")
-COLUMNS = ["run_id", *MACHINE_COLUMNS, "images", "size_px", "model", "batch_size", "repeats", "latency_ms", "ms_per_image", "images_per_s",
+COLUMNS = ["run_id", *MACHINE_COLUMNS, "images", "size_px", "weights", "model", "batch_size", "repeats", "latency_ms", "ms_per_image", "images_per_s",
            "times_slower_than_e2e_fast", "features_share", "params", "fp32_mb", "peak_rss_mb", "setup_seconds", "note"]
 TARGETS = dict(e2e=3.0, unet=10.0, features_share=0.25)
 
-def radiomicnet_parts(checkpoint:str|None, images:list, size:int)->tuple:
-    "(model, scaler): from the checkpoint, or a seeded random RadiomicNet with a scaler fitted on the images (speed does not depend on weights)."
+def radiomicnet_parts(checkpoint:str|None, images:list, size:int, model:str|None=None)->tuple:
+    "(model, scaler): a shipped model's or the checkpoint's, or a seeded random RadiomicNet with a scaler fitted on the images (speed does not depend on weights)."
+    if model:
+        net, cfg, _ = load_pretrained(model)
+        return net, FeatureScaler.from_state_dict(cfg["scaler"])
     if checkpoint: return load_checkpoint(checkpoint)[:2]
     torch.manual_seed(0)
     batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)
     return create_model("radiomicnet").eval(), FeatureScaler().fit(radiomics_features_torch(batch).numpy())
 
+def end_to_end(pred:Predictor, size:int):
+    "fn(uint8 batch at the input size) -> mask: `preprocess` and the predictor's backend, as every command runs them."
+    def fn(x):
+        inp = preprocess(x.cpu(), size, pred.scaler)
+        return pred.outputs(inp.image, inp.radiomics, bs=len(x))["logits"] > 0
+    return fn
+
+def int8_predictor(model, cfg:dict, calibration:list, folder:str)->Predictor:
+    "The int8 backend of a model in memory, calibrated on `calibration` images (`radiomicnet.infer.build_int8`)."
+    inp = preprocess(calibration, cfg["img_size"], FeatureScaler.from_state_dict(cfg["scaler"]))
+    return Predictor(OnnxBackend(build_int8(model, cfg, Path(folder)/"int8.onnx", log=lambda l: None, calibration=inp)), cfg)
+
 def runner(name:str, model, scaler, size:int, device:torch.device, calibration:list):
     "fn(uint8 batch) -> result for the named row, and the module whose parameters it counts (None: none)."
+    import tempfile
+    cfg = pretrained_cfg("radiomicnet", {}, scaler, dict(img_size=size))
     z = lambda x: scaler.transform(radiomics_features_torch(x))
     net = lambda m: (lambda x: m(x.float() / 255, z_fixed(x)))   # the network alone: features precomputed per batch (see z_fixed)
     cache = {}
     def z_fixed(x):
         if x.shape[0] not in cache: cache[x.shape[0]] = z(x).float()
         return cache[x.shape[0]]
-    if name == "radiomicnet-e2e":
-        seg = Segmenter(model, scaler, size, device); return (lambda x: seg.logits(x) > 0), model
+    if name == "radiomicnet-e2e": return end_to_end(Predictor.from_model(model, size, scaler, device=device), size), model
     if name == "radiomicnet-e2e-fast":
-        from radiomicnet.fast import FastSegmenter
-        seg = FastSegmenter(model, scaler, size, device, calibration=calibration if device.type == "cpu" else None)
-        return (lambda x: seg.logits(x) > 0), model
+        if device.type != "cpu": return end_to_end(Predictor.from_model(model, size, scaler, device=device), size), model
+        return end_to_end(int8_predictor(model, cfg, calibration, tempfile.mkdtemp()), size), model
     if name == "radiomicnet-local-e2e":   # random weights time the same; the windows' statistics from the calibration images
         torch.manual_seed(0)
         local = create_model("radiomicnet", **VARIANTS["rag_local"]["model"]).eval()
         local.fit_local_scaler(torch.from_numpy(np.stack(calibration)).permute(0, 3, 1, 2))
-        seg = Segmenter(local, scaler, size, device); return (lambda x: seg.logits(x) > 0), local
+        return end_to_end(Predictor.from_model(local, size, scaler, device=device), size), local
     if name == "radiomicnet-features": return z, None
-    if name == "radiomicnet-features-1thread":
-        from radiomicnet.fast import sliced_features
-        return (lambda x: scaler.transform(sliced_features(x))), None
+    if name == "radiomicnet-features-1thread": return (lambda x: scaler.transform(radiomics_of(x))), None
     if name == "radiomicnet": return torch.no_grad()(net(model)), model
     if name in ("unet", "unetpp", "ukan"):
         base = create_model(name).eval().to(device); return torch.no_grad()(lambda x: base(x.float() / 255)), base
@@ -91,11 +107,10 @@ def runner(name:str, model, scaler, size:int, device:torch.device, calibration:l
             warnings.simplefilter("ignore")
             q = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
         return torch.no_grad()(net(q)), model
-    if name in ("radiomicnet-onnx", "radiomicnet-onnx-int8"):
-        from radiomicnet.fast import FastSegmenter
-        seg = FastSegmenter(model, scaler, size, "cpu", calibration=calibration if name.endswith("int8") else None)
-        return (lambda x: seg.session.run(["logits"], {k: v for k, v in dict(image=(x.float() / 255).numpy(),
-                 radiomics=z_fixed(x).numpy()).items() if k in seg.input_names})), model
+    if name in ("radiomicnet-onnx", "radiomicnet-onnx-int8"):   # the network alone, features precomputed
+        if name.endswith("int8"): backend = int8_predictor(model, cfg, calibration, tempfile.mkdtemp()).backend
+        else: backend = OnnxBackend(export_network(model, cfg, Path(tempfile.mkdtemp())/"fp32.onnx"))
+        return (lambda x: backend(x.float() / 255, z_fixed(x))), model
     if name == "radiomicnet-compile":
         compiled = torch.compile(model)
         return torch.no_grad()(lambda x: compiled(x.float() / 255, z_fixed(x))), model
@@ -115,7 +130,7 @@ def measure_one(name:str, args:dict)->list:
     if args["threads"]: torch.set_num_threads(args["threads"])
     images, source = bench_images(max(args["batch_sizes"]) + args["calibration"], args["size"], resolve_data_dir(args["data_dir"]))
     timed_images, calibration = images[:max(args["batch_sizes"])], images[max(args["batch_sizes"]):]
-    model, scaler = radiomicnet_parts(args["checkpoint"], images, args["size"])
+    model, scaler = radiomicnet_parts(args["checkpoint"], images, args["size"], args.get("model"))
     model = model.to(device)
     t0 = time.perf_counter()
     fn, module = runner(name, model, scaler, args["size"], device, calibration)
@@ -126,7 +141,7 @@ def measure_one(name:str, args:dict)->list:
     for bs in args["batch_sizes"]:
         x = torch.from_numpy(np.stack(timed_images[:bs])).permute(0, 3, 1, 2).contiguous().to(device)
         seconds, repeats = median_seconds(fn, x, sync, args["warmup"], args["min_repeats"], args["max_repeats"], args["min_seconds"])
-        rows.append(dict(images=source, size_px=args["size"], model=name, batch_size=bs, repeats=repeats, latency_ms=round(1e3 * seconds, 3),
+        rows.append(dict(images=source, size_px=args["size"], weights=args.get("model") or args["checkpoint"] or "random", model=name, batch_size=bs, repeats=repeats, latency_ms=round(1e3 * seconds, 3),
                          ms_per_image=round(1e3 * seconds / bs, 3), images_per_s=round(bs / seconds, 2), params=params,
                          fp32_mb=round(4 * params / 2**20, 2), setup_seconds=round(setup, 2)))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # KiB on Linux
@@ -166,7 +181,7 @@ def report(rows:list):
 @call_parse
 @cli_errors
 def main(device:str="cpu",     # Torch device: cpu | cuda
-         size:int=256,         # Image side (the network input)
+         size:int=None,        # Image side (the network input; default: --model's input size, else 256)
          batch_sizes:str=None, # Comma-separated batch sizes (default: 1,4,16 on the CPU, 1,8,64 on CUDA)
          models:str=None,      # Comma-separated rows to measure (default: all models and the tried variants)
          compile:bool=False,   # Also try torch.compile (minutes of compilation on a CPU)
@@ -177,6 +192,7 @@ def main(device:str="cpu",     # Torch device: cpu | cuda
          calibration:int=16,   # Images that calibrate int8 (distinct from the timed ones)
          threads:int=0,        # torch.set_num_threads (0: torch's default)
          checkpoint:str=None,  # A RadiomicNet checkpoint (default: random weights, which time the same)
+         model:str=None,       # A shipped model by name (radiomicnet-models), instead of --checkpoint
          data_dir:str=None,    # Folder holding BUSI/ and Kvasir-SEG/ (default: resolve_data_dir(); else synthetic images)
          out:str=None,         # CSV (default: bench/results/inference-<device>.csv)
          only:str=None,        # Internal: measure this one model and print its rows as JSON
@@ -186,9 +202,10 @@ def main(device:str="cpu",     # Torch device: cpu | cuda
     if only: return print(json.dumps(measure_one(only, json.loads(settings))))
     if device.startswith("cuda") and not torch.cuda.is_available(): raise DataError(f"device {device}: CUDA is not available here")
     cuda = device.startswith("cuda")
+    if size is None: size = read_config(pretrained_folder(model))["img_size"] if model else 256
     args = dict(device=device, size=size, batch_sizes=[int(b) for b in (batch_sizes or ("1,8,64" if cuda else "1,4,16")).split(",")],
                 warmup=warmup, min_repeats=min_repeats, max_repeats=max_repeats, min_seconds=min_seconds, calibration=calibration,
-                threads=threads, checkpoint=checkpoint, data_dir=data_dir)
+                threads=threads, checkpoint=checkpoint, data_dir=data_dir, model=model)
     names = models.split(",") if models else [*MODELS, *TRIED, *(["radiomicnet-compile"] if compile else [])]
     run_id, before, rows = datetime.now(timezone.utc).isoformat(timespec="seconds"), load_average(), []
     for name in names:

@@ -14,12 +14,11 @@ image of each and their ratio. TTA runs the network twice, so the expected ratio
 """
 import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see bench/features.py: busy-waiting threads crawl on a shared machine
-import numpy as np
 import torch
 from fastcore.script import call_parse
 from radiomicnet.core import cli_errors, resolve_data_dir
 from radiomicnet.evaluate import predict_probs
-from radiomicnet.features import radiomics_features_torch
+from radiomicnet.infer import preprocess
 from common import MACHINE_COLUMNS, RESULTS_DIR, append_rows, bench_images, load_average, machine_row, warn_if_unreliable
 from inference import median_seconds, radiomicnet_parts
 
@@ -38,9 +37,8 @@ def main(checkpoint:str=None, # A `best.pt` (default: a seeded random RadiomicNe
     "Time the prediction of `n` images with and without horizontal-flip TTA; print both and their ratio, and append a row."
     images, source = bench_images(n, size, resolve_data_dir(data_dir))  # no data there: synthetic textures, said in `source`
     model, scaler = radiomicnet_parts(checkpoint, images, size)
-    batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)
-    z = scaler.transform(radiomics_features_torch(batch)).float()
-    ms = lambda tta: 1000 * median_seconds(lambda x: predict_probs(model, x, z, bs, "cpu", tta=tta), batch.float() / 255, lambda: None,
+    x = preprocess(images, size, scaler)
+    ms = lambda tta: 1000 * median_seconds(lambda img: predict_probs(model, img, x.radiomics, bs, "cpu", tta=tta), x.image, lambda: None,
                                            warmup=1, min_repeats=repeats, max_repeats=repeats, min_seconds=0)[0] / n
     before = load_average()
     plain, tta = ms(False), ms(True)

@@ -32,7 +32,8 @@ from sklearn.preprocessing import StandardScaler
 import radiomicnet
 from .core import RadiomicNetError, DataError, atomic_path, cli_errors, default_device, device_name, git_commit
 from .features import FEATURE_NAMES
-from .model import RadiomicNet, register_model, radiomicnet_splitter, load_checkpoint, Segmenter
+from .model import RadiomicNet, register_model, radiomicnet_splitter, load_checkpoint
+from .infer import Predictor
 from .losses import CompositeLoss
 from .metrics import (DIAGNOSIS_CLASSES, auc_ci, binary_tasks, bootstrap_aucs, classification_ece, diagnosis_metrics,
                                  paired_bootstrap_auc)
@@ -332,7 +333,7 @@ def lesion_descriptors(image:np.ndarray,  # (H,W,3) uint8 image at its own size
 
 # %% ../nbs/07ab_diagnose.ipynb #e9628335
 def descriptor_table(samples:list,        # Labelled samples (`diagnosis_samples`), all splits
-                     segmenter=None,      # A `Segmenter`; None: use the ground-truth masks
+                     segmenter=None,      # A `radiomicnet.infer.Predictor`; None: use the ground-truth masks
                      img_size:int=128,    # Input size at which the 13 image-level features are computed (the network's)
                      cache_dir=None,      # Feature cache folder
                     )->tuple:             # (table: id, split, label, DESCRIPTOR_COLUMNS, lesion_found; one line per file left out)
@@ -381,7 +382,7 @@ def classical_run(masks:str="predicted",   # 'predicted' (segment with `seg_chec
     out_dir = Path(out_dir)/masks
     if masks not in ("predicted", "ground_truth"): raise RadiomicNetError(f"masks {masks!r}: choose 'predicted' or 'ground_truth'")
     if masks == "predicted" and seg_checkpoint is None: raise RadiomicNetError("the classical pipeline on predicted masks needs --seg-checkpoint (a BUSI run's best.pt)")
-    seg = Segmenter.from_checkpoint(seg_checkpoint, device="cpu") if masks == "predicted" else None
+    seg = Predictor.from_checkpoint(seg_checkpoint, device="cpu") if masks == "predicted" else None
     img_size = img_size or (seg.img_size if seg else 128)
     samples = [s for ss in diagnosis_samples(dataset, data_dir, subset, size=img_size).values() for s in ss]
     if not (out_dir/"descriptors.csv").exists():

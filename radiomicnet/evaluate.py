@@ -13,7 +13,7 @@ import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from matplotlib.patches import Patch
 from scipy import ndimage, stats
-import hashlib, json, sys, tempfile, time
+import json, sys, time
 from pathlib import Path
 from dataclasses import dataclass
 from PIL import Image
@@ -21,19 +21,18 @@ from fastcore.script import call_parse
 from fastprogress.fastprogress import progress_bar
 from .core import RadiomicNetError, DataError, atomic_path, cli_errors, default_device, device_name, portable_path
 from .features import FeatureScaler
-from .model import OnnxLogits, load_checkpoint, network_to_onnx, quantize_int8
 from .data import load_split, resized_pair, cached_radiomics, folder_samples, read_image
+from .infer import Predictor, as_predictor, load_predictor, preprocess, upsample_probs
 from .metrics import METRICS, _as_batch, _binarise, confusion_counts, ratio_metrics
 
 # %% auto #0
-__all__ = ['ERROR_COLOURS', 'INT8_CALIBRATION', 'segmentation_metrics', 'bootstrap_ci', 'summarize', 'paired_wilcoxon',
-           'CalibrationAccumulator', 'expected_calibration_error', 'reliability_diagram', 'fit_temperature', 'hd95',
-           'error_overlay', 'best_median_worst', 'error_grid', 'TestSet', 'samples_test_set', 'load_test_set',
-           'batch_slices', 'predict_logits', 'predict_probs', 'run_config', 'predict_split', 'checkpoint_temperature',
-           'upsample_probs', 'native_masks', 'score_native', 'write_evaluation', 'evaluate_checkpoint',
+__all__ = ['ERROR_COLOURS', 'segmentation_metrics', 'bootstrap_ci', 'summarize', 'paired_wilcoxon', 'CalibrationAccumulator',
+           'expected_calibration_error', 'reliability_diagram', 'fit_temperature', 'hd95', 'error_overlay',
+           'best_median_worst', 'error_grid', 'TestSet', 'samples_test_set', 'load_test_set', 'batch_slices',
+           'predict_logits', 'predict_probs', 'run_config', 'predict_split', 'checkpoint_temperature',
+           'model_temperature', 'native_masks', 'score_native', 'write_evaluation', 'evaluate_checkpoint',
            'usable_samples', 'native_grid', 'evaluate_folder', 'class_subfolders', 'predict_class_probs',
-           'evaluate_labelled', 'radiomicnet_evaluate', 'checkpoint_hash', 'int8_cache_path', 'calibration_feeds',
-           'int8_network', 'resave_folder']
+           'evaluate_labelled', 'radiomicnet_evaluate', 'resave_folder']
 
 # %% ../nbs/06_evaluation.ipynb #b6db8b90
 def segmentation_metrics(probs,            # Predicted probabilities (or bool predictions), (H,W), (B,H,W) or (B,1,H,W)
@@ -268,7 +267,7 @@ class TestSet:
     "One split as tensors at the network's input size, with the model's standardised radiomics."
     ids: list                # Sample ids, in split order
     images: torch.Tensor     # (N,3,S,S) float32 RGB in [0,1]
-    radiomics: torch.Tensor  # (N,13) float32 z-scores (the checkpoint's `FeatureScaler`)
+    radiomics: torch.Tensor  # (N,n) float32 z-scores (the checkpoint's `FeatureScaler`)
     masks: torch.Tensor      # (N,1,S,S) float32 in {0,1}
     dataset: str = ""        # Data set name
     split: str = "test"      # Split name
@@ -281,28 +280,27 @@ class TestSet:
 # %% ../nbs/06_evaluation.ipynb #6e81d587
 def samples_test_set(samples:list,             # Samples of one data set (`radiomicnet.data`), in the order wanted
                      scaler:FeatureScaler|None, # The model's training scaler (None: the model takes no radiomics; zeros)
-                     img_size:int=256,         # Network input size the model was trained at
+                     img_size:int,             # Network input size the model was trained at (`Predictor.img_size`)
                      cache_dir:str|Path=None,  # Feature cache folder (default: `radiomicnet.data.default_cache_dir()`)
                      split:str="test",         # Split name recorded in the `TestSet`
                     )->TestSet:
-    "Images, masks and standardised radiomics of `samples`, prepared as the training pipeline prepares them."
+    "Images, masks and standardised radiomics of `samples` (`preprocess` on the training pipeline's resized images and cached features)."
     pairs = [resized_pair(s, img_size) for s in samples]
-    images = torch.stack([torch.from_numpy(np.array(i)).permute(2, 0, 1) for i, _ in pairs]).float() / 255
+    x = preprocess([i for i, _ in pairs], img_size, scaler, features=cached_radiomics(samples, img_size, cache_dir))
     masks = torch.stack([torch.from_numpy(np.array(m)) for _, m in pairs]).float()[:, None]
-    raw = cached_radiomics(samples, img_size, cache_dir)
-    z = np.zeros_like(raw) if scaler is None else np.asarray(scaler.transform(raw))
-    return TestSet([s.id for s in samples], images, torch.as_tensor(z, dtype=torch.float32), masks, samples[0].dataset, split)
+    return TestSet([s.id for s in samples], x.image, x.radiomics, masks, samples[0].dataset, split)
 
 def load_test_set(dataset:str,             # 'synthetic', 'busi' or 'kvasir-seg'
                   scaler:FeatureScaler|None, # The model's training scaler (None: the model takes no radiomics; zeros)
                   data_dir:str|Path=None,  # Data folder (default: `resolve_data_dir()`)
-                  img_size:int=256,        # Network input size the model was trained at
+                  img_size:int=None,       # Network input size the model was trained at (`Predictor.img_size`); required
                   split:str="test",        # Split to load
                   subset:int=None,         # Keep the first N images of the split
                   seed:int=0,              # Synthetic data: the base seed the run used (its `seed`)
                   cache_dir:str|Path=None, # Feature cache folder (default: `radiomicnet.data.default_cache_dir()`)
                  )->TestSet:
     "One split of a data set as a `TestSet` (see `samples_test_set`)."
+    if img_size is None: raise RadiomicNetError("load_test_set: give the model's input size (img_size, from its config)")
     samples = load_split(dataset, split, data_dir, subset=subset, size=img_size, seed=seed)
     if not samples: raise DataError(f"{dataset}: the {split!r} split holds no images")
     return samples_test_set(samples, scaler, img_size, cache_dir, split)
@@ -314,42 +312,34 @@ def batch_slices(n:int, # Number of items
     "Consecutive slices of at most `bs` items covering `range(n)`."
     return [slice(i, i + bs) for i in range(0, n, bs)]
 
-@torch.no_grad()
-def predict_logits(model:torch.nn.Module, # Any registered model, or an `OnnxLogits`: (image, radiomics) -> logits
+def predict_logits(net,                    # A `Predictor`, or any registered model (run by the torch backend)
                    images:torch.Tensor,    # (N,3,S,S) in [0,1]
-                   radiomics:torch.Tensor, # (N,13) z-scores
+                   radiomics:torch.Tensor, # (N,n) z-scores
                    bs:int=8,               # Images per forward pass
-                   device=None,            # Default: CUDA when available
+                   device=None,            # A model's device (default: CUDA when available)
                   )->torch.Tensor: # (N,1,S,S) on the CPU
-    "The logits model(image, radiomics), eval mode, `bs` images at a time."
-    device = default_device(device)
-    if isinstance(model, torch.nn.Module): model = model.to(device).eval()  # else a network outside torch, e.g. `OnnxLogits`
-    return torch.cat([model(images[s].to(device), radiomics[s].to(device)).float().cpu() for s in batch_slices(len(images), bs)])
+    "The network's logits, `bs` images at a time (`Predictor.outputs`)."
+    return as_predictor(net, images.shape[-1], device).outputs(images, radiomics, bs)["logits"]
 
-def predict_probs(model:torch.nn.Module, # Any registered model: forward(image, radiomics) -> logits
+def predict_probs(net,                    # A `Predictor`, or any registered model (run by the torch backend)
                   images:torch.Tensor,    # (N,3,S,S) in [0,1]
-                  radiomics:torch.Tensor, # (N,13) z-scores
+                  radiomics:torch.Tensor, # (N,n) z-scores
                   bs:int=8,               # Images per forward pass
-                  device=None,            # Default: CUDA when available
+                  device=None,            # A model's device (default: CUDA when available)
                   temperature:float=1.0,  # Divide the logits by this first (temperature scaling; 1: none)
                   tta:bool=False,         # Average with the horizontally flipped image's probabilities, flipped back
                  )->torch.Tensor: # (N,1,S,S) on the CPU
-    "Foreground probabilities sigmoid(logits / temperature), optionally with horizontal-flip test-time augmentation."
-    probs = torch.sigmoid(predict_logits(model, images, radiomics, bs, device) / temperature)
-    if not tta: return probs
-    # the 13 image-level features do not change under a horizontal flip (tested below), so the flipped image keeps its z-scores
-    return (probs + torch.sigmoid(predict_logits(model, images.flip(-1), radiomics, bs, device) / temperature).flip(-1)) / 2
+    "Foreground probabilities sigmoid(logits / temperature), optionally with horizontal-flip test-time augmentation (`Predictor.probs`)."
+    return as_predictor(net, images.shape[-1], device).probs(images, radiomics, tta, bs, temperature)["prob"]
 
 # %% ../nbs/06_evaluation.ipynb #4a15f2a9
-def run_config(checkpoint:str|Path, # The checkpoint file (for the message)
-               ckpt:dict,            # Its contents, from `load_checkpoint`
+def run_config(pred:Predictor # A predictor of a checkpoint or model folder
               )->dict:
-    "The training run's config stored in a checkpoint (dataset, img_size, seed, ...), or a one-line error."
-    config = ckpt["extra"].get("config")
-    if not config: raise RadiomicNetError(f"{checkpoint}: no run config in the checkpoint (write it with radiomicnet.train.train_run)")
-    return config
+    "The predictor's `pretrained_cfg`, checked to name the data set it was trained on (dataset, img_size, seed, subset), or a one-line error."
+    if not pred.cfg.get("dataset"): raise RadiomicNetError(f"{pred.source}: its config names no data set (write checkpoints with radiomicnet.train.train_run)")
+    return pred.cfg
 
-def predict_split(checkpoint:str|Path,  # A file written by `radiomicnet.model.save_checkpoint` (e.g. a run's `best.pt`)
+def predict_split(checkpoint,           # A checkpoint (e.g. a run's `best.pt`), or a `Predictor`
                   split:str="test",     # 'train', 'valid' or 'test'
                   data_dir:str|Path=None, # Data folder (default: `resolve_data_dir()`)
                   device:str=None,      # cpu | cuda (default: cuda when available)
@@ -358,13 +348,12 @@ def predict_split(checkpoint:str|Path,  # A file written by `radiomicnet.model.s
                   temperature:float=1.0, # Divide the logits by this before the sigmoid (temperature scaling)
                   tta:bool=False,       # Horizontal-flip test-time augmentation (`predict_probs`)
                  )->tuple[list, np.ndarray, np.ndarray, dict]:
-    "(image ids, probabilities (N,S,S) float32, masks (N,S,S) bool, run config) for one split at the input size S."
-    model, scaler, ckpt = load_checkpoint(checkpoint)
-    config = run_config(checkpoint, ckpt)
-    test = load_test_set(config["dataset"], scaler, data_dir, config["img_size"], split,
-                         config.get("subset") if subset is None else subset, config["seed"])
-    probs = predict_probs(model, test.images, test.radiomics, bs, device, temperature, tta)
-    return test.ids, probs[:, 0].numpy(), test.masks[:, 0].numpy() > 0.5, config
+    "(image ids, probabilities (N,S,S) float32, masks (N,S,S) bool, the model's config) for one split at the input size S."
+    pred = checkpoint if isinstance(checkpoint, Predictor) else Predictor.from_checkpoint(checkpoint, device=device)
+    cfg = run_config(pred)
+    test = load_test_set(cfg["dataset"], pred.scaler, data_dir, pred.img_size, split, cfg.get("subset") if subset is None else subset, cfg.get("seed") or 0)
+    probs = predict_probs(pred, test.images, test.radiomics, bs, device, temperature, tta)
+    return test.ids, probs[:, 0].numpy(), test.masks[:, 0].numpy() > 0.5, cfg
 
 def checkpoint_temperature(checkpoint:str|Path,   # A run's `best.pt`
                            data_dir:str|Path=None, # Data folder (default: `resolve_data_dir()`)
@@ -374,24 +363,21 @@ def checkpoint_temperature(checkpoint:str|Path,   # A run's `best.pt`
     "The checkpoint's temperature T: read from `temperature.json` beside it, else fitted on the validation split and written there."
     path = Path(checkpoint).parent/"temperature.json"
     if path.exists() and not refit: return float(json.loads(path.read_text())["temperature"])
-    model, scaler, ckpt = load_checkpoint(checkpoint)
-    config = run_config(checkpoint, ckpt)
-    valid = load_test_set(config["dataset"], scaler, data_dir, config["img_size"], "valid", config.get("subset"), config["seed"])
-    logits = predict_logits(model, valid.images, valid.radiomics, device=device)
+    pred = Predictor.from_checkpoint(checkpoint, device=device)
+    cfg = run_config(pred)
+    valid = load_test_set(cfg["dataset"], pred.scaler, data_dir, pred.img_size, "valid", cfg.get("subset"), cfg.get("seed") or 0)
+    logits = predict_logits(pred, valid.images, valid.radiomics)
     t = fit_temperature(logits, valid.masks)
     nll = lambda temp: float(F.binary_cross_entropy_with_logits(logits / temp, valid.masks))
     record = dict(temperature=t, split="valid", n_images=len(valid), nll_before=nll(1.0), nll_after=nll(t), checkpoint=Path(checkpoint).name)
     with atomic_path(path) as tmp: tmp.write_text(json.dumps(record, indent=2))
     return t
 
-# %% ../nbs/06_evaluation.ipynb #c0478f74
-def upsample_probs(probs:np.ndarray, # (S,S) probabilities at the network's input size
-                   shape:tuple,      # (H,W) of the original image
-                  )->np.ndarray:
-    "Probabilities resized to the image's own size, bilinear (as `Segmenter` does), float32 in [0, 1]."
-    t = torch.as_tensor(np.asarray(probs, dtype=np.float32))[None, None]
-    return F.interpolate(t, size=tuple(shape[:2]), mode="bilinear", align_corners=False)[0, 0].clamp(0, 1).numpy()
+def model_temperature(pred:Predictor, data_dir=None, device=None)->float:
+    "The temperature of a predictor's model: a checkpoint's `checkpoint_temperature`, a model folder's recorded `temperature`."
+    return checkpoint_temperature(pred.source, data_dir, device) if Path(pred.source).suffix == ".pt" else float(pred.cfg["temperature"])
 
+# %% ../nbs/06_evaluation.ipynb #c0478f74
 def native_masks(config:dict,     # A run's config (dataset, img_size, seed, subset)
                  split:str="test",
                  data_dir:str|Path=None,
@@ -436,7 +422,7 @@ def write_evaluation(out_dir:str|Path,  # Folder for the files
     return dict(table=table, summary=summary, metrics=metrics)
 
 # %% ../nbs/06_evaluation.ipynb #c310f278
-def evaluate_checkpoint(checkpoint:str|Path, # A file written by `save_checkpoint`
+def evaluate_checkpoint(checkpoint,          # A file written by `save_checkpoint`, or a `Predictor` (then give `out_dir`)
                         out_dir:str|Path=None, # Where the tables and the figure go (default: beside the checkpoint)
                         split:str="test",      # The split to score
                         data_dir:str|Path=None,# Data folder (default: `resolve_data_dir()`)
@@ -447,10 +433,11 @@ def evaluate_checkpoint(checkpoint:str|Path, # A file written by `save_checkpoin
                         tta:bool=False,        # Horizontal-flip test-time augmentation
                        )->dict:
     "Score a checkpoint on a split: per-image metrics (with HD95), summary with bootstrap CI, ECE, ms per image; written to `out_dir`."
-    out_dir = Path(out_dir or Path(checkpoint).parent)
-    t = checkpoint_temperature(checkpoint, data_dir, device) if temperature_scaling else 1.0
+    pred = checkpoint if isinstance(checkpoint, Predictor) else Predictor.from_checkpoint(checkpoint, device=device)
+    out_dir = Path(out_dir or Path(pred.source).parent)
+    t = model_temperature(pred, data_dir, device) if temperature_scaling else 1.0
     start = time.perf_counter()
-    ids, probs, masks, config = predict_split(checkpoint, split, data_dir, device, temperature=t, tta=tta)
+    ids, probs, masks, config = predict_split(pred, split, data_dir, device, temperature=t, tta=tta)
     ms = 1000 * (time.perf_counter() - start) / len(ids)
     if native: table, calib = score_native(ids, probs, native_masks(config, split, data_dir))
     else:
@@ -487,7 +474,7 @@ def native_grid(samples:list, # The scored samples
     return error_grid(rows)
 
 # %% ../nbs/06_evaluation.ipynb #c781d813
-def evaluate_folder(checkpoint:str|Path,  # A checkpoint written by `radiomicnet.train.train_run` (e.g. a run's `best.pt`)
+def evaluate_folder(checkpoint,           # A run's `best.pt` (or an exported .onnx), or a `Predictor`; None with `model`
                     folder:str|Path,      # A folder holding images/ and masks/, files paired by stem
                     out_dir:str|Path,     # Where the tables and figures go
                     device:str=None,      # cpu | cuda
@@ -497,25 +484,25 @@ def evaluate_folder(checkpoint:str|Path,  # A checkpoint written by `radiomicnet
                     bs:int=8,             # Images per forward pass
                     cache_dir:str|Path=None, # Feature cache folder
                     log=None,             # Called with each refused file's line (default: print to stderr)
-                    fast:bool=False,      # Run the network as int8 in ONNX Runtime (`int8_network`: calibrated, cached beside the checkpoint)
+                    fast:bool=False,      # Run the network as int8 in ONNX Runtime (the int8 backend: calibrated once, cached)
                     tta:bool=False,       # Horizontal-flip test-time augmentation
+                    model:str|Path=None,  # Instead of `checkpoint`: a shipped model's name or a model folder
                    )->dict:
     "Score a checkpoint on any folder at native resolution; files that cannot be used are refused, one line each, the others scored."
-    model, scaler, ckpt = load_checkpoint(checkpoint)
-    config = run_config(checkpoint, ckpt)
+    pred = checkpoint if isinstance(checkpoint, Predictor) else load_predictor(checkpoint, model, fast, device, log=log)
     samples, refused = folder_samples(folder, mask_threshold)
     good = usable_samples(samples, refused)
     for line in refused: (log or (lambda l: print(l, file=sys.stderr)))(f"refused: {line}")
     if not good: raise DataError(f"{folder}: none of its images can be evaluated ({len(refused)} files refused)")
-    t = checkpoint_temperature(checkpoint, device=device) if temperature_scaling else 1.0
-    test = samples_test_set(good, scaler, config["img_size"], cache_dir)
-    net = int8_network(checkpoint, log=log) if fast else model
+    t = model_temperature(pred, device=device) if temperature_scaling else 1.0
+    test = samples_test_set(good, pred.scaler, pred.img_size, cache_dir)
     start = time.perf_counter()
-    probs = predict_probs(net, test.images, test.radiomics, bs, device, t, tta)[:, 0].numpy()
+    probs = predict_probs(pred, test.images, test.radiomics, bs, device, t, tta)[:, 0].numpy()
     ms = 1000 * (time.perf_counter() - start) / len(good)
     table, calib = score_native(test.ids, probs, (s.load()[1] for s in good))
     about = dict(dataset="folder", split="test", n_images=len(good), n_refused=len(refused), resolution="native",
-                 folder=portable_path(folder), checkpoint=portable_path(checkpoint), trained_on=config["dataset"], network="int8 ONNX" if fast else "torch",
+                 folder=portable_path(folder), checkpoint=portable_path(pred.source), trained_on=pred.cfg.get("dataset"),
+                 network=dict(torch="torch", onnx="ONNX", int8="int8 ONNX")[pred.backend_name],
                  tta=tta, ms_per_image=ms)
     result = write_evaluation(out_dir, table, calib, about, t, n_resamples, {"qualitative.png": native_grid(good, probs, table.dsc.to_numpy())})
     with atomic_path(Path(out_dir)/"refused.txt") as tmp: tmp.write_text("".join(f"{l}\n" for l in refused))
@@ -529,28 +516,27 @@ def class_subfolders(folder:str|Path # A folder given to radiomicnet-evaluate
     "The class subfolders of a labelled folder."
     return {c: Path(folder)/c for c in DIAGNOSIS_CLASSES if (Path(folder)/c/"images").is_dir()}
 
-@torch.no_grad()
-def predict_class_probs(model, test:TestSet, bs:int=8, device=None)->np.ndarray:
-    "(N, 3) class probabilities of a diagnosis model (one with `class_probs`), `bs` images at a time."
-    device = default_device(device); model = model.to(device).eval(); out = []
-    for s in batch_slices(len(test), bs):
-        model(test.images[s].to(device), test.radiomics[s].to(device)); out.append(model.class_probs().float().cpu())
-    return torch.cat(out).numpy()
+def predict_class_probs(net, test:TestSet, bs:int=8, device=None)->np.ndarray:
+    "(N, 3) class probabilities of a diagnosis model (a `Predictor` with the `class_probs` output), `bs` images at a time."
+    out = as_predictor(net, test.images.shape[-1], device).outputs(test.images, test.radiomics, bs)
+    if "class_probs" not in out: raise RadiomicNetError(f"{getattr(net, 'source', type(net).__name__)}: not a diagnosis model (no class probabilities)")
+    return out["class_probs"].numpy()
 
 # %% ../nbs/06_evaluation.ipynb #affb6800
 def evaluate_labelled(checkpoint, folder, out, device=None, mask_threshold:int=128, temperature_scaling:bool=False, fast:bool=False, tta:bool=False, # As `radiomicnet_evaluate`
                       n_resamples:int=2000, # Bootstrap resamples of the AUC CIs
+                      model:str|Path=None,  # Instead of `checkpoint`: a shipped model's name or a model folder
                      )->dict:
     "Segmentation per class subfolder (`evaluate_folder` into out/<class>/) and, for a diagnosis model, the classification over all."
     subs, out, good, labels = class_subfolders(folder), Path(out), [], []
+    pred = checkpoint if isinstance(checkpoint, Predictor) else load_predictor(checkpoint, model, fast, device)
     for c, sub in subs.items():
-        m = evaluate_folder(checkpoint, sub, out/c, device, mask_threshold, temperature_scaling, fast=fast, tta=tta)["metrics"]
+        m = evaluate_folder(pred, sub, out/c, device, mask_threshold, temperature_scaling, tta=tta)["metrics"]
         print(f"{c}: DSC {m['dsc_mean']:.3f} over {m['n_images']} images, refused {m['n_refused']}; in {out/c}")
         samples = usable_samples(folder_samples(sub, mask_threshold)[0], [])
         good += samples; labels += [DIAGNOSIS_CLASSES.index(c)] * len(samples)
-    model, scaler, ckpt = load_checkpoint(checkpoint)
-    if not hasattr(model, "class_probs"): print(f"{checkpoint}: not a diagnosis model; classification not scored"); return {}
-    probs = predict_class_probs(model, samples_test_set(good, scaler, run_config(checkpoint, ckpt)["img_size"]), device=device)
+    if not pred.cfg.get("diagnosis_classes"): print(f"{pred.source}: not a diagnosis model; classification not scored"); return {}
+    probs = predict_class_probs(pred, samples_test_set(good, pred.scaler, pred.img_size))
     rows, three = diagnosis_metrics(probs, labels, n_resamples=n_resamples)
     per_image = pd.DataFrame(probs, columns=[f"p_{c}" for c in DIAGNOSIS_CLASSES]).assign(image=[str(s.image) for s in good], label=[DIAGNOSIS_CLASSES[l] for l in labels])
     for name, write in (("diagnosis.csv", lambda t: per_image.to_csv(t, index=False)), ("diagnosis_metrics.csv", lambda t: rows.to_csv(t)),
@@ -563,70 +549,29 @@ def evaluate_labelled(checkpoint, folder, out, device=None, mask_threshold:int=1
 # %% ../nbs/06_evaluation.ipynb #0c6ab3da
 @call_parse
 @cli_errors
-def radiomicnet_evaluate(checkpoint:str=None, # A trained checkpoint, e.g. a run's best.pt
+def radiomicnet_evaluate(checkpoint:str=None, # A trained checkpoint, e.g. a run's best.pt (or --model)
                          data_dir:str=None,   # A folder holding images/ and masks/, paired by file stem (PNG, JPEG, BMP, TIFF)
                          out:str=None,        # Folder for the tables and figures
                          device:str=None,     # cpu | cuda (default: cuda when available)
                          mask_threshold:int=128, # A mask pixel is foreground from this grey level (0/1 label masks: 1)
                          temperature_scaling:bool=False, # Divide the logits by the checkpoint's temperature (temperature.json beside it, else fitted on its validation split)
-                         fast:bool=False,     # The fast path: the network as int8 in ONNX Runtime, calibrated on the checkpoint's training images (cached beside it)
+                         fast:bool=False,     # The fast path: the network as int8 in ONNX Runtime, calibrated on the model's training images (cached)
                          tta:bool=False,      # Horizontal-flip test-time augmentation: average with the flipped image's prediction
                          split:str=None,      # Instead of --data-dir: a split (train | valid | test) of the checkpoint's own data set ($RADIOMICNET_DATA)
+                         model:str=None,      # Instead of --checkpoint: a shipped model's name (radiomicnet-models lists them) or a model folder
                         ):
     "Evaluate a checkpoint on any folder of images and masks (or a split of its data set) at native resolution: per-image metrics, CIs, reliability diagram, best/median/worst grid."
-    for name, value in (("--checkpoint", checkpoint), ("--data-dir", data_dir if split is None else split), ("--out", out)):
-        if value is None: raise RadiomicNetError(f"{name} is missing: radiomicnet-evaluate --checkpoint CKPT --data-dir FOLDER (or --split test) --out DIR")
+    for name, value in (("--data-dir", data_dir if split is None else split), ("--out", out)):
+        if value is None: raise RadiomicNetError(f"{name} is missing: radiomicnet-evaluate --checkpoint CKPT (or --model NAME) --data-dir FOLDER (or --split test) --out DIR")
     if split is not None and data_dir is not None: raise RadiomicNetError("give --data-dir FOLDER or --split SPLIT, not both")
-    if split is not None:
-        if fast: raise RadiomicNetError("--fast scores a folder (--data-dir); export a split with radiomicnet.evaluate.resave_folder first")
-        result = evaluate_checkpoint(checkpoint, out, split, device=device, temperature_scaling=temperature_scaling, tta=tta)
-    elif class_subfolders(data_dir): return evaluate_labelled(checkpoint, data_dir, out, device, mask_threshold, temperature_scaling, fast=fast, tta=tta)
-    else: result = evaluate_folder(checkpoint, data_dir, out, device, mask_threshold, temperature_scaling, fast=fast, tta=tta)
+    pred = load_predictor(checkpoint, model, fast, device)
+    if split is not None: result = evaluate_checkpoint(pred, out, split, device=device, temperature_scaling=temperature_scaling, tta=tta)
+    elif class_subfolders(data_dir): return evaluate_labelled(pred, data_dir, out, device, mask_threshold, temperature_scaling, tta=tta)
+    else: result = evaluate_folder(pred, data_dir, out, device, mask_threshold, temperature_scaling, tta=tta)
     m = result["metrics"]
     print(f"DSC {m['dsc_mean']:.3f} (95% CI {m['dsc_ci95'][0]:.3f}-{m['dsc_ci95'][1]:.3f}), HD95 {m['hd95_mean']:.1f} px, ECE {m['ece']:.4f}; "
           f"{m['ms_per_image']:.1f} ms per image{' with TTA' if tta else ''}")
     print(f"evaluated {m['n_images']} images, refused {m.get('n_refused', 0)} files; tables and figures in {out}")
-
-# %% ../nbs/06_evaluation.ipynb #da038ba9
-INT8_CALIBRATION = 32  # training images the int8 network is calibrated on
-
-def checkpoint_hash(path:str|Path # Any file
-                   )->str:
-    "The first 16 hex digits of the SHA-256 of the file's bytes."
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""): digest.update(block)
-    return digest.hexdigest()[:16]
-
-def int8_cache_path(checkpoint:str|Path)->Path:
-    "Where the int8 network of a checkpoint is cached: beside it, named by its hash."
-    return Path(checkpoint).with_name(f"{Path(checkpoint).stem}.int8-{checkpoint_hash(checkpoint)}.onnx")
-
-def calibration_feeds(checkpoint:str|Path, # A checkpoint written by `radiomicnet.train.train_run`
-                      data_dir:str|Path=None, # Data folder of its training images (default: `resolve_data_dir()`)
-                      n:int=INT8_CALIBRATION, # Images, spread evenly over the training split
-                     )->list[dict]:
-    "ONNX Runtime inputs (image, radiomics) of `n` of the checkpoint's training images, one image per feed, prepared as in training."
-    _, scaler, ckpt = load_checkpoint(checkpoint)
-    config = run_config(checkpoint, ckpt)
-    samples = load_split(config["dataset"], "train", data_dir, subset=config.get("subset"), size=config["img_size"], seed=config["seed"])
-    picked = [samples[i] for i in sorted(set(np.linspace(0, len(samples) - 1, min(n, len(samples))).round().astype(int)))]
-    train = samples_test_set(picked, scaler, config["img_size"], split="train")
-    return [dict(image=train.images[i:i + 1].numpy(), radiomics=train.radiomics[i:i + 1].numpy()) for i in range(len(train))]
-
-def int8_network(checkpoint:str|Path,   # A checkpoint written by `radiomicnet.train.train_run`
-                 data_dir:str|Path=None, # Data folder of its training images, for the first call's calibration
-                 log=None,               # Called with a line when the network is quantised (default: print to stderr)
-                )->OnnxLogits:
-    "The checkpoint's network as int8 ONNX in ONNX Runtime, calibrated on its training images; quantised once, then read from the cache."
-    path = int8_cache_path(checkpoint)
-    if not path.exists():
-        (log or (lambda l: print(l, file=sys.stderr)))(f"quantising {checkpoint} to int8 (once; cached as {path.name})")
-        model, _, ckpt = load_checkpoint(checkpoint)
-        feeds = calibration_feeds(checkpoint, data_dir)
-        with tempfile.TemporaryDirectory() as d, atomic_path(path) as tmp:
-            quantize_int8(network_to_onnx(model, run_config(checkpoint, ckpt)["img_size"], Path(d)/"fp32.onnx"), tmp, feeds)
-    return OnnxLogits(path)
 
 # %% ../nbs/06_evaluation.ipynb #7dda96bc
 def resave_folder(samples:list,         # Samples to write (e.g. a test split from `load_split`)

@@ -1,4 +1,4 @@
-"""`FastSegmenter`: the whole path from an image to a mask with the network in ONNX Runtime (int8 when calibrated) — and the tables and plots of `bench/`, read from `bench/results/*.csv`.
+"""Where the time of an image's path to a mask goes, why the fast path is `Predictor`'s int8 backend (ONNX Runtime), and the tables and plots of `bench/`, read from `bench/results/*.csv`.
 
 Docs: https://radiomicnet.github.io/radiomicnet/speed.html.md"""
 
@@ -6,101 +6,13 @@ Docs: https://radiomicnet.github.io/radiomicnet/speed.html.md"""
 
 # %% ../nbs/11_speed.ipynb #633d8042
 from __future__ import annotations
-import tempfile
 from pathlib import Path
-import numpy as np
-import torch
 import pandas as pd
 import matplotlib.pyplot as plt
-from fastcore.basics import patch
-from torch import nn
 from .core import PROJECT_DIR
-from .model import Segmenter, image_to_rgb_uint8, resize_rgb
-from .features import _torch_threads, radiomics_features_torch
-from .model import network_to_onnx, quantize_int8
 
 # %% auto #0
-__all__ = ['MASK_TOLERANCE', 'DSC_TOLERANCE', 'BENCH_RESULTS', 'FastSegmenter', 'image_batch', 'sliced_features', 'bench_table',
-           'latest_run', 'plot_latency']
-
-# %% ../nbs/11_speed.ipynb #c9df59fa
-import onnx
-import onnxruntime as ort
-
-# %% ../nbs/11_speed.ipynb #50750b7a
-MASK_TOLERANCE = 0.01  # Largest share of an image's pixels whose mask may differ between FastSegmenter (int8) and Segmenter
-DSC_TOLERANCE = 0.01   # Largest change of the mean Dice against the ground truth, int8 against fp32
-
-# %% ../nbs/11_speed.ipynb #25ffbf55
-class FastSegmenter(Segmenter):
-    "`Segmenter` with the network in ONNX Runtime on the CPU (int8 when calibration images are given), or fp16 channels-last torch on CUDA."
-    def __init__(self, model:nn.Module, # Trained model taking (image, radiomics)
-                 scaler,                 # Its training `FeatureScaler` (None: the model gets no radiomics)
-                 img_size:int=256,       # Square input size the model was trained at
-                 device:str|torch.device|None=None, # 'cpu' (default: ONNX Runtime) or 'cuda'
-                 calibration:list|None=None, # Images (arrays, any size) to calibrate int8 on; None: fp32
-                 threads:int|None=None,  # ONNX Runtime intra-op threads (default: torch's thread count)
-                ):
-        super().__init__(model, scaler, img_size, device or "cpu")
-        self.int8, self.session = False, None
-        if self.device.type == "cuda": self.model = self.model.to(memory_format=torch.channels_last); return
-        with tempfile.TemporaryDirectory() as d:
-            path = network_to_onnx(self.model, img_size, Path(d)/"model.onnx")
-            self.input_names = {i.name for i in onnx.load(str(path)).graph.input}  # an unused radiomics input is dropped
-            if calibration is not None and len(calibration):
-                path, self.int8 = quantize_int8(path, Path(d)/"model-int8.onnx", [self._feeds(self.batch([im])) for im in calibration]), True
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = threads or torch.get_num_threads()
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-# %% ../nbs/11_speed.ipynb #155c0ce2
-def image_batch(images:list,   # Image arrays (any size, see `image_to_rgb_uint8`)
-                img_size:int,  # Side of the network input
-                device:str|torch.device="cpu", # Where the batch goes
-               )->torch.Tensor: # (B, 3, img_size, img_size) uint8
-    "Images as a network input batch: RGB uint8, resized with PIL bilinear as `Segmenter` does."
-    x = np.stack([resize_rgb(image_to_rgb_uint8(im), img_size) for im in images])
-    return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous().to(device)
-
-@patch
-def batch(self:FastSegmenter, images:list # Image arrays (any size)
-         )->torch.Tensor: # (B, 3, img_size, img_size) uint8 on the segmenter's device
-    "`image_batch` at this segmenter's input size and device."
-    return image_batch(images, self.img_size, self.device)
-
-def sliced_features(x:torch.Tensor # (B, 3, S, S) uint8 batch on the CPU
-                   )->torch.Tensor: # (B, 13) float64 raw features
-    "`radiomics_features_torch` with one torch thread per slice: a batch of one slice runs single-threaded, several share the cores."
-    workers = torch.get_num_threads()
-    with _torch_threads(1): return radiomics_features_torch(x, workers=workers)
-
-@patch
-def _feeds(self:FastSegmenter, x:torch.Tensor)->dict:
-    "ONNX Runtime inputs of a uint8 batch: the image in [0,1] and the standardised radiomics, float32."
-    radiomics = torch.zeros(len(x), 13) if self.scaler is None else self.scaler.transform(sliced_features(x)).float()
-    feeds = dict(image=(x.float() / 255).numpy(), radiomics=radiomics.numpy())
-    return {k: v for k, v in feeds.items() if k in self.input_names}
-
-# %% ../nbs/11_speed.ipynb #37b32bc1
-@patch
-@torch.no_grad()
-def logits(self:FastSegmenter, x:torch.Tensor # (B, 3, img_size, img_size) uint8 batch
-          )->torch.Tensor: # (B, 1, img_size, img_size) float32 logits
-    "The network's logits of a batch: ONNX Runtime on the CPU, fp16 autocast on CUDA."
-    if self.session is None:
-        with torch.autocast("cuda", torch.float16): return Segmenter.logits(self, x).float()
-    return torch.from_numpy(self.session.run(["logits"], self._feeds(x))[0])
-
-@patch(cls_method=True)
-def from_checkpoint(cls:FastSegmenter, path:str|Path, # A file written by `save_checkpoint`
-                    img_size:int|None=None, # Default: the checkpoint's (see `Segmenter.from_checkpoint`)
-                    device:str|torch.device|None=None, # 'cpu' (ONNX Runtime) or 'cuda'
-                    calibration:list|None=None, # Images to calibrate int8 on; None: fp32
-                    threads:int|None=None,  # ONNX Runtime threads
-                   )->FastSegmenter:
-    "Model, scaler and input size from a checkpoint, with the fast network."
-    seg = Segmenter.from_checkpoint(path, img_size)
-    return cls(seg.model, seg.scaler, seg.img_size, device, calibration, threads)
+__all__ = ['BENCH_RESULTS', 'bench_table', 'latest_run', 'plot_latency']
 
 # %% ../nbs/11_speed.ipynb #1e94fb06
 BENCH_RESULTS = PROJECT_DIR/"bench"/"results"

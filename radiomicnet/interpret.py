@@ -17,7 +17,7 @@ from fastai.callback.hook import Hooks
 from fastprogress.fastprogress import progress_bar
 from .core import RadiomicNetError, atomic_path, default_device, portable_path, portable_text
 from .features import FEATURE_NAMES, FeatureScaler
-from .model import load_checkpoint
+from .infer import Predictor, as_predictor
 from .losses import CompositeLoss
 from .evaluate import segmentation_metrics, TestSet, load_test_set, predict_probs, batch_slices, best_median_worst, error_grid
 from .train import variant_config
@@ -35,17 +35,16 @@ __all__ = ['load_interpretation', 'GateLevel', 'ModelOutputs', 'model_gates', 'r
 def load_interpretation(checkpoint:str|Path,    # A checkpoint written by `radiomicnet.train.train_run` / `save_checkpoint`
                         dataset:str=None,       # Default: the run's data set (else 'synthetic')
                         data_dir:str|Path=None, # Data folder (default: `resolve_data_dir()`)
-                        img_size:int=None,      # Default: the run's input size (else 256)
+                        img_size:int=None,      # Default: the run's input size (its `pretrained_cfg`)
                         split:str="test",       # Split to interpret
                         subset:int=None,        # Keep the first N images of the split
                         cache_dir:str|Path=None, # Feature cache folder
-                       )->tuple: # (model in eval mode, scaler, checkpoint dict, `TestSet`)
-    "A trained model, its scaler and checkpoint, and the split it is interpreted on."
-    model, scaler, ckpt = load_checkpoint(checkpoint)
-    extra = ckpt.get("extra") or {}
-    cfg = extra.get("config") or {}
-    dataset, img_size = dataset or cfg.get("dataset", "synthetic"), img_size or cfg.get("img_size") or extra.get("img_size", 256)
-    return model, scaler, ckpt, load_test_set(dataset, scaler, data_dir, img_size, split, subset, cfg.get("seed", 0), cache_dir)
+                        device=None,            # cpu | cuda (default: cuda when available)
+                       )->tuple: # (`Predictor` on the torch backend, `TestSet`)
+    "A trained model as a torch `Predictor` (model, scaler, config), and the split it is interpreted on."
+    pred = Predictor.from_checkpoint(checkpoint, "torch", device, img_size=img_size)
+    cfg = pred.cfg
+    return pred, load_test_set(dataset or cfg.get("dataset") or "synthetic", pred.scaler, data_dir, pred.img_size, split, subset, cfg.get("seed") or 0, cache_dir)
 
 # %% ../nbs/07_interpretability.ipynb #ea6167a9
 @dataclass
@@ -82,19 +81,21 @@ def _gate_level(i:int, gate, states:list, img_size:int)->GateLevel:
     cat = lambda k: None if first[k] is None else torch.cat([s[k] for s in states])
     return GateLevel(i, gate.mode, img_size // h, c, None if first["g"] is None else float(first["g"]), cat("a_c"), cat("a_s"))
 
-def run_model(model:torch.nn.Module, # Any registered model
+def run_model(model,                 # A torch `Predictor`, or any registered model
               test:TestSet,          # Images to run on
               bs:int=8,              # Images per forward pass
               device=None,           # Default: CUDA when available
               source:str|Path=None,  # Name used in messages (default: the model's class)
              )->ModelOutputs:
     "One pass over `test` in eval mode: probabilities, and every gate's g, a_c and a_s per image."
-    gates = model_gates(model)
+    pred = as_predictor(model, test.images.shape[-1], device)
+    if pred.model is None: raise RadiomicNetError(f"{pred.source}: interpretation reads the gates inside the network: load it with the torch backend")
+    gates = model_gates(pred.model)
     states = {gate: [] for gate in gates}
     with Hooks(gates, lambda m, i, o: states[m].append(_gate_state(m, i, o))):
-        probs = predict_probs(model, test.images, test.radiomics, bs, device)
+        probs = predict_probs(pred, test.images, test.radiomics, bs, device)
     levels = [_gate_level(i, gate, states[gate], test.images.shape[-2]) for i, gate in enumerate(gates)]
-    return ModelOutputs(probs, levels, str(source or type(model).__name__))
+    return ModelOutputs(probs, levels, str(source or pred.source))
 
 # %% ../nbs/07_interpretability.ipynb #80240305
 def has_gate_values(outputs:ModelOutputs)->bool:
@@ -226,10 +227,10 @@ def gradient_importance(model:torch.nn.Module, # Any registered model
     return pd.DataFrame(dict(mean_abs_grad=mean, percent=importance_percent(mean)), index=pd.Index(FEATURE_NAMES, name="feature"))
 
 # %% ../nbs/07_interpretability.ipynb #7a4f6e00
-def training_loss(ckpt:dict)->CompositeLoss:
-    "The composite loss of the checkpoint's run (its variant's weights; the paper's when the run is unknown)."
-    cfg = (ckpt.get("extra") or {}).get("config") or {}
-    return CompositeLoss(**variant_config(cfg.get("variant", "full"), ckpt["model_name"])["loss"])
+def training_loss(cfg:dict # A model's `pretrained_cfg` (`Predictor.cfg`)
+                 )->CompositeLoss:
+    "The composite loss of the model's training run (its variant's weights; the paper's when the run is unknown)."
+    return CompositeLoss(**variant_config((cfg.get("train_config") or {}).get("variant", "full"), cfg["model_name"])["loss"])
 
 # %% ../nbs/07_interpretability.ipynb #c6ec3adf
 def mean_dsc(model:torch.nn.Module, test:TestSet,
@@ -374,12 +375,11 @@ def gate_diagnostics(checkpoint:str|Path, # A trained checkpoint of a RadiomicNe
                      bs:int=8, device=None, cache_dir:str|Path=None,
                     )->pd.DataFrame:
     "Only the gate diagnostics of a checkpoint (one pass over its test split, seconds): for runs interpreted before they existed."
-    model, _, _, test = load_interpretation(checkpoint, cache_dir=cache_dir)
-    outputs = run_model(model, test, bs, device, source=checkpoint)
+    pred, test = load_interpretation(checkpoint, cache_dir=cache_dir, device=device)
+    outputs = run_model(pred, test, bs, device, source=checkpoint)
     _check_gate_values(outputs)
     write_gate_diagnostics(outputs, test, Path(out_dir))
     return gate_variance(outputs)
-
 
 # %% ../nbs/07_interpretability.ipynb #a99bafba
 def interpret_checkpoint(checkpoint:str|Path, # A trained checkpoint
@@ -391,9 +391,9 @@ def interpret_checkpoint(checkpoint:str|Path, # A trained checkpoint
                          bs:int=8, cache_dir:str|Path=None,
                         )->dict:
     "All tables (CSV) and figures (PNG, 150 dpi) of this chapter for one checkpoint, written to `out_dir`; returns the summary."
-    model, scaler, ckpt, test = load_interpretation(checkpoint, dataset, data_dir, img_size, split, subset, cache_dir)
-    out, loss = Path(out_dir), training_loss(ckpt)
-    outputs = run_model(model, test, bs, device, source=checkpoint)
+    pred, test = load_interpretation(checkpoint, dataset, data_dir, img_size, split, subset, cache_dir, device)
+    out, loss = Path(out_dir), training_loss(pred.cfg)
+    outputs = run_model(pred, test, bs, device, source=checkpoint)
     per_image = segmentation_metrics(outputs.probs, test.masks, ids=test.ids)
     save_table(per_image.set_index("image_id"), out/"per_image.csv")
     if has_gate_values(outputs):
@@ -401,12 +401,12 @@ def interpret_checkpoint(checkpoint:str|Path, # A trained checkpoint
         save_table(gates, out/"gates.csv"); save_table(channels.set_index(["level", "channel"]), out/"channel_attention.csv")
         save_figure(plot_gates(gates, channels), out/"gates.png")
         write_gate_diagnostics(outputs, test, out)
-    importance, agreement = feature_importance(model, test, loss, scaler, n_repeats, seed, bs, device)
+    importance, agreement = feature_importance(pred.model, test, loss, pred.scaler, n_repeats, seed, bs, device)
     lvl = attention_level(outputs, level)
     save_table(importance, out/"feature_importance.csv")
     save_figure(plot_importance(importance, agreement), out/"feature_importance.png")
     save_figure(qualitative_grid(test, outputs, per_image.dsc.to_numpy(), level), out/"qualitative.png")
-    summary = _json_safe(dict(checkpoint=portable_path(checkpoint), model_name=ckpt["model_name"], model_kwargs=ckpt["model_kwargs"],
+    summary = _json_safe(dict(checkpoint=portable_path(checkpoint), model_name=pred.cfg["model_name"], model_kwargs=pred.cfg["model_kwargs"],
         dataset=test.dataset, split=test.split, n_images=len(test), img_size=int(test.images.shape[-1]), mean_dsc=float(per_image.dsc.mean()),
         importance_loss=repr(loss), gates_skipped=(m := missing_gate_values(outputs)) and portable_text(m),
         attention_level=None if lvl is None else lvl.level, attention_stride=None if lvl is None else lvl.stride,

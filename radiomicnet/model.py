@@ -1,4 +1,4 @@
-"""A MobileNetV2 U-Net whose four skip connections pass through Radiomics Attention Gates (paper §III-A, §III-C), a registry that builds every model by name, checkpoints that carry their config, and a `Segmenter` that turns an image array into a mask.
+"""A MobileNetV2 U-Net whose four skip connections pass through Radiomics Attention Gates (paper §III-A, §III-C), a registry that builds every model by name, and checkpoints that carry their config (how to apply the model, as timm's `pretrained_cfg`).
 
 Docs: https://radiomicnet.github.io/radiomicnet/model.html.md"""
 
@@ -6,7 +6,7 @@ Docs: https://radiomicnet.github.io/radiomicnet/model.html.md"""
 
 # %% ../nbs/02_model.ipynb #0835a7d2
 from __future__ import annotations
-import functools, tempfile, warnings
+import functools, hashlib, importlib.resources, warnings
 from pathlib import Path
 from urllib.parse import urlparse
 import numpy as np
@@ -19,17 +19,17 @@ from torch import nn
 from torchvision.models import MobileNet_V2_Weights, mobilenet_v2
 from torchvision.ops import Conv2dNormActivation
 from . import __version__
-from .core import CheckpointError, RadiomicNetError, atomic_path
-from .features import FeatureScaler, local_radiomics_map, radiomics_features_torch
+from .core import CheckpointError, RadiomicNetError, atomic_path, git_commit
+from .features import FEATURE_NAMES, FeatureScaler, local_radiomics_map
 from .rag import RadiomicsAttentionGate, RadiomicsControl, RadiomicsStream
 
 # %% auto #0
-__all__ = ['IMAGENET_WEIGHTS', 'CHECKPOINT_FORMAT', 'INIT_ONLY_KWARGS', 'hub_file', 'cached_imagenet_weights',
-           'warn_training_from_scratch', 'load_features_state', 'read_torch_file', 'mobilenet_v2_features',
-           'MobileNetV2Encoder', 'DecoderBlock', 'RadiomicNetDecoder', 'SegmentationHead', 'check_image_batch',
-           'RadiomicNet', 'parameter_breakdown', 'radiomicnet_splitter', 'register_model', 'model_meta', 'list_models',
-           'create_model', 'save_checkpoint', 'load_checkpoint', 'image_to_rgb_uint8', 'resize_rgb', 'Segmenter',
-           'trace_to_onnx', 'network_to_onnx', 'quantize_int8', 'OnnxLogits']
+__all__ = ['IMAGENET_WEIGHTS', 'SEGMENTATION_CLASSES', 'CHECKPOINT_FORMAT', 'INIT_ONLY_KWARGS', 'hub_file',
+           'cached_imagenet_weights', 'warn_training_from_scratch', 'load_features_state', 'read_torch_file',
+           'mobilenet_v2_features', 'MobileNetV2Encoder', 'DecoderBlock', 'RadiomicNetDecoder', 'SegmentationHead',
+           'check_image_batch', 'RadiomicNet', 'parameter_breakdown', 'radiomicnet_splitter', 'register_model',
+           'model_meta', 'list_models', 'create_model', 'file_sha256', 'split_sha256', 'pretrained_cfg',
+           'save_checkpoint', 'load_checkpoint', 'image_to_rgb_uint8', 'resize_rgb']
 
 # %% ../nbs/02_model.ipynb #f748b131
 IMAGENET_WEIGHTS = (MobileNet_V2_Weights.IMAGENET1K_V1, MobileNet_V2_Weights.IMAGENET1K_V2)
@@ -290,6 +290,40 @@ def create_model(name:str, # A registered model name, see `list_models()`
     if name not in _MODELS: raise RadiomicNetError(f"unknown model {name!r}; known models: {', '.join(sorted(_MODELS))}")
     return _MODELS[name](**kwargs)
 
+# %% ../nbs/02_model.ipynb #a0309ab0
+def file_sha256(path:str|Path # Any file
+               )->str:
+    "The SHA-256 of the file's bytes, as 64 hex digits."
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""): digest.update(block)
+    return digest.hexdigest()
+
+def split_sha256(dataset:str|None # A data set name; only 'busi' and 'kvasir-seg' have a committed split file
+                )->str|None:
+    "SHA-256 of the committed split file of `dataset` (package data `radiomicnet/splits/<dataset>.csv`); None without one."
+    path = Path(str(importlib.resources.files("radiomicnet")/"splits"))/f"{dataset}.csv"
+    return file_sha256(path) if dataset and path.is_file() else None
+
+# %% ../nbs/02_model.ipynb #1fead044
+SEGMENTATION_CLASSES = ("background", "lesion")  # what a mask pixel is: 0 or 1
+
+def pretrained_cfg(model_name:str,     # Registered model name
+                   model_kwargs:dict,  # The keyword arguments it is built with
+                   scaler:FeatureScaler|None, # Its training feature scaler (None: the model takes no radiomics)
+                   extra:dict|None=None, # The checkpoint's `extra`: the training run's `config` (dataset, img_size, protocol, seed, variant, ...)
+                   commit:str|None=None, # Git commit of the code that trained it
+                  )->dict:
+    "How to apply a model and where it came from, as timm's `pretrained_cfg`: one flat dict of plain types."
+    extra = dict(extra or {}); run = dict(extra.get("config") or {})
+    size = run.get("img_size", extra.get("img_size"))
+    variant = run.get("variant") or ("-".join(str(run[k]) for k in ("arm", "head") if k in run) or None)
+    return dict(model_name=model_name, model_kwargs=dict(model_kwargs), variant=variant, img_size=None if size is None else int(size),
+                feature_names=list(FEATURE_NAMES if scaler is None else scaler.state_dict()["feature_names"]),
+                scaler=None if scaler is None else scaler.state_dict(), threshold=0.5, temperature=1.0, classes=list(SEGMENTATION_CLASSES),
+                dataset=run.get("dataset"), split_sha256=split_sha256(run.get("dataset")), protocol=run.get("protocol", extra.get("protocol")),
+                seed=run.get("seed"), subset=run.get("subset"), train_config=run, commit=commit, version=__version__, metrics={})
+
 # %% ../nbs/02_model.ipynb #d6d36024
 CHECKPOINT_FORMAT = "radiomicnet-checkpoint"
 INIT_ONLY_KWARGS = ("pretrained", "weights_path")
@@ -310,11 +344,12 @@ def save_checkpoint(path:str|Path, # File to write
                     scaler:FeatureScaler|None, # Feature scaler fitted on the training split (None for models without radiomics)
                     extra:dict|None=None, # Anything else worth keeping (plain types), e.g. img_size, metrics
                    )->Path:
-    "Write weights + config + scaler + package version to `path`, atomically."
+    "Write weights + config + scaler + package version + `pretrained_cfg` to `path`, atomically."
     if model_name not in list_models(): raise RadiomicNetError(f"unknown model {model_name!r}; known models: {', '.join(list_models())}")
     ckpt = dict(format=CHECKPOINT_FORMAT, version=__version__, model_name=model_name,
                 model_kwargs={k: v for k, v in model_kwargs.items() if k not in INIT_ONLY_KWARGS},
                 scaler=None if scaler is None else scaler.state_dict(), extra=dict(extra or {}))
+    ckpt["pretrained_cfg"] = pretrained_cfg(model_name, ckpt["model_kwargs"], scaler, ckpt["extra"], git_commit())
     ckpt = _plain(ckpt, "checkpoint")
     ckpt["state_dict"] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp: torch.save(ckpt, tmp)
@@ -322,7 +357,7 @@ def save_checkpoint(path:str|Path, # File to write
 
 # %% ../nbs/02_model.ipynb #a7e174e8
 def load_checkpoint(path:str|Path # A file written by `save_checkpoint`
-                   )->tuple[nn.Module, FeatureScaler|None, dict]: # (model in eval mode on the CPU, scaler, the whole checkpoint dict)
+                   )->tuple[nn.Module, FeatureScaler|None, dict]: # (model in eval mode on the CPU, scaler, the whole checkpoint dict, with its `pretrained_cfg`)
     "Rebuild the model and feature scaler stored in `path`."
     ckpt = read_torch_file(path)
     missing = [k for k in ("model_name", "model_kwargs", "state_dict", "scaler") if not isinstance(ckpt, dict) or k not in ckpt]
@@ -333,6 +368,7 @@ def load_checkpoint(path:str|Path # A file written by `save_checkpoint`
     except RuntimeError as e: raise CheckpointError(f"{path}: weights do not fit {ckpt['model_name']!r} ({str(e).splitlines()[0]} ...)") from None
     try: scaler = None if ckpt["scaler"] is None else FeatureScaler.from_state_dict(ckpt["scaler"])
     except Exception as e: raise CheckpointError(f"{path}: bad feature scaler state ({type(e).__name__}: {e})") from None
+    ckpt["pretrained_cfg"] = {**pretrained_cfg(ckpt["model_name"], ckpt["model_kwargs"], scaler, ckpt["extra"]), **(ckpt.get("pretrained_cfg") or {})}
     return model.eval(), scaler, ckpt
 
 # %% ../nbs/02_model.ipynb #219d5812
@@ -358,112 +394,6 @@ def image_to_rgb_uint8(image:np.ndarray # (H, W), (H, W, C) or (C, H, W), C in {
 def resize_rgb(rgb:np.ndarray, # (H, W, 3) uint8 RGB
                size:int,       # Side of the square network input
               )->np.ndarray:   # (size, size, 3) uint8
-    "An RGB image at the network's input size: PIL bilinear, the one resize of training, evaluation and `Segmenter`."
+    "An RGB image at the network's input size: PIL bilinear, the one resize of training, evaluation and prediction."
     if rgb.shape[:2] == (size, size): return np.array(rgb)
     return np.asarray(Image.fromarray(rgb).resize((size, size), Image.Resampling.BILINEAR))
-
-# %% ../nbs/02_model.ipynb #34b80f37
-class Segmenter:
-    "A trained model with its feature scaler and input size: image array of any size -> probability map or mask."
-    def __init__(self, model:nn.Module, # Trained model taking (image, radiomics); put in eval mode
-                 scaler:FeatureScaler|None, # Its training feature scaler (None: the model gets no radiomics)
-                 img_size:int=256, # Square input size the model was trained at (divisible by 32)
-                 device:str|torch.device|None=None, # Where to run; default: where the model's weights are
-                ):
-        if img_size % 32: raise ValueError(f"img_size {img_size} is not divisible by 32")
-        self.device = torch.device(device) if device is not None else next(model.parameters()).device
-        self.model, self.scaler, self.img_size = model.to(self.device).eval(), scaler, img_size
-
-    @classmethod
-    def from_checkpoint(cls, path:str|Path, # A file written by `save_checkpoint`
-                        img_size:int|None=None, # Default: the checkpoint's `extra["img_size"]` or `extra["config"]["img_size"]`, else 256
-                        device:str|torch.device|None=None, # Where to run; default CPU
-                       )->Segmenter:
-        "Load model, scaler and input size from a checkpoint."
-        model, scaler, ckpt = load_checkpoint(path)
-        extra = ckpt["extra"]
-        return cls(model, scaler, img_size or extra.get("img_size") or extra.get("config", {}).get("img_size", 256), device)
-
-    @torch.no_grad()
-    def logits(self, x:torch.Tensor # (B, 3, img_size, img_size) uint8 RGB batch on `self.device`
-              )->torch.Tensor: # (B, 1, img_size, img_size) logits
-        "The network's logits of a batch at its input size: radiomics features of each image, standardised, then the network."
-        radiomics = None if self.scaler is None else self.scaler.transform(radiomics_features_torch(x))
-        return self.model(x.float() / 255, radiomics)
-
-    @torch.no_grad()
-    def predict_proba(self, image:np.ndarray # Image array, see `image_to_rgb_uint8`
-                     )->np.ndarray: # (H, W) float32 foreground probability at the input's size
-        "Foreground probability of every pixel."
-        rgb = image_to_rgb_uint8(image)
-        x = torch.from_numpy(resize_rgb(rgb, self.img_size).copy()).permute(2, 0, 1)[None].to(self.device)
-        prob = torch.sigmoid(self.logits(x))
-        return F.interpolate(prob, size=rgb.shape[:2], mode="bilinear", align_corners=False)[0, 0].cpu().numpy()
-
-    def predict(self, image:np.ndarray, # Image array, see `image_to_rgb_uint8`
-                threshold:float=0.5, # Probability above which a pixel is foreground
-               )->np.ndarray: # (H, W) bool mask at the input's size
-        "Binary mask of the foreground."
-        return self.predict_proba(image) > threshold
-
-# %% ../nbs/02_model.ipynb #380a17e3
-def trace_to_onnx(module:nn.Module, # Takes (image, radiomics)
-                  example:tuple,    # (image, radiomics) tensors to trace with, batch 1
-                  path:str|Path,    # The .onnx file to write
-                  output_names:list, # Names of the module's outputs
-                  opset:int=17,     # ONNX opset
-                 )->Path:
-    "Trace `module` into an ONNX file with inputs `image` and `radiomics` and a dynamic batch axis (torch's TorchScript exporter)."
-    module.eval()
-    with warnings.catch_warnings(), torch.no_grad():  # the tracer's warnings: the input checks become constants, as intended
-        warnings.simplefilter("ignore", DeprecationWarning); warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        torch.onnx.export(module, example, str(path), input_names=["image", "radiomics"], output_names=list(output_names), opset_version=opset,
-                          dynamic_axes={k: {0: "batch"} for k in ["image", "radiomics", *output_names]}, dynamo=False)
-    return Path(path)
-
-# %% ../nbs/02_model.ipynb #fe801ec5
-def network_to_onnx(model:nn.Module, # A registered model taking (image, radiomics)
-                img_size:int,    # Square input side
-                path:str|Path,   # ONNX file to write
-                n_features:int=13, # Radiomics features per image
-               )->Path:
-    "Export `model` (image in [0,1], radiomics z-scores) -> logits alone to ONNX, with a dynamic batch dimension (`trace_to_onnx`)."
-    return trace_to_onnx(model.eval().cpu(), (torch.zeros(1, 3, img_size, img_size), torch.zeros(1, n_features)), path, ["logits"])
-
-# %% ../nbs/02_model.ipynb #9f835a1a
-class _Feeds:
-    "ONNX Runtime's calibration-reader protocol (`get_next`) over a list of input dicts."
-    def __init__(self, feeds:list): self.feeds = iter(feeds)
-    def get_next(self): return next(self.feeds, None)
-
-def quantize_int8(fp32_path:str|Path, # ONNX model to quantise
-                  out_path:str|Path,  # Where the int8 model goes
-                  feeds:list,         # Calibration inputs: dicts of input name -> numpy array
-                 )->Path:
-    "Static int8 quantisation (QDQ, per-channel int8 weights, uint8 activations calibrated on `feeds`) of an ONNX model."
-    import onnx
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-    names = {i.name for i in onnx.load(str(fp32_path)).graph.input}  # an unused radiomics input was dropped by the export
-    with tempfile.TemporaryDirectory() as d:
-        pre = Path(d)/"pre.onnx"
-        quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)  # the dynamic batch defeats symbolic inference
-        quantize_static(str(pre), str(out_path), _Feeds([{k: v for k, v in f.items() if k in names} for f in feeds]), quant_format=QuantFormat.QDQ,
-                        per_channel=True, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8)
-    return Path(out_path)
-
-# %% ../nbs/02_model.ipynb #dc2bb699
-class OnnxLogits:
-    "An ONNX file of a network, run by ONNX Runtime on the CPU like the torch model: (image (B,3,S,S) in [0,1], radiomics (B,13)) -> logits."
-    def __init__(self, path:str|Path,   # An ONNX file with inputs image (and radiomics) and an output `logits`
-                 threads:int|None=None, # Intra-op threads (default: torch's thread count)
-                ):
-        import onnxruntime as ort
-        opts = ort.SessionOptions(); opts.intra_op_num_threads = threads or torch.get_num_threads(); opts.log_severity_level = 3
-        self.path, self.session = Path(path), ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        self.inputs = {i.name for i in self.session.get_inputs()}
-
-    def __call__(self, image:torch.Tensor, radiomics:torch.Tensor|None)->torch.Tensor:
-        feed = {k: np.ascontiguousarray(v.detach().cpu().numpy(), dtype=np.float32) for k, v in (("image", image), ("radiomics", radiomics))
-                if k in self.inputs}
-        return torch.from_numpy(self.session.run(["logits"], feed)[0])

@@ -1,4 +1,4 @@
-"""Use a trained model without writing code: `radiomicnet-predict` segments a user's own images and measures every lesion it finds, `radiomicnet-export` writes the network as ONNX and checks it against PyTorch.
+"""Use a trained model without writing code: `radiomicnet-predict` segments a user's own images (with a shipped model by name, or one's own checkpoint) and measures every lesion it finds, `radiomicnet-export` writes the network as ONNX and checks it against PyTorch.
 
 Docs: https://radiomicnet.github.io/radiomicnet/predict.html.md"""
 
@@ -7,32 +7,27 @@ Docs: https://radiomicnet.github.io/radiomicnet/predict.html.md"""
 # %% ../nbs/07b_predict.ipynb #4ca35fc3
 from __future__ import annotations
 import json, math, shutil, sys, tempfile, time, warnings
-from dataclasses import dataclass
 from fractions import Fraction
 from scipy import ndimage
 from pathlib import Path
-import numpy as np, pandas as pd, torch
+import numpy as np, pandas as pd
 import matplotlib.pyplot as plt
 from PIL import Image
-from torch import nn
 from fastcore.script import call_parse
 from fastprogress.fastprogress import progress_bar
-from . import __version__
-from .core import RadiomicNetError, DataError, CheckpointError, atomic_path, cli_errors, default_device
-from .features import FEATURE_NAMES, FeatureScaler, check_image_size, radiomics_features_torch
-from .model import Segmenter, quantize_int8, resize_rgb, trace_to_onnx
+from .core import RadiomicNetError, DataError, atomic_path, cli_errors
+from .features import check_image_size
 from .data import IMAGE_EXTS, load_split, read_image, synthetic_pair
-from .evaluate import calibration_feeds, int8_network, upsample_probs
-from .interpret import model_gates, save_figure
+from .infer import (INT8_MASK_TOLERANCE, OnnxBackend, Prediction, Predictor, calibration_input, export_network, load_predictor,
+                               preprocess, quantize_int8)
+from .interpret import save_figure
 from .report import MIN_LESION_AREA, lesion_report
 
 # %% auto #0
-__all__ = ['VIDEO_EXTS', 'ONNX_META_KEY', 'INT8_MASK_TOLERANCE', 'read_input_image', 'gate_values', 'TorchNet', 'Prediction',
-           'network_input', 'network_radiomics', 'predict_image', 'write_mask_png', 'write_prob_png', 'read_prob_png',
-           'overlay_figure', 'diagnosis_probs', 'diagnosis_caption', 'predict_file', 'collect_inputs', 'output_stems',
-           'predict_files', 'VideoReader', 'VideoWriter', 'draw_overlay', 'predict_batch', 'frame_row', 'predict_video',
-           'OnnxGraph', 'OnnxNet', 'FastNet', 'load_net', 'parity_images', 'onnx_parity', 'export_onnx',
-           'radiomicnet_predict', 'radiomicnet_export']
+__all__ = ['VIDEO_EXTS', 'read_input_image', 'write_mask_png', 'write_prob_png', 'read_prob_png', 'overlay_figure',
+           'diagnosis_probs', 'diagnosis_caption', 'predict_file', 'collect_inputs', 'output_stems', 'predict_files',
+           'VideoReader', 'VideoWriter', 'draw_overlay', 'frame_row', 'predict_video', 'parity_images', 'onnx_parity',
+           'export_onnx', 'radiomicnet_predict', 'radiomicnet_export']
 
 # %% ../nbs/07b_predict.ipynb #50defcbb
 def read_input_image(path:str|Path # An image file: PNG, JPEG, BMP or TIFF; grey, RGB, RGBA, palette or 16-bit
@@ -45,66 +40,6 @@ def read_input_image(path:str|Path # An image file: PNG, JPEG, BMP or TIFF; grey
     try: check_image_size(*rgb.shape[:2])
     except DataError as e: raise DataError(f"{path}: {e}") from None
     return rgb
-
-# %% ../nbs/07b_predict.ipynb #c7ae0411
-def gate_values(model:nn.Module)->list:
-    "g = sigmoid(gamma_raw) of every gate, `model.gates` order (level 0 deepest); None for a gate without g; [] for a model without gates."
-    return [None if g.gamma_raw is None else float(torch.sigmoid(g.gamma_raw.detach())) for g in model_gates(model)]
-
-class TorchNet:
-    "A checkpoint's model: (image (B,3,S,S) in [0,1], z-scored radiomics (B,13)) -> (logits, finest-level spatial attention or None)."
-    def __init__(self, path:str|Path, # A file written by `save_checkpoint` (a run's best.pt)
-                 device=None, # cpu | cuda (default: cuda when available)
-                ):
-        seg = Segmenter.from_checkpoint(path, device=default_device(device))
-        self.model, self.scaler, self.img_size, self.device = seg.model, seg.scaler, seg.img_size, seg.device
-        self.source, self.gates = str(path), gate_values(self.model)
-
-    @torch.no_grad()
-    def __call__(self, image:torch.Tensor, radiomics:torch.Tensor)->tuple:
-        logits = self.model(image.to(self.device), radiomics.to(self.device)).float().cpu()
-        gates = model_gates(self.model)
-        a_s = gates[-1].spatial_attention if gates else None
-        return logits, None if a_s is None else a_s.float().cpu()
-
-# %% ../nbs/07b_predict.ipynb #4171f225
-@dataclass
-class Prediction:
-    "What the network says about one image, at the image's own size."
-    prob: np.ndarray             # (H,W) float32 foreground probability
-    attention: np.ndarray|None   # (H,W) spatial attention α_s of the finest decoder level (None: the model has none)
-    features: np.ndarray         # (13,) raw radiomics features of the network input, `FEATURE_NAMES` order
-
-def network_input(rgb:np.ndarray, # (H,W,3) uint8 RGB
-                  img_size:int,   # The model's square input size
-                 )->torch.Tensor: # (1,3,S,S) uint8
-    "The image as the network sees it: resized with `resize_rgb`, channels first, a batch of one."
-    return torch.from_numpy(resize_rgb(rgb, img_size).copy()).permute(2, 0, 1)[None]
-
-def network_radiomics(net,            # A `TorchNet` or `OnnxNet` (its `scaler`)
-                      x:torch.Tensor, # (B,3,S,S) uint8 network input
-                     )->tuple: # (raw features (B,13), float32 z-scores (B,13); zeros for a model without a scaler)
-    "The 13 radiomics features of the network input, raw and standardised with the model's scaler."
-    raw = radiomics_features_torch(x)
-    return raw, torch.zeros(len(x), len(FEATURE_NAMES)) if net.scaler is None else torch.as_tensor(net.scaler.transform(raw)).float()
-
-def predict_image(net,              # A `TorchNet` or `OnnxNet`
-                  rgb:np.ndarray,   # (H,W,3) uint8 RGB
-                  tta:bool=False,   # Average with the horizontally flipped image's prediction
-                 )->Prediction:
-    "Probability map, finest-level attention and radiomics of one image."
-    x = network_input(rgb, net.img_size)
-    raw, z = network_radiomics(net, x)
-    logits, att = net(x.float() / 255, z)
-    prob = torch.sigmoid(logits)
-    if tta:
-        mirror = x.flip(-1)
-        logits_flip, att_flip = net(mirror.float() / 255, network_radiomics(net, mirror)[1])
-        prob = (prob + torch.sigmoid(logits_flip).flip(-1)) / 2
-        att = None if att is None else (att + att_flip.flip(-1)) / 2
-    size = rgb.shape[:2]
-    return Prediction(upsample_probs(prob[0, 0].numpy(), size), None if att is None else upsample_probs(att[0, 0].numpy(), size),
-                      raw[0].double().cpu().numpy())
 
 # %% ../nbs/07b_predict.ipynb #8f0c1d3a
 def write_mask_png(mask:np.ndarray, path:str|Path)->Path:
@@ -142,16 +77,12 @@ def overlay_figure(rgb:np.ndarray,               # (H,W,3) uint8 image
     return fig
 
 # %% ../nbs/07b_predict.ipynb #05f20f2b
-from .metrics import DIAGNOSIS_CLASSES
-
-def diagnosis_probs(net,             # A `TorchNet` or `OnnxNet`
-                    rgb:np.ndarray,  # (H,W,3) uint8 image
+def diagnosis_probs(pred:Prediction, # One image's prediction
+                    classes:list,    # The model's diagnosis classes (`Predictor.cfg["diagnosis_classes"]`)
                    )->dict:          # {p_normal, p_benign, p_malignant}, or {} for a model that does not diagnose
-    "The class probabilities of one image from a diagnosis checkpoint (a model with `class_probs`)."
-    if not hasattr(getattr(net, "model", None), "class_probs"): return {}
-    x = network_input(rgb, net.img_size)
-    net(x.float() / 255, network_radiomics(net, x)[1])
-    return dict(zip([f"p_{c}" for c in DIAGNOSIS_CLASSES], net.model.class_probs()[0].float().cpu().tolist()))
+    "The class probabilities of one image's prediction, named."
+    if pred.class_probs is None: return {}
+    return dict(zip([f"p_{c}" for c in classes], pred.class_probs.tolist()))
 
 def diagnosis_caption(probs:dict)->str:
     "' — <top class> (p = ...)' for an overlay title; '' without probabilities."
@@ -160,7 +91,7 @@ def diagnosis_caption(probs:dict)->str:
     return f" — {top.removeprefix('p_')} (p = {probs[top]:.2f})"
 
 # %% ../nbs/07b_predict.ipynb #a2f63245
-def predict_file(net,                      # A `TorchNet` or `OnnxNet`
+def predict_file(net:Predictor,            # The model, in any backend
                  path:str|Path,            # The image file
                  out_dir:str|Path,         # Where the PNGs go
                  stem:str|None=None,       # Output name prefix (default: the file's stem)
@@ -171,7 +102,8 @@ def predict_file(net,                      # A `TorchNet` or `OnnxNet`
                 )->tuple: # (row of report.csv as a dict, lesions DataFrame)
     "Predict one image file: write its mask, 16-bit probability map and overlay; return its report row and lesion table."
     rgb, out, stem = read_input_image(path), Path(out_dir), stem or Path(path).stem
-    pred, diagnosis = predict_image(net, rgb, tta), diagnosis_probs(net, rgb)
+    pred = net.predict_batch([rgb], tta)[0]
+    diagnosis = diagnosis_probs(pred, net.cfg.get("diagnosis_classes"))
     mask = pred.prob > threshold
     files = {k: f"{stem}_{k}.png" for k in ("mask", "prob", "overlay")}
     write_mask_png(mask, out/files["mask"]); write_prob_png(pred.prob, out/files["prob"])
@@ -180,7 +112,7 @@ def predict_file(net,                      # A `TorchNet` or `OnnxNet`
     lesions.insert(0, "image", str(path))
     row = dict(image=str(path), height=rgb.shape[0], width=rgb.shape[1], n_lesions=len(lesions), foreground_fraction=float(mask.mean()),
                mean_probability=float(pred.prob[mask].mean()) if mask.any() else math.nan, threshold=threshold, tta=tta,
-               **{f"{k}_file": v for k, v in files.items()}, **dict(zip(FEATURE_NAMES, pred.features.tolist())),
+               **{f"{k}_file": v for k, v in files.items()}, **dict(zip(net.cfg["feature_names"], pred.features.tolist())),
                **{f"g_level{i}": math.nan if g is None else g for i, g in enumerate(net.gates)}, **diagnosis)
     return row, lesions
 
@@ -222,7 +154,7 @@ def output_stems(files:list,   # Image files, e.g. from `collect_inputs`
 def _write_csv(table:pd.DataFrame, path:Path):
     with atomic_path(path) as tmp: table.to_csv(tmp, index=False)
 
-def predict_files(net, files:list, out_dir:str|Path,
+def predict_files(net:Predictor, files:list, out_dir:str|Path,
                   threshold:float=0.5, tta:bool=False, spacing:float|None=None, min_area:int=MIN_LESION_AREA, # As in `predict_file`
                   progress:bool=False,  # Show a fastai progress bar
                   roots:list=(),        # The folders the files were found in (see `output_stems`)
@@ -318,15 +250,7 @@ def draw_overlay(rgb:np.ndarray,  # (H,W,3) uint8 frame
     out[mask & ~ndimage.binary_erosion(mask, border_value=1)] = (0, 255, 0)
     return out
 
-# %% ../nbs/07b_predict.ipynb #99168dcf
-def predict_batch(net,          # A `TorchNet`, `FastNet` or `OnnxNet`
-                  frames:list,  # (H,W,3) uint8 RGB images (sizes may differ)
-                 )->list: # (H,W) float32 probability maps at each frame's own size
-    "Probability maps of several images through the network at once, as `predict_image` computes them one by one (without TTA)."
-    x = torch.cat([network_input(rgb, net.img_size) for rgb in frames])
-    logits, _ = net(x.float() / 255, network_radiomics(net, x)[1])
-    return [upsample_probs(p[0].numpy(), rgb.shape[:2]) for p, rgb in zip(torch.sigmoid(logits), frames)]
-
+# %% ../nbs/07b_predict.ipynb #8bef548f
 def frame_row(index:int, time_s:float, # The frame's index and time
               prob:np.ndarray,          # (H,W) probabilities
               threshold:float=0.5, min_area:int=MIN_LESION_AREA, spacing:float|None=None, # As in `predict_file`
@@ -342,8 +266,8 @@ def frame_row(index:int, time_s:float, # The frame's index and time
             f"largest_area_{unit}": float(areas.max() * scale) if len(areas) else 0.0,
             "mean_confidence": float(prob[mask].mean()) if mask.any() else math.nan, "ms_per_frame": round(ms, 2)}
 
-# %% ../nbs/07b_predict.ipynb #8bef548f
-def predict_video(net, path:str|Path, out_dir:str|Path, stem:str|None=None, # As in `predict_file`
+# %% ../nbs/07b_predict.ipynb #1aae4466
+def predict_video(net:Predictor, path:str|Path, out_dir:str|Path, stem:str|None=None, # As in `predict_file`
                   threshold:float=0.5, spacing:float|None=None, min_area:int=MIN_LESION_AREA,
                   every:int=1,          # Predict every N-th frame
                   batch:int=8,          # Frames per network batch
@@ -358,7 +282,7 @@ def predict_video(net, path:str|Path, out_dir:str|Path, stem:str|None=None, # As
     if bar is not None: bar.update(0)
     def flush():
         nonlocal t0
-        for (i, t, rgb), prob in zip(chunk, predict_batch(net, [c[2] for c in chunk])): writer.write(draw_overlay(rgb, prob > threshold)); rows.append((i, t, prob))
+        for (i, t, rgb), prob in zip(chunk, (p.prob for p in net.predict_batch([c[2] for c in chunk]))): writer.write(draw_overlay(rgb, prob > threshold)); rows.append((i, t, prob))
         ms, t0 = 1000 * (time.perf_counter() - t0) / len(chunk), time.perf_counter()
         for k in range(len(rows) - len(chunk), len(rows)): rows[k] = frame_row(*rows[k], threshold, min_area, spacing, ms)
         if bar is not None: bar.update(min(len(rows), total)); bar.comment = f"{1000 / ms:.1f} frames/s"
@@ -379,67 +303,6 @@ def predict_video(net, path:str|Path, out_dir:str|Path, stem:str|None=None, # As
                ms_per_frame=float(frames.ms_per_frame.mean()) if len(frames) else math.nan, **files)
     return row, reader.stopped
 
-# %% ../nbs/07b_predict.ipynb #ddaacf8d
-ONNX_META_KEY = "radiomicnet"
-INT8_MASK_TOLERANCE = 0.01  # largest share of an image's pixels whose int8 mask may differ from PyTorch's in the export check
-
-class OnnxGraph(nn.Module):
-    "What the ONNX file computes: (image, radiomics) -> logits, and the finest gate's spatial attention when the model has one."
-    def __init__(self, model:nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, image:torch.Tensor, radiomics:torch.Tensor):
-        logits = self.model(image, radiomics)
-        gates = model_gates(self.model)
-        a_s = gates[-1].spatial_attention if gates else None
-        return logits if a_s is None else (logits, a_s)
-
-# %% ../nbs/07b_predict.ipynb #d15aa7d4
-class OnnxNet:
-    "An ONNX file written by `export_onnx`, run by onnxruntime behind `TorchNet`'s interface."
-    def __init__(self, path:str|Path, # The .onnx file
-                 device=None, # Ignored: onnxruntime runs on the CPU here
-                ):
-        import onnxruntime as ort
-        path = Path(path)
-        if not path.is_file(): raise CheckpointError(f"{path}: file not found")
-        opts = ort.SessionOptions(); opts.intra_op_num_threads = torch.get_num_threads(); opts.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-            meta = json.loads(self.session.get_modelmeta().custom_metadata_map[ONNX_META_KEY])
-        except Exception as e:
-            raise CheckpointError(f"{path}: not an ONNX file written by radiomicnet-export ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
-        self.source, self.img_size, self.gates, self.meta = str(path), int(meta["img_size"]), meta["gates"], meta
-        self.scaler = None if meta["scaler"] is None else FeatureScaler.from_state_dict(meta["scaler"])
-        self.inputs, self.outputs = {i.name for i in self.session.get_inputs()}, [o.name for o in self.session.get_outputs()]
-
-    def __call__(self, image:torch.Tensor, radiomics:torch.Tensor)->tuple:
-        feed = {k: v.numpy().astype(np.float32) for k, v in (("image", image), ("radiomics", radiomics)) if k in self.inputs}
-        outs = dict(zip(self.outputs, self.session.run(None, feed)))
-        return torch.from_numpy(outs["logits"]), torch.from_numpy(outs["attention"]) if "attention" in outs else None
-
-class FastNet(TorchNet):
-    "A checkpoint's network as int8 ONNX in ONNX Runtime (`int8_network`: calibrated on its training images, cached beside it); no attention map."
-    def __init__(self, path:str|Path, # A run's best.pt
-                 device=None,          # Ignored: ONNX Runtime runs on the CPU here
-                 data_dir=None,        # Data folder of the checkpoint's training images (first call only)
-                ):
-        super().__init__(path, "cpu")
-        self.network = int8_network(path, data_dir)
-        self.source = str(self.network.path)
-
-    def __call__(self, image:torch.Tensor, radiomics:torch.Tensor)->tuple: return self.network(image, radiomics), None
-
-def load_net(path:str|Path, device=None,
-             fast:bool=False, # The checkpoint's int8 network (`FastNet`)
-            ):
-    "A `OnnxNet` for a .onnx file, else a `TorchNet` (or with `fast`, a `FastNet`) for a checkpoint."
-    onnx_file = Path(path).suffix.lower() == ".onnx"
-    if fast and onnx_file: raise RadiomicNetError(f"{path}: --fast quantises a checkpoint (a run's best.pt); an ONNX file runs as it is "
-                                                  "(radiomicnet-export --int8 writes an int8 one)")
-    return OnnxNet(path, device) if onnx_file else FastNet(path) if fast else TorchNet(path, device)
-
 # %% ../nbs/07b_predict.ipynb #73676f69
 def parity_images(data_dir:str|Path=None, # Folder holding BUSI/ and Kvasir-SEG/ (default: `resolve_data_dir()`)
                   n:int=2,                # Images per data set (the first of its test split)
@@ -452,48 +315,39 @@ def parity_images(data_dir:str|Path=None, # Folder holding BUSI/ and Kvasir-SEG/
     if not images: images = {f"synthetic/{i}": np.array(synthetic_pair(i, 160)[0]) for i in range(n)}
     return images, missing
 
-def onnx_parity(torch_net:TorchNet, # The checkpoint's network
-                onnx_net:OnnxNet,   # Its export
-                images:dict,        # {name: (H,W,3) uint8 RGB}
+def onnx_parity(torch_net:Predictor, # The checkpoint's model on the torch backend
+                onnx_net:Predictor,  # Its export
+                images:dict,         # {name: (H,W,3) uint8 RGB}
                )->pd.DataFrame:
-    "Per image: the largest absolute difference between the two networks' logits and attention maps on the same inputs."
+    "Per image: the largest absolute difference between the two networks' outputs on the same inputs, and the share of mask pixels that differ."
     rows = []
     for name, rgb in images.items():
-        x = network_input(rgb, torch_net.img_size)
-        z = network_radiomics(torch_net, x)[1]
-        (lt, at), (lo, ao) = torch_net(x.float() / 255, z), onnx_net(x.float() / 255, z)
-        rows.append(dict(image=name, max_abs_logits=float((lt - lo).abs().max()),
-                         max_abs_attention=math.nan if at is None else float((at - ao).abs().max()),
-                         mask_disagreement=float(((lt > 0) != (lo > 0)).float().mean())))
+        x = preprocess(rgb, torch_net.img_size, torch_net.scaler)
+        a, b = torch_net.outputs(x.image, x.radiomics), onnx_net.outputs(x.image, x.radiomics)
+        rows.append(dict(image=name, max_abs_logits=float((a["logits"] - b["logits"]).abs().max()),
+                         max_abs_attention=float((a["attention"] - b["attention"]).abs().max()) if "attention" in a else math.nan,
+                         mask_disagreement=float(((a["logits"] > 0) != (b["logits"] > 0)).float().mean())))
     return pd.DataFrame(rows)
 
 # %% ../nbs/07b_predict.ipynb #35a36af2
-def export_onnx(checkpoint:str|Path,    # A run's best.pt
+def export_onnx(checkpoint:str|Path,    # A run's best.pt (or None with `model`)
                 onnx_path:str|Path,     # The .onnx file to write
-                data_dir:str|Path=None, # Where the real images for the check are (default: `resolve_data_dir()`)
+                data_dir:str|Path=None, # Where the real images for the check (and int8's calibration) are (default: `resolve_data_dir()`)
                 n_images:int=2,         # Images per data set in the check
                 atol:float=1e-4,        # Largest absolute difference allowed between onnxruntime and PyTorch
                 opset:int=17,           # ONNX opset
-                int8:bool=False,        # Quantise to int8, calibrated on the checkpoint's training images; checked by mask agreement instead
+                int8:bool=False,        # Quantise to int8, calibrated on the model's training images; checked by mask agreement instead
+                model:str|Path=None,    # Instead of `checkpoint`: a shipped model's name or a model folder
                )->dict: # Summary: file, input size, outputs, the check's images and largest differences
-    "Export a checkpoint's network to ONNX (inputs image and radiomics) with its metadata; written only if onnxruntime matches PyTorch to `atol` (int8: masks to `INT8_MASK_TOLERANCE`)."
-    import onnx
-    net = TorchNet(checkpoint, "cpu")
-    graph, s = OnnxGraph(net.model).eval(), net.img_size
-    example = (torch.rand(1, 3, s, s), torch.zeros(1, len(FEATURE_NAMES)))
-    with torch.no_grad(): outs = graph(*example)
-    names = ["logits", "attention"] if isinstance(outs, tuple) else ["logits"]
-    meta = dict(format="radiomicnet-onnx", version=__version__, checkpoint=str(checkpoint), model=type(net.model).__name__, img_size=s,
-                scaler=None if net.scaler is None else net.scaler.state_dict(), gates=net.gates, outputs=names, int8=int8)
+    "Export a model's network to ONNX with its `pretrained_cfg`; written only if onnxruntime matches PyTorch to `atol` (int8: masks to `INT8_MASK_TOLERANCE`)."
+    net = load_predictor(checkpoint, model, device="cpu")
     images, missing = parity_images(data_dir, n_images)
     with tempfile.TemporaryDirectory() as d, atomic_path(onnx_path) as tmp:
-        trace_to_onnx(graph, example, Path(d)/"fp32.onnx", names, opset)
-        if int8: quantize_int8(Path(d)/"fp32.onnx", tmp, calibration_feeds(checkpoint, data_dir))
+        export_network(net.model, net.cfg, Path(d)/"fp32.onnx", opset)
+        if int8: quantize_int8(Path(d)/"fp32.onnx", tmp, calibration_input(net.cfg, data_dir))
         else: shutil.copy(Path(d)/"fp32.onnx", tmp)
-        proto = onnx.load(str(tmp))
-        onnx.helper.set_model_props(proto, {ONNX_META_KEY: json.dumps(meta)})
-        onnx.save(proto, str(tmp))
-        parity = onnx_parity(net, OnnxNet(tmp), images)
+        exported = Predictor(OnnxBackend(tmp), net.cfg, onnx_path)
+        parity = onnx_parity(net, exported, images)
         worst, disagree = parity[["max_abs_logits", "max_abs_attention"]].max().max(), float(parity.mask_disagreement.max())
         if int8 and not disagree <= INT8_MASK_TOLERANCE:
             raise RadiomicNetError(f"{onnx_path}: not written: the int8 masks differ from PyTorch's on {100 * disagree:.2f}% of the pixels of "
@@ -501,32 +355,33 @@ def export_onnx(checkpoint:str|Path,    # A run's best.pt
         if not int8 and not worst <= atol:
             bad = parity.loc[parity[["max_abs_logits", "max_abs_attention"]].max(axis=1).idxmax(), "image"]
             raise RadiomicNetError(f"{onnx_path}: not written: onnxruntime differs from PyTorch by {worst:.3g} > {atol:g} (image {bad})")
-    return dict(onnx=str(onnx_path), checkpoint=str(checkpoint), img_size=s, outputs=names, int8=int8, atol=None if int8 else atol,
+    return dict(onnx=str(onnx_path), source=net.source, img_size=net.img_size, outputs=exported.backend.names, int8=int8, atol=None if int8 else atol,
                 max_abs_diff=float(worst), mask_disagreement=disagree, images=parity.image.tolist(), not_checked=missing)
 
 # %% ../nbs/07b_predict.ipynb #e0003f6b
 @call_parse
 @cli_errors
 def radiomicnet_predict(*inputs:str,             # Image or video files, or folders (PNG, JPEG, BMP, TIFF, MP4, AVI, MOV; folders are searched recursively)
-                        checkpoint:str=None,     # A run's best.pt, or an ONNX file written by radiomicnet-export
+                        model:str=None,          # A shipped model by name (radiomicnet-models lists them: busi, kvasir-seg, busi-diagnosis), or a model folder
+                        checkpoint:str=None,     # Instead of --model: a run's best.pt, or an ONNX file written by radiomicnet-export
                         out:str="predictions",   # Folder for the masks, probability maps, overlays, report.csv and lesions.csv
                         threshold:float=0.5,     # Probability above which a pixel is foreground
                         tta:bool=False,          # Average with the prediction of the horizontally flipped image
                         spacing:float=None,      # Pixel side in mm: lesion lengths in mm and areas in mm² (default: pixels)
                         min_area:int=MIN_LESION_AREA, # Smallest lesion reported, in pixels
                         device:str=None,         # cpu | cuda (default: cuda when available; ONNX runs on the CPU)
-                        fast:bool=False,         # The fast path: the network as int8 in ONNX Runtime, calibrated on the checkpoint's training images (cached beside it)
+                        fast:bool=False,         # The fast path: the network as int8 in ONNX Runtime, calibrated on the model's training images ($RADIOMICNET_DATA; cached)
                         every:int=1,             # Videos: predict every N-th frame only (a quick look)
                         batch:int=8,             # Videos: frames per network batch
                        ):
     "Segment images with a trained RadiomicNet and measure every lesion: masks, 16-bit probability maps, overlays, report.csv, lesions.csv."
-    if checkpoint is None: raise RadiomicNetError("no model: give --checkpoint (a run's best.pt, or an ONNX file from radiomicnet-export)")
     if not inputs: raise RadiomicNetError("no input: give one or more image files or folders")
+    if (checkpoint is None) == (model is None): load_predictor(checkpoint, model)  # says what to give, in one line
     if not 0 <= threshold <= 1: raise RadiomicNetError(f"--threshold {threshold}: expected a probability in [0, 1]")
     if spacing is not None and not spacing > 0: raise RadiomicNetError(f"--spacing {spacing}: expected a positive number of millimetres")
     for name, value in (("--every", every), ("--batch", batch)):
         if value < 1: raise RadiomicNetError(f"{name} {value}: expected a whole number from 1")
-    net = load_net(checkpoint, device, fast)
+    net = load_predictor(checkpoint, model, fast, device)
     files, problems = collect_inputs(inputs, exclude=out)
     for p in problems: print(f"error: {p}", file=sys.stderr)
     roots = [i for i in inputs if Path(i).is_dir()]
@@ -538,15 +393,15 @@ def radiomicnet_predict(*inputs:str,             # Image or video files, or fold
 # %% ../nbs/07b_predict.ipynb #a73e2321
 @call_parse
 @cli_errors
-def radiomicnet_export(checkpoint:str=None,   # A run's best.pt
+def radiomicnet_export(checkpoint:str=None,   # A run's best.pt (or --model)
                        onnx:str="model.onnx", # The ONNX file to write
                        data_dir:str=None,     # Folder holding BUSI/ and Kvasir-SEG/ for the check (default: $RADIOMICNET_DATA, then ./data)
                        n_images:int=2,        # Test images per data set in the check
                        atol:float=1e-4,       # Largest absolute difference allowed between onnxruntime and PyTorch
-                       int8:bool=False,       # Quantise to int8 (static, calibrated on the checkpoint's training images), checked by mask agreement
+                       int8:bool=False,       # Quantise to int8 (static, calibrated on the model's training images), checked by mask agreement
+                       model:str=None,        # Instead of --checkpoint: a shipped model's name or a model folder
                       ):
     "Export a checkpoint to ONNX (inputs image and radiomics; the features are computed outside), checked with onnxruntime against PyTorch."
-    if checkpoint is None: raise RadiomicNetError("no model: give --checkpoint (a run's best.pt)")
-    summary = export_onnx(checkpoint, onnx, data_dir, n_images, atol, int8=int8)
+    summary = export_onnx(checkpoint, onnx, data_dir, n_images, atol, int8=int8, model=model)
     for line in summary["not_checked"]: print(f"note: not checked on {line}", file=sys.stderr)
     print(json.dumps(summary, indent=2))

@@ -308,7 +308,7 @@ def test_cli_reports_each_refused_file_and_the_counts(tiny_checkpoint, tmp_path)
     out = _cli("--checkpoint", tiny_checkpoint, "--data-dir", empty, "--out", tmp_path/"out2")
     assert out.returncode == 1 and out.stderr.strip().splitlines()[-1].startswith(f"error: {empty/'images'}: no images found")
     out = _cli("--checkpoint", tiny_checkpoint, "--out", tmp_path/"out2")
-    assert out.returncode == 1 and out.stderr.strip() == "error: --data-dir is missing: radiomicnet-evaluate --checkpoint CKPT --data-dir FOLDER (or --split test) --out DIR"
+    assert out.returncode == 1 and out.stderr.strip() == "error: --data-dir is missing: radiomicnet-evaluate --checkpoint CKPT (or --model NAME) --data-dir FOLDER (or --split test) --out DIR"
     out = _cli("--checkpoint", tiny_checkpoint, "--split", "test", "--data-dir", folder, "--out", tmp_path/"out3")
     assert out.returncode == 1 and out.stderr.strip() == "error: give --data-dir FOLDER or --split SPLIT, not both"
 
@@ -355,7 +355,7 @@ def test_temperature_scaling_divides_the_logits_by_the_checkpoints_T(tiny_checkp
 
 def test_cli_fast_scores_the_int8_network_cached_beside_the_checkpoint(tiny_checkpoint, tmp_path):
     "--fast: the int8 network (quantised once, cached by the checkpoint's hash) scores nearly as the plain path on the same files."
-    from radiomicnet.evaluate import int8_cache_path
+    from radiomicnet.infer import int8_cache_path
     ckpt = tmp_path/"run"/"best.pt"; ckpt.parent.mkdir(); shutil.copy(tiny_checkpoint, ckpt)  # its own folder: a cache of its own
     folder = _folder(tmp_path/"f", n=4)
     plain = _cli("--checkpoint", ckpt, "--data-dir", folder, "--out", tmp_path/"plain")

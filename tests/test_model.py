@@ -1,4 +1,4 @@
-"Integration and bad-input tests of radiomicnet.model: budget, input sizes, checkpoints, Segmenter, encoder weights, CUDA."
+"Integration and bad-input tests of radiomicnet.model: budget, input sizes, checkpoints and their pretrained_cfg, encoder weights, CUDA."
 import warnings
 import numpy as np
 import pytest
@@ -7,8 +7,8 @@ from torchvision.models import mobilenet_v2
 
 from radiomicnet.core import CheckpointError, RadiomicNetError
 from radiomicnet.features import FeatureScaler
-from radiomicnet.model import (IMAGENET_WEIGHTS, RadiomicNet, Segmenter, create_model, hub_file, list_models,
-                               load_checkpoint, parameter_breakdown, save_checkpoint, warn_training_from_scratch)
+from radiomicnet.model import (IMAGENET_WEIGHTS, RadiomicNet, create_model, hub_file, list_models, load_checkpoint, parameter_breakdown,
+                               pretrained_cfg, save_checkpoint, split_sha256, warn_training_from_scratch)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -96,21 +96,20 @@ def test_unknown_model_lists_known_names():
     with pytest.raises(RadiomicNetError, match="known models: .*radiomicnet"): create_model("no-such-net")
 
 
-def test_segmenter_predicts_mask_at_input_size(model, scaler):
-    seg = Segmenter(model, scaler, img_size=64)
-    rgb = np.random.default_rng(1).integers(0, 256, size=(70, 90, 3), dtype=np.uint8)
-    mask = seg.predict(rgb)
-    assert mask.shape == (70, 90) and mask.dtype == np.bool_
-    for other in (rgb[..., 0], np.dstack([rgb, np.full((70, 90), 255, np.uint8)]), rgb.astype(np.uint16) * 257):
-        assert seg.predict(other).shape == (70, 90)
-
-
-def test_segmenter_from_checkpoint(model, scaler, tmp_path):
-    path = save_checkpoint(tmp_path/"best.pth", model, "radiomicnet", {}, scaler, extra=dict(img_size=64))
-    rgb = np.random.default_rng(2).random((40, 33, 3))
-    seg = Segmenter.from_checkpoint(path)
-    assert seg.img_size == 64
-    np.testing.assert_allclose(seg.predict_proba(rgb), Segmenter(model, scaler, 64).predict_proba(rgb), atol=1e-6)
+def test_checkpoint_carries_its_pretrained_cfg(model, scaler, tmp_path):
+    "Everything a reader needs comes from the file: input size, feature names and scaler, the data set's split hash, the commit."
+    import hashlib
+    from radiomicnet.core import git_commit
+    from radiomicnet.data import SPLITS_DIR
+    run = dict(dataset="busi", img_size=192, protocol="long", seed=0, variant="full", model_name="radiomicnet")
+    path = save_checkpoint(tmp_path/"best.pt", model, "radiomicnet", dict(rag_mode="full"), scaler, extra=dict(config=run, epoch=3))
+    cfg = torch.load(path, weights_only=True)["pretrained_cfg"]
+    assert (cfg["img_size"], cfg["dataset"], cfg["protocol"], cfg["seed"], cfg["variant"]) == (192, "busi", "long", 0, "full")
+    assert cfg["feature_names"] == scaler.state_dict()["feature_names"] and cfg["scaler"] == scaler.state_dict()
+    assert cfg["split_sha256"] == hashlib.sha256((SPLITS_DIR/"busi.csv").read_bytes()).hexdigest() == split_sha256("busi")
+    assert (cfg["threshold"], cfg["temperature"], cfg["classes"], cfg["metrics"], cfg["commit"]) == (0.5, 1.0, ["background", "lesion"], {}, git_commit())
+    assert load_checkpoint(path)[2]["pretrained_cfg"] == cfg
+    assert split_sha256("synthetic") is None and pretrained_cfg("unet", {}, None)["img_size"] is None
 
 
 def test_encoder_weights_from_file(tmp_path):
@@ -140,11 +139,12 @@ def test_pretrained_without_cache_warns_once_and_never_downloads(tmp_path, monke
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
-def test_cuda_forward_and_segmenter(scaler):
+def test_cuda_forward_and_predictor(scaler):
     net = RadiomicNet().cuda().eval()
     with torch.no_grad(): logits = net(torch.rand(2, 3, 64, 64, device="cuda"), torch.randn(2, 13, device="cuda"))
     assert logits.shape == (2, 1, 64, 64) and logits.is_cuda
-    mask = Segmenter(net, scaler, img_size=64).predict(np.zeros((70, 90, 3), np.uint8))
+    from radiomicnet.infer import Predictor
+    mask = Predictor.from_model(net, 64, scaler, device="cuda").predict(np.zeros((70, 90, 3), np.uint8))
     assert mask.shape == (70, 90)
 
 

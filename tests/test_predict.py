@@ -4,9 +4,9 @@ from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
 from PIL import Image
 from radiomicnet.data import load_split, read_image, synthetic_pair
-from radiomicnet.model import Segmenter
 from radiomicnet.report import lesion_columns
-from radiomicnet.predict import TorchNet, export_onnx, predict_files, predict_image, radiomicnet_predict, read_prob_png
+from radiomicnet.infer import Predictor, preprocess, upsample_probs
+from radiomicnet.predict import export_onnx, predict_files, radiomicnet_predict, read_prob_png
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
@@ -82,10 +82,10 @@ def test_every_mode_and_every_bad_file(checkpoint, tmp_path):
 def test_same_pixels_whatever_the_mode(checkpoint, tmp_path):
     "Grey, palette-free RGB/RGBA and 16-bit files of one picture give one probability map (lossless modes only)."
     write_modes(tmp_path)
-    net = TorchNet(checkpoint, "cpu")
-    probs = {n: predict_image(net, read_image(tmp_path/n)).prob for n in ("grey.png", "grey16.png", "grey16.tif")}
+    net = Predictor.from_checkpoint(checkpoint, device="cpu")
+    probs = {n: net.predict_proba(read_image(tmp_path/n)) for n in ("grey.png", "grey16.png", "grey16.tif")}
     np.testing.assert_array_equal(probs["grey.png"], probs["grey16.png"]); np.testing.assert_array_equal(probs["grey.png"], probs["grey16.tif"])
-    np.testing.assert_array_equal(predict_image(net, read_image(tmp_path/"rgb.png")).prob, predict_image(net, read_image(tmp_path/"rgba.png")).prob)
+    np.testing.assert_array_equal(net.predict_proba(read_image(tmp_path/"rgb.png")), net.predict_proba(read_image(tmp_path/"rgba.png")))
 
 def predict_in_process(capsys, *inputs, **options):
     "radiomicnet-predict called in this process (no interpreter start-up): (exit status, stdout, stderr)."
@@ -103,7 +103,9 @@ def test_clear_errors_for_the_model_and_the_options(checkpoint, tmp_path, capsys
                                    ((a,), dict(checkpoint=tmp_path/"bad.pt"), "bad.pt: not a readable torch file"),
                                    ((a,), dict(checkpoint=tmp_path/"bad.onnx"), "bad.onnx: file not found"),
                                    ((a,), dict(checkpoint=tmp_path/"text.onnx"), "text.onnx: not an ONNX file written by radiomicnet-export"),
-                                   ((a,), {}, "give --checkpoint"),
+                                   ((a,), {}, "give --model NAME"),
+                                   ((a,), dict(model=tmp_path/"nowhere"), "nowhere: no such model"),
+                                   ((a,), dict(model="busi", checkpoint=checkpoint), "not both"),
                                    ((a,), dict(checkpoint=checkpoint, threshold=2.0), "--threshold 2.0"),
                                    ((a,), dict(checkpoint=checkpoint, spacing=0.0), "--spacing 0.0"),
                                    ((), dict(checkpoint=checkpoint), "no input")]:
@@ -119,11 +121,13 @@ def test_a_missing_file_and_an_empty_folder_are_counted(checkpoint, tmp_path, ca
     assert "nothing.png: image file missing" in err and f"{tmp_path/'empty'}: no png/" in err and len(err.strip().splitlines()) == 2
 
 def test_tta_spacing_and_threshold(checkpoint, tmp_path):
-    "--tta is the mean of the image's and the mirror's Segmenter probabilities; --spacing scales lesion areas by s^2."
+    "--tta is the mean of the network's probabilities on the image and on its mirror (same z-scores), mirrored back; --spacing scales lesion areas by s^2."
     rgb = np.array(synthetic_pair(4, (80, 100))[0])
-    seg, net = Segmenter.from_checkpoint(checkpoint, device="cpu"), TorchNet(checkpoint, "cpu")
-    expected = (seg.predict_proba(rgb) + seg.predict_proba(np.ascontiguousarray(rgb[:, ::-1]))[:, ::-1]) / 2
-    np.testing.assert_allclose(predict_image(net, rgb, tta=True).prob, expected, atol=1e-6)
+    net = Predictor.from_checkpoint(checkpoint, device="cpu")
+    x = preprocess(rgb, net.img_size, net.scaler)
+    with torch.no_grad(): both = torch.sigmoid(net.model(x.image, x.radiomics)) + torch.sigmoid(net.model(x.image.flip(-1), x.radiomics)).flip(-1)
+    expected = upsample_probs((both / 2)[0, 0].numpy(), rgb.shape[:2])
+    np.testing.assert_allclose(net.predict_proba(rgb, tta=True), expected, atol=1e-6)
     Image.fromarray(rgb).save(tmp_path/"a.png")
     threshold = float(np.median(expected))  # about half the pixels foreground, whatever the tiny model learnt
     _, px, _ = predict_files(net, [tmp_path/"a.png"], tmp_path/"px", threshold=threshold, tta=True, min_area=1)
@@ -180,21 +184,21 @@ def test_no_output_overwrites_another(checkpoint, tmp_path, given):
     expected = ["x", "x_3", "x_2"] if given == "files" else ["a/x", "b/x", "c/x_2"]
     assert report.mask_file.tolist() == [f"{s}_mask.png" for s in expected]
     assert len(set(report.image)) == 3 and len(list((tmp_path/"out").rglob("*.png"))) == 9
-    net = TorchNet(checkpoint, "cpu")
+    net = Predictor.from_checkpoint(checkpoint, device="cpu")
     for image, mask_file, prob_file in zip(report.image, report.mask_file, report.prob_file):
-        prob = predict_image(net, read_image(image)).prob
+        prob = net.predict_proba(read_image(image))
         np.testing.assert_array_equal(np.asarray(Image.open(tmp_path/"out"/mask_file)) > 0, prob > 0.5)
         np.testing.assert_allclose(read_prob_png(tmp_path/"out"/prob_file), prob, atol=1 / 65535)
 
 def test_an_interrupted_run_keeps_the_rows_it_finished(checkpoint, tmp_path):
     files = write_trio(tmp_path/"in")
-    net, calls = TorchNet(checkpoint, "cpu"), []
-    class Interrupted:  # the network of `net`, stopped (as by Ctrl-C) when the third image is being predicted
+    net, calls = Predictor.from_checkpoint(checkpoint, device="cpu"), []
+    class Interrupted:  # the predictor `net`, stopped (as by Ctrl-C) when the third image is being predicted
         def __getattr__(self, name): return getattr(net, name)
-        def __call__(self, *args):
+        def predict_batch(self, *args, **kwargs):
             calls.append(1)
             if len(calls) == 3: raise KeyboardInterrupt
-            return net(*args)
+            return net.predict_batch(*args, **kwargs)
     with pytest.raises(KeyboardInterrupt): predict_files(Interrupted(), files, tmp_path/"out")
     report = pd.read_csv(tmp_path/"out"/"report.csv")
     assert report.image.tolist() == [str(f) for f in files[:2]] and (tmp_path/"out"/"lesions.csv").is_file()
@@ -230,9 +234,9 @@ def test_video_in_video_out(checkpoint, kvasir_frames, tmp_path):
     assert decoded(tmp_path/"out"/"clip_overlay.mp4") == (6, {(256, 320)})         # the source's frame count and size
     frames = pd.read_csv(tmp_path/"out"/"clip_frames.csv")
     assert frames.frame.tolist() == list(range(6)) and np.allclose(frames.time_s, np.arange(6) / 25)
-    net = TorchNet(checkpoint, "cpu")
+    net = Predictor.from_checkpoint(checkpoint, device="cpu")
     for k in (0, 3, 5):  # the frame's mask is the still image's: the same lesions, the same largest area
-        still = frame_row(k, k / 25, predict_image(net, kvasir_frames[k]).prob)
+        still = frame_row(k, k / 25, net.predict_proba(kvasir_frames[k]))
         got = frames.iloc[k]
         assert (got.lesion_present, got.lesion_count, got.largest_area_px) == (still["lesion_present"], still["lesion_count"], still["largest_area_px"])
         assert np.isclose(got.mean_confidence, still["mean_confidence"], atol=1e-6, equal_nan=True)
