@@ -59,16 +59,17 @@ def fake_results(root:Path, dataset:str="synthetic")->Path:
     return run
 
 def fake_budget_results(root:Path)->Path:
-    "results/busi/cpu/ as `radiomicnet-paper` writes it: one run (made-up metrics) and Tables I-IV built from it."
+    "results/busi/cpu/ and long/ as `radiomicnet-paper` writes them: one run each (made-up metrics) and Tables I-IV built from it."
     from radiomicnet import compare
-    folder = root/"busi"/"cpu"
-    run = folder/"runs"/"radiomicnet-full-s0"; run.mkdir(parents=True)
-    pd.DataFrame(dict(image_id=["a", "b"], dsc=[0.7, 0.8], iou=[0.6, 0.7])).to_csv(run/"per_image.csv", index=False)
-    (run/"metrics.json").write_text('{"dsc_mean": 0.75, "dsc_std": 0.07, "iou_mean": 0.65, "iou_std": 0.07, "ece": 0.1}')
-    (run/"summary.json").write_text('{"protocol": "cpu", "epochs_run": 30, "train_seconds_total": 900, "weights": "from scratch", '
-                                    '"device_name": "CPU (demo)", "config": {"protocol": "cpu", "img_size": 128, "schedule": "one_cycle", '
-                                    '"lr": 0.002, "epochs": 30, "bs": 8, "seed": 0}}')
-    compare.build_results(folder, "busi")
+    for protocol in ("long", "cpu"):
+        folder = root/"busi"/protocol
+        run = folder/"runs"/"radiomicnet-full-s0"; run.mkdir(parents=True)
+        pd.DataFrame(dict(image_id=["a", "b"], dsc=[0.7, 0.8], iou=[0.6, 0.7])).to_csv(run/"per_image.csv", index=False)
+        (run/"metrics.json").write_text('{"dsc_mean": 0.75, "dsc_std": 0.07, "iou_mean": 0.65, "iou_std": 0.07, "ece": 0.1}')
+        (run/"summary.json").write_text(f'{{"protocol": "{protocol}", "epochs_run": 30, "train_seconds_total": 900, "weights": "from scratch", '
+                                        f'"device_name": "CPU (demo)", "config": {{"protocol": "{protocol}", "img_size": 128, "schedule": "one_cycle", '
+                                        '"lr": 0.002, "epochs": 30, "bs": 8, "seed": 0}}')
+        compare.build_results(folder, "busi")
     return folder
 
 @pytest.fixture(scope="module")
@@ -230,11 +231,15 @@ def test_results_tables_are_readable_in_chromium(site, served, browser):
     browser.set_window_size(1000, 800)
     browser.get(served + "results-busi.html")
     titles = [h.text for h in browser.find_elements("css selector", "h3")]
-    assert "Table I. Segmentation on BUSI: methods (test split)" in titles and any(t.startswith("Table III.") for t in titles), titles
-    assert "Protocol cpu: from scratch, 128 px, one_cycle schedule" in browser.find_element("css selector", "p.caption").text
+    assert "Table I. Segmentation on BUSI: methods, on the deduplicated and the full test split" in titles and any(t.startswith("Table III.") for t in titles), titles
+    assert browser.find_element("css selector", "h2").text == "Headline"                          # the page opens with long on test_dedup
+    assert "DSC, test_dedup" in browser.find_element("css selector", "h2 ~ table").text
+    captions = [p.text for p in browser.find_elements("css selector", "p.caption")]
+    assert any("Protocol cpu: from scratch, 128 px, one_cycle schedule" in c for c in captions), captions
     table = browser.find_element("css selector", "#cpu-table1_2_methods ~ div.table-wrap table")
     heads = [th.text for th in table.find_elements("css selector", "th")]
-    assert heads[0] == "Method" and {"Seeds", "Params (M)"} <= set(heads) and "Paper: DSC" in heads and not any("_" in h for h in heads), heads
+    assert heads[0] == "Method" and {"Seeds", "Params (M)"} <= set(heads) and "Paper: DSC" in heads and "DSC, test_dedup" in heads \
+        and not any("_" in h.replace("test_dedup", "") for h in heads), heads   # readable headers; test_dedup is the test set's name
     cells = [td.text for td in table.find_elements("css selector", "td")]
     assert "0.750" in cells and "–" in cells and not any(c in ("nan", "NaN") for c in cells), cells
     assert all(len(c.split(".")[-1].split(" ")[0]) == 3 for c in cells if c.replace(".", "").replace(" ± ", "").isdigit() and "." in c)
