@@ -25,3 +25,11 @@ def tiny_checkpoint(tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny-run")
     train_run("synthetic", img_size=64, epochs=1, bs=8, subset=16, out_dir=out, device="cpu")
     return out/"best.pt"
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    "One torch thread for a module's tests (they run beside nbdev-test on 2 cores), restored afterwards."
+    import torch
+    n = torch.get_num_threads(); torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

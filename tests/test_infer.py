@@ -15,11 +15,7 @@ from radiomicnet.model import RadiomicNet
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = ("busi", "kvasir-seg", "busi-diagnosis")
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    n = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # conftest: one torch thread per module
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):

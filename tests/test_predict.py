@@ -8,11 +8,7 @@ from radiomicnet.report import lesion_columns
 from radiomicnet.infer import Predictor, preprocess, upsample_probs
 from radiomicnet.predict import export_onnx, predict_files, radiomicnet_predict, read_prob_png
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    n = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # conftest: one torch thread per module
 
 @pytest.fixture(scope="module")
 def checkpoint(tiny_checkpoint):
