@@ -11,8 +11,5 @@ __version__ = "0.1.0"
 import warnings as _warnings
 _warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
 
-# The model registry (notebook 02) knows no baseline; the baselines (notebook 08) register themselves when imported.
-# Importing them here, with the package, keeps every import pointing forward along the notebook order.
-from . import baselines as _baselines  # noqa: E402,F401
-# The diagnosis network (notebook 07ab) registers itself the same way, so its checkpoints load by name everywhere.
-from . import diagnose as _diagnose  # noqa: E402,F401
+# Nothing heavy is imported here: `radiomicnet-predict --help` answers without torch, and the model registry (notebook 02)
+# imports the baselines and the diagnosis network the first time one of them is asked for (`LAZY_MODELS`).

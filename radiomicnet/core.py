@@ -7,7 +7,6 @@ Docs: https://radiomicnet.github.io/radiomicnet/core.html.md"""
 # %% ../nbs/00_core.ipynb #425ea28c
 from __future__ import annotations
 import importlib, os, platform, re, subprocess, sys, tempfile, functools
-import torch
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -125,10 +124,12 @@ def portable_text(text:str, root:str|Path=None)->str:
 def default_device(device:str|torch.device|None=None # 'cpu', 'cuda', 'cuda:1', a torch.device, or None
                   )->torch.device:
     "`device` as a `torch.device`; None means CUDA when available, else the CPU."
+    import torch   # here, not at the top: `--help` and the light commands never pay torch's import
     return torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 def device_name(device:str|torch.device|None=None)->str:
     "The device in words, for result files: the GPU's name, or the CPU's architecture and torch's thread count."
+    import torch
     device = default_device(device)
     if device.type == "cuda": return torch.cuda.get_device_name(device)
     return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads)"

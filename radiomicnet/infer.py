@@ -22,11 +22,11 @@ from .data import default_cache_dir, load_split
 
 # %% auto #0
 __all__ = ['ONNX_META_KEY', 'INT8_MASK_TOLERANCE', 'MASK_TOLERANCE', 'BACKENDS', 'INT8_CALIBRATION', 'MODELS_DIR', 'MODELS_ENV',
-           'WEIGHTS_NAME', 'CONFIG_NAME', 'CARD_NAME', 'radiomics_of', 'NetworkInput', 'preprocess', 'gate_values',
-           'NetworkOutputs', 'TorchBackend', 'trace_to_onnx', 'export_network', 'quantize_int8', 'onnx_cfg',
-           'OnnxBackend', 'calibration_input', 'build_int8', 'int8_cache_path', 'upsample_probs', 'Prediction',
-           'Predictor', 'as_predictor', 'models_dirs', 'list_pretrained', 'pretrained_folder', 'check_files',
-           'read_config', 'load_pretrained', 'write_pretrained', 'load_predictor', 'pretrained_table',
+           'WEIGHTS_NAME', 'CONFIG_NAME', 'CARD_NAME', 'radiomics_of', 'NetworkInput', 'network_pixels', 'preprocess',
+           'gate_values', 'NetworkOutputs', 'TorchBackend', 'trace_to_onnx', 'export_network', 'quantize_int8',
+           'onnx_cfg', 'OnnxBackend', 'calibration_input', 'build_int8', 'int8_cache_path', 'upsample_probs',
+           'Prediction', 'Predictor', 'as_predictor', 'models_dirs', 'list_pretrained', 'pretrained_folder',
+           'check_files', 'read_config', 'load_pretrained', 'write_pretrained', 'load_predictor', 'pretrained_table',
            'radiomicnet_models']
 
 # %% ../nbs/05a_infer.ipynb #93603310
@@ -54,6 +54,15 @@ class NetworkInput:
         return NetworkInput(self.pixels[idx], self.features[idx], self.radiomics[idx], self.sizes[idx])
 
 # %% ../nbs/05a_infer.ipynb #5d9aa5b9
+def network_pixels(images,      # An image array (see `image_to_rgb_uint8`) or a list of them, any sizes
+                   img_size:int, # The model's square input side
+                  )->tuple:      # ((B,3,S,S) uint8 tensor, [(H,W) of each image])
+    "The images as RGB uint8 at the network's input size (PIL bilinear, `resize_rgb`), and their own sizes: the first half of `preprocess`."
+    if isinstance(images, (np.ndarray, torch.Tensor)) and np.ndim(images) in (2, 3): images = [images]
+    rgbs = [image_to_rgb_uint8(np.asarray(im)) for im in images]
+    if not rgbs: raise DataError("preprocess: no images given")
+    return torch.from_numpy(np.stack([resize_rgb(rgb, img_size) for rgb in rgbs])).permute(0, 3, 1, 2).contiguous(), [rgb.shape[:2] for rgb in rgbs]
+
 def preprocess(images,                      # An image array (see `image_to_rgb_uint8`) or a list of them, any sizes; or a (B,3,S,S) uint8 tensor at the input size
                img_size:int,                # The model's square input side (`pretrained_cfg["img_size"]`)
                scaler:FeatureScaler|None=None, # The model's training scaler; None: zero z-scores
@@ -61,12 +70,8 @@ def preprocess(images,                      # An image array (see `image_to_rgb_
               )->NetworkInput:
     "The one way an image becomes a network input: RGB uint8, PIL-bilinear resize, the radiomics of the resized image, standardised."
     if isinstance(images, torch.Tensor) and images.ndim == 4 and images.dtype == torch.uint8 and tuple(images.shape[1:]) == (3, img_size, img_size):
-        pixels, sizes = images.cpu(), [(img_size, img_size)] * len(images)   # a batch already at the input size (decoded frames, benches)
-    else:
-        if isinstance(images, (np.ndarray, torch.Tensor)) and np.ndim(images) in (2, 3): images = [images]
-        rgbs = [image_to_rgb_uint8(np.asarray(im)) for im in images]
-        if not rgbs: raise DataError("preprocess: no images given")
-        pixels, sizes = torch.from_numpy(np.stack([resize_rgb(rgb, img_size) for rgb in rgbs])).permute(0, 3, 1, 2).contiguous(), [rgb.shape[:2] for rgb in rgbs]
+        pixels, sizes = images.cpu(), [(img_size, img_size)] * len(images)   # a batch already at the input size (`network_pixels`, benches)
+    else: pixels, sizes = network_pixels(images, img_size)
     raw = radiomics_of(pixels) if features is None else torch.as_tensor(np.asarray(features), dtype=torch.float64)
     if raw.shape[0] != len(pixels): raise DataError(f"preprocess: {raw.shape[0]} feature rows for {len(pixels)} images")
     z = torch.zeros(raw.shape, dtype=torch.float32) if scaler is None else torch.as_tensor(scaler.transform(raw)).float()
@@ -234,12 +239,13 @@ def int8_cache_path(checkpoint:str|Path)->Path:
     return Path(checkpoint).with_name(f"{Path(checkpoint).stem}.int8-{file_sha256(checkpoint)[:16]}.onnx")
 
 # %% ../nbs/05a_infer.ipynb #16367be2
-def upsample_probs(probs:np.ndarray, # (S,S) probabilities (or attention) at the network's input size
-                   shape:tuple,      # (H,W) of the original image
-                  )->np.ndarray:
-    "Probabilities resized to the image's own size, bilinear, float32 in [0, 1]."
-    t = torch.as_tensor(np.asarray(probs, dtype=np.float32))[None, None]
-    return F.interpolate(t, size=tuple(shape[:2]), mode="bilinear", align_corners=False)[0, 0].clamp(0, 1).numpy()
+def upsample_probs(probs:np.ndarray, # (S,S) probabilities (or attention) at the network's input size, or a stack (B,S,S) of them
+                   shape:tuple,      # (H,W) of the original image(s)
+                  )->np.ndarray:     # (H,W), or (B,H,W) for a stack
+    "Probabilities resized to the image's own size, bilinear, float32 in [0, 1]; a stack of same-sized frames in one call."
+    t = torch.as_tensor(np.asarray(probs, dtype=np.float32))
+    up = F.interpolate(t.reshape(-1, 1, *t.shape[-2:]), size=tuple(shape[:2]), mode="bilinear", align_corners=False).clamp(0, 1)
+    return up.reshape(*t.shape[:-2], *shape[:2]).numpy()
 
 @dataclass
 class Prediction:

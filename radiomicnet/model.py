@@ -24,7 +24,7 @@ from .features import FEATURE_NAMES, FeatureScaler, local_radiomics_map
 from .rag import RadiomicsAttentionGate, RadiomicsControl, RadiomicsStream
 
 # %% auto #0
-__all__ = ['IMAGENET_WEIGHTS', 'SEGMENTATION_CLASSES', 'CHECKPOINT_FORMAT', 'INIT_ONLY_KWARGS', 'hub_file',
+__all__ = ['IMAGENET_WEIGHTS', 'LAZY_MODELS', 'SEGMENTATION_CLASSES', 'CHECKPOINT_FORMAT', 'INIT_ONLY_KWARGS', 'hub_file',
            'cached_imagenet_weights', 'warn_training_from_scratch', 'load_features_state', 'read_torch_file',
            'mobilenet_v2_features', 'MobileNetV2Encoder', 'DecoderBlock', 'RadiomicNetDecoder', 'SegmentationHead',
            'check_image_batch', 'RadiomicNet', 'parameter_breakdown', 'radiomicnet_splitter', 'register_model',
@@ -252,6 +252,14 @@ def radiomicnet_splitter(model:nn.Module # A model with an `.encoder`
 # %% ../nbs/02_model.ipynb #654ed842
 _MODELS: dict = {}
 _MODEL_META: dict = {}
+# Models defined in later chapters, imported the first time one of them is asked for (the package's import stays light,
+# and no import points backwards along the notebook order).
+LAZY_MODELS = {"unet": "radiomicnet.baselines", "unetpp": "radiomicnet.baselines", "transunet": "radiomicnet.baselines",
+               "ukan": "radiomicnet.baselines", "radiomicnet_diagnosis": "radiomicnet.diagnose"}
+
+def _resolve(name:str):
+    "Import the module that registers `name`, if a later chapter defines it."
+    if name not in _MODELS and name in LAZY_MODELS: importlib.import_module(LAZY_MODELS[name])
 
 def register_model(name_or_factory=None, # A factory to register under its own name, or the name to register the next factory under
                    takes_radiomics:bool=False, # Its forward uses the radiomics (RadiomicNet's gates); image-only models ignore them
@@ -272,6 +280,7 @@ def register_model(name_or_factory=None, # A factory to register under its own n
 def model_meta(name:str # A registered model name
               )->dict:
     "What the registry knows of a model besides how to build it: `takes_radiomics`, `splitter`, `pretrained_encoder` (as timm's `default_cfgs`, fastai's `model_meta`)."
+    _resolve(name)
     if name not in _MODEL_META: raise RadiomicNetError(f"unknown model {name!r}; known models: {', '.join(sorted(_MODELS))}")
     return dict(_MODEL_META[name])
 
@@ -280,13 +289,14 @@ register_model("radiomicnet", takes_radiomics=True, splitter=radiomicnet_splitte
 
 # %% ../nbs/02_model.ipynb #41e345d7
 def list_models()->list[str]:
-    "Names of all registered models (the baselines register themselves when `radiomicnet` is imported)."
-    return sorted(_MODELS)
+    "Names of all registered models, and of those a later chapter registers when first asked for (`LAZY_MODELS`)."
+    return sorted(set(_MODELS) | set(LAZY_MODELS))
 
 def create_model(name:str, # A registered model name, see `list_models()`
                  **kwargs, # Arguments for the model's constructor
                 )->nn.Module:
     "Build the model registered as `name`."
+    _resolve(name)
     if name not in _MODELS: raise RadiomicNetError(f"unknown model {name!r}; known models: {', '.join(sorted(_MODELS))}")
     return _MODELS[name](**kwargs)
 

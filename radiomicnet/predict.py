@@ -6,7 +6,8 @@ Docs: https://radiomicnet.github.io/radiomicnet/predict.html.md"""
 
 # %% ../nbs/07b_predict.ipynb #4ca35fc3
 from __future__ import annotations
-import json, math, shutil, sys, tempfile, time, warnings
+import json, math, queue, shutil, sys, tempfile, threading, time, warnings
+from contextlib import contextmanager
 from fractions import Fraction
 from scipy import ndimage
 from pathlib import Path
@@ -19,15 +20,16 @@ from .core import RadiomicNetError, DataError, atomic_path, cli_errors
 from .features import check_image_size
 from .data import IMAGE_EXTS, load_split, read_image, synthetic_pair
 from .infer import (INT8_MASK_TOLERANCE, OnnxBackend, Prediction, Predictor, calibration_input, export_network, load_predictor,
-                               preprocess, quantize_int8)
+                               network_pixels, preprocess, quantize_int8, upsample_probs)
 from .interpret import save_figure
 from .report import MIN_LESION_AREA, lesion_report
 
 # %% auto #0
-__all__ = ['VIDEO_EXTS', 'read_input_image', 'write_mask_png', 'write_prob_png', 'read_prob_png', 'overlay_figure',
-           'diagnosis_probs', 'diagnosis_caption', 'predict_file', 'collect_inputs', 'output_stems', 'predict_files',
-           'VideoReader', 'VideoWriter', 'draw_overlay', 'frame_row', 'predict_video', 'parity_images', 'onnx_parity',
-           'export_onnx', 'radiomicnet_predict', 'radiomicnet_export']
+__all__ = ['VIDEO_EXTS', 'ENCODER_OPTIONS', 'VIDEO_STAGES', 'read_input_image', 'write_mask_png', 'write_prob_png',
+           'read_prob_png', 'overlay_figure', 'diagnosis_probs', 'diagnosis_caption', 'predict_file', 'collect_inputs',
+           'output_stems', 'predict_files', 'VideoReader', 'VideoWriter', 'mask_box', 'outline', 'tint_table',
+           'draw_overlay', 'frame_row', 'StageClock', 'Stage', 'put', 'get', 'segment_frames', 'predict_video',
+           'parity_images', 'onnx_parity', 'export_onnx', 'radiomicnet_predict', 'radiomicnet_export']
 
 # %% ../nbs/07b_predict.ipynb #50defcbb
 def read_input_image(path:str|Path # An image file: PNG, JPEG, BMP or TIFF; grey, RGB, RGBA, palette or 16-bit
@@ -211,18 +213,23 @@ class VideoReader:
             self.stopped = f"{self.path}: decoding stopped at frame {n} of the {self.declared} the file declares (truncated?); the {n} frames before it are kept"
 
 # %% ../nbs/07b_predict.ipynb #48c6a945
+ENCODER_OPTIONS = dict(preset="superfast", crf="23")  # libx264: chosen for speed by bench/video.py, which states the bitrate and PSNR it gives
+
 class VideoWriter:
     "An MP4 written frame by frame with PyAV (H.264 when its FFmpeg has libx264, else MPEG-4), under a temporary name renamed when closed."
     def __init__(self, path:str|Path, # The .mp4 file to write
                  rate,                 # Frames per second (a `Fraction` keeps 30000/1001 exact)
                  width:int, height:int, # Frame size in pixels
+                 options:dict|None=None, # libx264's options (default: `ENCODER_OPTIONS`)
+                 threads:int=0,        # Encoder threads (0: FFmpeg's choice)
                 ):
         import av
         self._atomic = atomic_path(path); tmp = self._atomic.__enter__()
         self.container = av.open(str(tmp), "w", format="mp4")
-        codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
-        self.stream = self.container.add_stream(codec, rate=Fraction(rate).limit_denominator(100_000))
-        self.stream.width, self.stream.height = width, height
+        x264 = "libx264" in av.codecs_available
+        self.stream = self.container.add_stream("libx264" if x264 else "mpeg4", rate=Fraction(rate).limit_denominator(100_000),
+                                                options={k: str(v) for k, v in (ENCODER_OPTIONS if options is None else options).items()} if x264 else {})
+        self.stream.width, self.stream.height, self.stream.codec_context.thread_count = width, height, threads
         self.stream.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"  # 4:2:0 needs even sides
         self.n_frames = 0
 
@@ -240,14 +247,38 @@ class VideoWriter:
             self._atomic.__exit__(*((None,) * 3 if ok else (RadiomicNetError, RadiomicNetError("dropped"), None)))
 
 # %% ../nbs/07b_predict.ipynb #0997817e
+def mask_box(mask:np.ndarray # (H,W) bool
+            )->tuple|None:   # (row slice, column slice) of the smallest box holding every True pixel; None for an empty mask
+    "The mask's bounding box, so that per-frame work touches the lesion's pixels, not the whole frame."
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    return None if not len(rows) else (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+
+def outline(mask:np.ndarray # (h,w) bool, a crop of a frame's mask
+           , edges:tuple=(True,) * 4, # Whether the crop's top, bottom, left, right sides are the frame's own edges
+           )->np.ndarray:   # (h,w) bool
+    "Mask pixels with a background 4-neighbour; beyond the frame's edge counts as foreground (as `binary_erosion(border_value=1)`), beyond a crop's inner side as background."
+    m = np.pad(mask, 1)
+    for side, (r, c) in zip(edges, ((0, slice(None)), (-1, slice(None)), (slice(None), 0), (slice(None), -1))):
+        if side: m[r, c] = True
+    inner = m[1:-1, 1:-1] & m[:-2, 1:-1] & m[2:, 1:-1] & m[1:-1, :-2] & m[1:-1, 2:]
+    return mask & ~inner
+
+# %% ../nbs/07b_predict.ipynb #3b1107c3
+def tint_table(alpha:float=0.3, colour=(0, 255, 0))->np.ndarray:
+    "(3,256) uint8: channel value v tinted, `((1 - alpha) * v + alpha * colour)` truncated, as a lookup table (one table read per pixel instead of float arithmetic)."
+    return ((1 - alpha) * np.arange(256)[None] + alpha * np.array(colour)[:, None]).astype(np.uint8)
+
 def draw_overlay(rgb:np.ndarray,  # (H,W,3) uint8 frame
                  mask:np.ndarray, # (H,W) bool predicted mask
                  alpha:float=0.3, # Opacity of the green tint on the lesion
                 )->np.ndarray: # (H,W,3) uint8 frame with the lesion tinted and outlined
-    "The predicted lesion on the frame: tinted green, its outline (pixels with a background 4-neighbour) in lime."
-    out = rgb.copy()
-    out[mask] = ((1 - alpha) * out[mask] + alpha * np.array([0, 255, 0])).astype(np.uint8)
-    out[mask & ~ndimage.binary_erosion(mask, border_value=1)] = (0, 255, 0)
+    "The predicted lesion on the frame: tinted green, its outline (pixels with a background 4-neighbour) in lime; only the lesion's box is touched."
+    out, box = rgb.copy(), mask_box(mask)
+    if box is None: return out
+    m, o, lut = mask[box], out[box], tint_table(alpha)
+    for ch in range(3): np.copyto(o[..., ch], np.take(lut[ch], o[..., ch]), where=m)
+    (r, c), (h, w) = box, mask.shape
+    o[outline(m, (r.start == 0, r.stop == h, c.start == 0, c.stop == w))] = (0, 255, 0)
     return out
 
 # %% ../nbs/07b_predict.ipynb #8bef548f
@@ -258,49 +289,131 @@ def frame_row(index:int, time_s:float, # The frame's index and time
              )->dict:
     "One row of frames.csv: whether a lesion is there, how many, the largest one's area (px, or mm² with `spacing`), the mean confidence inside the mask."
     mask = prob > threshold
-    labels, n = ndimage.label(mask)
+    box = mask_box(mask)
+    labels, n = ndimage.label(mask[box]) if box else (None, 0)   # components inside the box are the frame's components
     areas = np.bincount(labels.ravel())[1:] if n else np.zeros(0, int)
     areas = areas[areas >= min_area]
     scale, unit = (1.0, "px") if spacing is None else (spacing ** 2, "mm2")
     return {"frame": index, "time_s": round(time_s, 4), "lesion_present": bool(len(areas)), "lesion_count": len(areas),
             f"largest_area_{unit}": float(areas.max() * scale) if len(areas) else 0.0,
-            "mean_confidence": float(prob[mask].mean()) if mask.any() else math.nan, "ms_per_frame": round(ms, 2)}
+            "mean_confidence": float(prob[box][mask[box]].mean()) if box else math.nan, "ms_per_frame": round(ms, 2)}
+
+# %% ../nbs/07b_predict.ipynb #7aff953b
+VIDEO_STAGES = ("decode", "resize", "features", "network", "overlay", "encode")
+
+class StageClock:
+    "Seconds spent in each stage of a pipeline (`with clock('network'): ...`); each stage is timed by the one thread that runs it."
+    def __init__(self, stages=VIDEO_STAGES): self.seconds = dict.fromkeys(stages, 0.0)
+    @contextmanager
+    def __call__(self, stage:str):
+        t0 = time.perf_counter()
+        try: yield
+        finally: self.seconds[stage] += time.perf_counter() - t0
+    def ms_per_frame(self, n:int)->dict:
+        "{'ms_<stage>': milliseconds per frame} over `n` frames."
+        return {f"ms_{k}": round(1000 * v / max(n, 1), 3) for k, v in self.seconds.items()}
+
+# %% ../nbs/07b_predict.ipynb #c6af475e
+class Stage(threading.Thread):
+    "One stage of a pipeline in a thread of its own: what it raises is kept in `error` and sets `stop`, so the other stages end too."
+    def __init__(self, fn, *args, stop:threading.Event):
+        super().__init__(daemon=True); self.fn, self.args, self.stop, self.error = fn, args, stop, None
+    def run(self):
+        try: self.fn(*self.args)
+        except BaseException as e: self.error = e; self.stop.set()
+
+def put(q:queue.Queue, item, stop:threading.Event):
+    "Put `item` on the bounded queue, waiting while it is full, unless the pipeline stops."
+    while not stop.is_set():
+        try: return q.put(item, timeout=0.05)
+        except queue.Full: pass
+
+def get(q:queue.Queue, stop:threading.Event):
+    "The next item of the queue; None once the pipeline stops and the queue is empty."
+    while True:
+        try: return q.get(timeout=0.05)
+        except queue.Empty:
+            if stop.is_set(): return None
 
 # %% ../nbs/07b_predict.ipynb #1aae4466
+def _decode(reader, frames:queue.Queue, clock:StageClock, stop:threading.Event):
+    "Decoder thread: the reader's frames, at the size it declares, then None."
+    it = iter(reader)
+    try:
+        while not stop.is_set():
+            with clock("decode"):
+                frame = next(it, None)
+                if frame is not None and frame[2].shape[:2] != (reader.height, reader.width):
+                    frame = (*frame[:2], np.asarray(Image.fromarray(frame[2]).resize((reader.width, reader.height))))
+            put(frames, frame, stop)
+            if frame is None: return
+    finally: it.close()
+
+def _encode(writer:VideoWriter, frames:queue.Queue, clock:StageClock, stop:threading.Event):
+    "Encoder thread: every overlay frame until None."
+    while (frame := get(frames, stop)) is not None:
+        with clock("encode"): writer.write(frame)
+
+def _batches(frames:queue.Queue, n:int, stop:threading.Event):
+    "The decoded frames, `n` at a time."
+    chunk = []
+    while (frame := get(frames, stop)) is not None:
+        chunk.append(frame)
+        if len(chunk) == n: yield chunk; chunk = []
+    if chunk: yield chunk
+
+# %% ../nbs/07b_predict.ipynb #2394be57
+def segment_frames(net:Predictor, chunk:list, # (index, time, RGB) frames of the same size
+                   clock:StageClock, threshold:float=0.5, # As in `predict_file`
+                  )->tuple: # (probabilities (B,H,W), overlay frames)
+    "One batch of video frames through `preprocess` and the network, each stage timed: the probabilities at the frames' size and the overlays."
+    with clock("resize"): pixels, sizes = network_pixels([f[2] for f in chunk], net.img_size)
+    with clock("features"): x = preprocess(pixels, net.img_size, net.scaler)
+    with clock("network"): prob = net.probs(x.image, x.radiomics, bs=len(chunk))["prob"][:, 0].numpy()
+    with clock("overlay"):
+        prob = upsample_probs(prob, sizes[0])
+        return prob, [draw_overlay(f[2], p > threshold) for f, p in zip(chunk, prob)]
+
+# %% ../nbs/07b_predict.ipynb #8312c872
 def predict_video(net:Predictor, path:str|Path, out_dir:str|Path, stem:str|None=None, # As in `predict_file`
                   threshold:float=0.5, spacing:float|None=None, min_area:int=MIN_LESION_AREA,
                   every:int=1,          # Predict every N-th frame
                   batch:int=8,          # Frames per network batch
                   progress:bool=False,  # A progress bar with the frames per second
+                  reader=None,          # Frames from elsewhere (a multi-frame DICOM): like `VideoReader`, default `VideoReader(path, every)`
                  )->tuple: # (row of report.csv, the line where decoding stopped or None)
     "Segment a video: `<stem>_overlay.mp4` (lesions drawn, at the source's rate / `every`) and `<stem>_frames.csv` (one row per predicted frame)."
-    reader, out, stem = VideoReader(path, every), Path(out_dir), stem or Path(path).stem
+    reader, out, stem = reader or VideoReader(path, every), Path(out_dir), stem or Path(path).stem
     files = dict(overlay_file=f"{stem}_overlay.mp4", frames_file=f"{stem}_frames.csv")
-    writer, rows, chunk, t0 = VideoWriter(out/files["overlay_file"], reader.rate / every, reader.width, reader.height), [], [], time.perf_counter()
+    writer, clock, stop, rows = VideoWriter(out/files["overlay_file"], reader.rate / every, reader.width, reader.height), StageClock(), threading.Event(), []
+    decoded, overlays = queue.Queue(2 * batch), queue.Queue(2 * batch)
+    stages = [Stage(_decode, reader, decoded, clock, stop, stop=stop), Stage(_encode, writer, overlays, clock, stop, stop=stop)]
     total = -(-reader.declared // every) if reader.declared else None
     bar = progress_bar(range(total), leave=False) if progress and total else None
     if bar is not None: bar.update(0)
-    def flush():
-        nonlocal t0
-        for (i, t, rgb), prob in zip(chunk, (p.prob for p in net.predict_batch([c[2] for c in chunk]))): writer.write(draw_overlay(rgb, prob > threshold)); rows.append((i, t, prob))
-        ms, t0 = 1000 * (time.perf_counter() - t0) / len(chunk), time.perf_counter()
-        for k in range(len(rows) - len(chunk), len(rows)): rows[k] = frame_row(*rows[k], threshold, min_area, spacing, ms)
-        if bar is not None: bar.update(min(len(rows), total)); bar.comment = f"{1000 / ms:.1f} frames/s"
-        chunk.clear()
+    ok, t0 = False, time.perf_counter()
     try:
-        for frame in reader:
-            if frame[2].shape[:2] != (reader.height, reader.width): frame = (*frame[:2], np.asarray(Image.fromarray(frame[2]).resize((reader.width, reader.height))))
-            chunk.append(frame)
-            if len(chunk) == batch: flush()
-        if chunk: flush()
-    except BaseException: writer.close(ok=False); raise
-    writer.close()
+        for s in stages: s.start()
+        for chunk in _batches(decoded, batch, stop):
+            probs, frames = segment_frames(net, chunk, clock, threshold)
+            for f in frames: put(overlays, f, stop)
+            ms, t0 = 1000 * (time.perf_counter() - t0) / len(chunk), time.perf_counter()
+            with clock("overlay"): rows += [frame_row(i, t, p, threshold, min_area, spacing, ms) for (i, t, _), p in zip(chunk, probs)]
+            if bar is not None: bar.update(min(len(rows), total)); bar.comment = f"{1000 / ms:.1f} frames/s"
+        ok = not stop.is_set()
+    finally:
+        if ok: put(overlays, None, stop)
+        else: stop.set()
+        for s in stages: s.join()
+        errors = [s.error for s in stages if s.error is not None]
+        writer.close(ok=ok and not errors)
+    if errors: raise errors[0]
     frames = pd.DataFrame(rows, columns=["frame", "time_s", "lesion_present", "lesion_count", f"largest_area_{'px' if spacing is None else 'mm2'}",
                                          "mean_confidence", "ms_per_frame"])
     _write_csv(frames, out/files["frames_file"])
     row = dict(image=str(path), height=reader.height, width=reader.width, n_frames=reader.n_decoded, frames_predicted=len(frames),
                fps_source=float(reader.rate), every=every, frames_with_lesion=int(frames.lesion_present.sum()), threshold=threshold,
-               ms_per_frame=float(frames.ms_per_frame.mean()) if len(frames) else math.nan, **files)
+               ms_per_frame=float(frames.ms_per_frame.mean()) if len(frames) else math.nan, **clock.ms_per_frame(len(frames)), **files)
     return row, reader.stopped
 
 # %% ../nbs/07b_predict.ipynb #73676f69
