@@ -11,7 +11,7 @@ Rows (bench/results/video.csv, older rows kept): one per backend (`--backends to
 PyTorch, and `--fast`, int8 in ONNX Runtime), with the end-to-end frames per second (frames over the time from the first
 decoded frame to the last encoded one; and over the command's wall time, start-up included), each stage's milliseconds
 per frame (`radiomicnet-predict`'s report.csv: decode and encode run in threads beside the network, so the stages add up
-to more than the end-to-end time when they overlap), the torch threads, the load average before and after, the peak
+to more than the end-to-end time when they overlap), the torch threads, the load average when the bench started (before its own clip building) and after each run, the peak
 resident memory, and the encoder's options with the bitrate and the PSNR of the overlay video against its own frames.
 
 A second table (bench/results/video-encoder.csv) times libx264 alone on the clip's first `--encoder-frames` frames at
@@ -108,10 +108,10 @@ def overlay_psnr(out:Path, model:str, fast:bool, video:Path, n:int=25)->float:
     _, drawn = segment_frames(net, source, StageClock(), net.threshold)
     return round(float(np.mean([psnr(a[2], b) for a, b in zip(written, drawn)])), 2)
 
-def encoder_table(clip:Path, n:int, fps:int, frames_source:str, path:Path, run_id:str):
+def encoder_table(clip:Path, n:int, fps:int, frames_source:str, path:Path, run_id:str, start_load:float):
     "libx264 alone at several presets and thread counts on the clip's first n frames; appends to `path` and prints the table."
     frames = [f[2] for _, f in zip(range(n), VideoReader(clip))]
-    rows, before = [], load_average()
+    rows, before = [], start_load
     for preset in ("default", "veryfast", "superfast", "ultrafast"):
         for threads in (0, 1):
             r = encode_alone(frames, fps, preset, 23, threads)
@@ -139,6 +139,7 @@ def main(model:str="kvasir-seg",   # A shipped model by name (radiomicnet-models
          out:str=None,        # CSV (default: bench/results/video.csv; the encoder table beside it as video-encoder.csv)
         ):
     "Build the clip, run radiomicnet-predict on it per backend, and append frames per second, stage times, memory and encoder quality."
+    start_load = load_average()                 # the machine before this bench's own work: its clip building would taint a later reading
     load_predictor(model=model, device="cpu")   # checks the model folder, in one line
     work = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="bench-video-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -150,7 +151,7 @@ def main(model:str="kvasir-seg",   # A shipped model by name (radiomicnet-models
     for backend in backends.split(","):
         fast = {"torch": False, "int8": True}[backend]
         predict_command(work/"warmup.mp4", work/"warmup", model, fast, batch, every)   # int8: quantises once; the cache serves the timed call
-        before = load_average()
+        before = start_load
         wall, rss = predict_command(work/"clip.mp4", work/backend, model, fast, batch, every)
         after = load_average()
         report = pd.read_csv(work/backend/"report.csv").iloc[0]
@@ -170,6 +171,6 @@ def main(model:str="kvasir-seg",   # A shipped model by name (radiomicnet-models
               f"ms per frame by stage: {stages}; {threads} torch threads; load {before:.2f} -> {after:.2f}; "
               f"overlay video {row['bitrate_mbit_s']} Mbit/s, PSNR {row['psnr_db']} dB; peak memory {rss:.0f} MB")
         warn_if_unreliable(before, after, threads)
-    if encoder_frames: encoder_table(work/"clip.mp4", encoder_frames, fps, frames_source, path.with_name("video-encoder.csv"), run_id)
+    if encoder_frames: encoder_table(work/"clip.mp4", encoder_frames, fps, frames_source, path.with_name("video-encoder.csv"), run_id, start_load)
     if not keep: shutil.rmtree(work, ignore_errors=True)
     print(f"appended to {path}")
