@@ -47,7 +47,7 @@ def check_main(folder:Path)->dict:
 def check_quick(results:Path)->dict:
     "Run the quick budget on synthetic data into `results` and time it."
     t0 = time.time()
-    done = subprocess.run(["radiomicnet-paper", "--dataset", "synthetic", "--budget", "quick", "--results", str(results)],
+    done = subprocess.run(["radiomicnet-paper", "--dataset", "synthetic", "--protocol", "quick", "--out", str(results)],
                           capture_output=True, text=True)
     seconds = time.time() - t0
     if done.returncode: raise SystemExit(f"radiomicnet-paper failed: {done.stderr.strip().splitlines()[-1]}")

@@ -8,8 +8,8 @@ Writes bench/results/fast-accuracy.csv (older rows kept), one row per checkpoint
 whether the DSC drop stays within the target (0.005).
 
 Checkpoints are not in git. Without --checkpoint the bench takes each data set's committed protocol run
-(results/<dataset>/cpu/runs/radiomicnet-full-s0/best.pt, as `radiomicnet-paper --budget cpu` writes it) when it is there,
-and otherwise trains it first with the same protocol, `radiomicnet-run --protocol cpu --seed 0`, into runs/fast-accuracy/
+(results/<dataset>/cpu/runs/radiomicnet-full-s0/best.pt, as `radiomicnet-paper --protocol cpu` writes it) when it is there,
+and otherwise trains it first with the same protocol, `radiomicnet-run --protocol cpu --seeds 0`, into runs/fast-accuracy/
 (about 30-45 minutes per data set on 2 cores).
 
     python bench/fast_accuracy.py                                   # BUSI and Kvasir-SEG, the committed protocol
@@ -40,7 +40,7 @@ def committed_checkpoint(dataset:str, results:Path)->Path:
     if (run/"best.pt").is_file(): return run/"best.pt"
     out = PROJECT_DIR/"runs"/"fast-accuracy"/f"{dataset}-radiomicnet-full-cpu-s0"  # runs/ is not committed
     if not (out/"best.pt").is_file():
-        cmd = ["radiomicnet-run", "--dataset", dataset, "--protocol", "cpu", "--seed", "0", "--out", str(out)]
+        cmd = ["radiomicnet-run", "--dataset", dataset, "--protocol", "cpu", "--seeds", "0", "--out", str(out)]
         print(f"{run/'best.pt'} is not here (checkpoints are not in git): training it with {' '.join(cmd)}", flush=True)
         subprocess.run(cmd, check=True)
     return out/"best.pt"

@@ -10,9 +10,8 @@ import functools, io, json, math, platform, re, shlex, shutil, sys, time, traceb
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 import matplotlib.pyplot as plt
-from fastcore.script import call_parse
 from fastprogress.fastprogress import progress_bar
-from .core import RadiomicNetError, atomic_path, cli_errors, default_device, device_name, mean_std, portable_text, PROJECT_DIR
+from .core import RadiomicNetError, atomic_path, default_device, import_extra, device_name, mean_std, portable_text, PROJECT_DIR
 from .features import FEATURE_NAMES
 from .model import create_model, model_meta
 from .data import DATASETS, read_split_file
@@ -27,15 +26,15 @@ __all__ = ['METHODS', 'METHOD_LABELS', 'ABLATIONS', 'ABLATION_LABELS', 'CONTROLS
            'PAPER_METHODS', 'PAPER_ABLATION_BUSI', 'PAPER_ABLATION_DATASETS', 'PAPER_ECE_BUSI', 'PAPER_EFFICIENCY',
            'BUDGETS', 'TS_DIR', 'MATCHED_BUDGETS', 'NO_COMPARISON', 'CALIBRATION_ROWS', 'CALIBRATION_REFS',
            'RADIOMICS_ROWS', 'RADIOMICS_LABELS', 'COMPARISONS', 'TABLE_FILES', 'budget_settings', 'paper_runs',
-           'control_runs', 'run_name', 'calibrate_run', 'matched_time_budget', 'run_jobs', 'check_kernel',
-           'check_parameters', 'run_one', 'load_run', 'load_runs', 'over_seeds', 'seed_mean_per_image', 'count_params',
-           'twinned_test_ids', 'test_ids', 'run_commits', 'test_set_cells', 'versus', 'versus_cells',
+           'control_runs', 'run_name', 'paper_module', 'calibrate_run', 'matched_time_budget', 'run_jobs',
+           'check_kernel', 'check_parameters', 'run_one', 'load_run', 'load_runs', 'over_seeds', 'seed_mean_per_image',
+           'count_params', 'twinned_test_ids', 'test_ids', 'run_commits', 'test_set_cells', 'versus', 'versus_cells',
            'empty_predictions', 'first_epoch_over_budget', 'budget_cells', 'dsc_ci', 'methods_table', 'ablation_table',
            'calibration_runs', 'calibration_table', 'runs_table', 'radiomics_table', 'gate_diagnostics_table',
            'gate_verdict', 'calibration_verdict', 'radiomics_verdict', 'tta_runs', 'tta_table', 'tta_verdict',
            'comparisons_table', 'measure_model', 'efficiency_table', 'efficiency_file', 'measure_efficiency',
            'validation_curves', 'calibration_figure', 'results_tables', 'build_results', 'per_image_frame',
-           'per_image_figure', 'run_paper', 'radiomicnet_paper', 'budget_folders', 'radiomicnet_tables']
+           'per_image_figure', 'run_paper', 'select_runs', 'budget_folders', 'rebuild_tables']
 
 # %% ../nbs/09_comparison.ipynb #ac29aafa
 METHODS = ("unet", "unetpp", "transunet", "ukan", "radiomicnet")
@@ -95,9 +94,14 @@ def run_name(model:str,      # A registered model
     return f"{model}-{variant}" + ("" if seed is None else f"-s{seed}")
 
 # %% ../nbs/09_comparison.ipynb #ec71be42
+def paper_module(name:str # 'papermill' or 'jupyter_client' (and its modules)
+                ):
+    "A module of the `paper` extra, imported when first needed; without it, a one-line error naming the extra."
+    return import_extra(name, "paper", "radiomicnet-paper")
+
 def _execute(nb:str, out:Path, parameters:dict, nbs_path:Path):
     "Run one notebook of `nbs_path` with papermill, keeping the executed copy at `out`."
-    import papermill as pm
+    pm = paper_module("papermill")
     out.parent.mkdir(parents=True, exist_ok=True)
     pm.execute_notebook(str(nbs_path/nb), str(out), parameters=parameters, cwd=str(nbs_path), progress_bar=False, log_output=False)
 
@@ -143,17 +147,18 @@ def run_jobs(model:str, variant:str, dataset:str, root:Path, # As in `run_one`
 def check_kernel(notebook:Path # A notebook papermill will run
                 ):
     "Raise a one-line error when the Jupyter kernel the notebook names is not installed, which papermill would report for every run."
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+    kernelspec = paper_module("jupyter_client.kernelspec")
+    KernelSpecManager, NoSuchKernel = kernelspec.KernelSpecManager, kernelspec.NoSuchKernel
     name = json.loads(Path(notebook).read_text()).get("metadata", {}).get("kernelspec", {}).get("name", "python3")
     try: KernelSpecManager().get_kernel_spec(name)
     except NoSuchKernel: raise RadiomicNetError(f"{notebook}: no Jupyter kernel named {name!r} to run it with papermill: "
-                                                "pip install ipykernel (a dependency of radiomicnet: reinstall with pip install -e .)") from None
+                                                "pip install -e '.[paper]' (it brings ipykernel)") from None
 
 def check_parameters(jobs:list,      # (notebook, executed copy, parameters) from `run_jobs`
                      nbs_path:Path,  # The notebooks' folder
                     ):
     "Raise a one-line error naming the first parameter a job passes that its notebook's `parameters` cell does not have."
-    import papermill as pm
+    pm = paper_module("papermill")
     known = {}
     for nb, _, params in jobs:
         if nb not in known: known[nb] = set(pm.inspect_notebook(str(Path(nbs_path)/nb)))
@@ -736,7 +741,8 @@ def run_paper(dataset:str="synthetic", # synthetic | busi | kvasir-seg
     if not (Path(nbs_path)/"05_training.ipynb").is_file():
         raise RadiomicNetError(f"{nbs_path}: the project's notebooks are not there; the paper runner executes them, so run it "
                                "from a clone of the repository installed with `pip install -e .`")
-    root = Path(results_dir)/dataset/budget
+    # papermill runs the notebooks in `nbs_path`: the folders they are given must not depend on the working directory
+    root, data_dir = Path(results_dir).expanduser().resolve()/dataset/budget, data_dir and Path(data_dir).expanduser().resolve()
     todo = [(m, v, s) for s in seeds for m, v in (runs or paper_runs())]
     check_kernel(Path(nbs_path)/"05_training.ipynb")  # before any run: a wrong name or a missing kernel fails every run alike
     check_parameters([j for m, v, s in todo for j in run_jobs(m, v, dataset, root, budget, data_dir, device, s, command)], nbs_path)
@@ -760,48 +766,28 @@ def run_paper(dataset:str="synthetic", # synthetic | busi | kvasir-seg
 from .diagnose import build_diagnosis_results  # the diagnosis tables (notebook 07ab) are rebuilt with the others
 
 # %% ../nbs/09_comparison.ipynb #f0cd839e
-@call_parse
-@cli_errors
-def radiomicnet_paper(dataset:str="synthetic", # synthetic | busi | kvasir-seg
-                      budget:str="quick",      # quick (minutes on a CPU) | cpu (the measured CPU protocol) | long (cpu at a larger size for more epochs: notebook 05) | paper (the paper's, for a GPU)
-                      results:str=None,        # Results root (default: the project's results/)
-                      data_dir:str=None,       # Folder holding BUSI/ and Kvasir-SEG/ (default: $RADIOMICNET_DATA)
-                      device:str=None,         # cpu | cuda (default: cuda when available)
-                      seeds:str="0",           # Comma-separated seeds; every run is repeated for each, e.g. "0,1,2"
-                      only:str=None,           # Comma-separated runs to do, e.g. "radiomicnet-full,unet-full" (default: the paper's ten; the controls radiomicnet-rag_mean, -rag_shuffled, -rag_local only when named)
-                      time_budget:float=None,  # Minutes of training of each baseline (default under quick and cpu: RadiomicNet full's median training time)
-                     ):
-    "Regenerate the paper's tables and figures for one data set: train, evaluate and interpret every method and variant."
-    runs = paper_runs()
-    if only:
-        wanted, known = only.split(","), runs + control_runs()
-        unknown = set(wanted) - {run_name(*r) for r in known}
-        if unknown: raise RadiomicNetError(f"unknown run(s) {sorted(unknown)}: choose from {', '.join(run_name(*r) for r in known)}")
-        runs = [r for r in known if run_name(*r) in wanted]
-    try: seed_list = [int(s) for s in seeds.split(",")]
-    except ValueError: raise RadiomicNetError(f"--seeds {seeds!r}: give comma-separated integers, e.g. 0,1,2") from None
-    root = Path(results) if results else PROJECT_DIR/"results"
-    status = run_paper(dataset, budget, root, data_dir, device, seed_list, runs, command=shlex.join(["radiomicnet-paper", *sys.argv[1:]]), time_budget=time_budget)
-    print(status.to_string(index=False))
-    print(f"tables and figures: {root/dataset/budget}")
-    if (failed := status[status.status == "failed"]).size:  # every run recorded and the tables written: now say it failed
-        print(f"error: {len(failed)} of {len(status)} runs failed: {', '.join(failed.run)} (errors in {root/dataset/budget/'status.csv'})", file=sys.stderr)
-        sys.exit(1)
+def select_runs(only:str=None # Comma-separated run names, e.g. "radiomicnet-full,unet-full" (None: the paper's ten)
+               )->list[tuple[str, str]]:
+    "(model, variant) of the runs `only` names, among the paper's and the controls, or a one-line error naming the unknown ones."
+    if not only: return paper_runs()
+    wanted, known = only.split(","), paper_runs() + control_runs()
+    unknown = set(wanted) - {run_name(*r) for r in known}
+    if unknown: raise RadiomicNetError(f"unknown run(s) {sorted(unknown)}: choose from {', '.join(run_name(*r) for r in known)}")
+    return [r for r in known if run_name(*r) in wanted]
 
 def budget_folders(results:Path # Results root
                   )->list[tuple[str, Path]]:
     "(dataset, budget folder) of every `results/<dataset>/<budget>/` that holds runs."
     return [(d.parent.parent.name, d.parent) for d in sorted(Path(results).glob("*/*/runs")) if d.parent.name in BUDGETS]
 
-@call_parse
-@cli_errors
-def radiomicnet_tables(results:str=None, # Results root (default: the project's results/)
-                      ):
-    "Rebuild every table and summary figure under results/ from the run folders, without training anything."
-    root = Path(results) if results else PROJECT_DIR/"results"
-    folders = budget_folders(root)
-    if not folders: raise RadiomicNetError(f"{root}: no results/<dataset>/<budget>/runs folders to build tables from")
+def rebuild_tables(results:str|Path, # Results root, one folder per data set
+                   log=print,         # Called with each budget folder once it is rebuilt
+                  )->list[Path]:      # The budget folders rebuilt
+    "Rebuild every table and summary figure under `results` from the run folders, and the diagnosis tables beside them, training nothing."
+    folders = budget_folders(results)
+    if not folders: raise RadiomicNetError(f"{results}: no results/<dataset>/<budget>/runs folders to build tables from")
     for dataset, folder in folders:
         build_results(folder, dataset)
         if (folder/"diagnosis").is_dir(): build_diagnosis_results(folder/"diagnosis")  # notebook 07ab's tables and figures
-        print(f"rebuilt {folder}")
+        log(folder)
+    return [folder for _, folder in folders]

@@ -11,9 +11,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['docs_script', 'DATA_ENV', 'PROJECT_DIR', 'MACHINE_PATH', 'RadiomicNetError', 'DataError', 'CheckpointError',
-           'cli_errors', 'ExtraScript', 'atomic_path', 'resolve_data_dir', 'git_commit', 'portable_path',
-           'portable_text', 'default_device', 'device_name', 'mean_std']
+__all__ = ['RENAMED_FLAGS', 'DATA_ENV', 'PROJECT_DIR', 'MACHINE_PATH', 'RadiomicNetError', 'DataError', 'CheckpointError',
+           'cli_errors', 'MissingExtra', 'import_extra', 'renamed_flags', 'atomic_path', 'resolve_data_dir',
+           'git_commit', 'portable_path', 'portable_text', 'default_device', 'device_name', 'mean_std']
 
 # %% ../nbs/00_core.ipynb #e90d8855
 class RadiomicNetError(Exception):
@@ -37,29 +37,48 @@ def cli_errors(func):
     return _inner
 
 # %% ../nbs/00_core.ipynb #55f63d49
-class ExtraScript:
-    "A console script in a module that needs an optional extra, imported only when run; a missing package ends in one line naming the extra."
-    def __init__(self, target:str, # The real script, 'module:function'
-                 extra:str,        # The extra of `[project.optional-dependencies]` its module needs
-                ): self.target, self.extra = target, extra
+class MissingExtra(RadiomicNetError):
+    "An optional dependency that is not installed; the message names the extra of `[project.optional-dependencies]` that brings it."
 
-    def __call__(self):
-        module, func = self.target.split(":")
-        try: main = getattr(importlib.import_module(module), func)
-        except ModuleNotFoundError as e:
-            package = (e.name or "?").split(".")[0]
-            if package == __name__.split(".")[0]: raise  # our own module missing: a real bug
-            script = Path(sys.argv[0]).name
-            line = f"{script} needs the optional '{self.extra}' dependencies ({package} is not installed): pip install -e '.[{self.extra}]'"
-            if {"-h", "--help"} & set(sys.argv[1:]): print(f"usage: {line}"); sys.exit(0)
-            print(f"error: {line}", file=sys.stderr); sys.exit(1)
-        # fastcore's `call_parse` reads sys.argv only when called from a script's top level, not from here: parse it ourselves
-        from fastcore.script import parse_cli
-        raw = getattr(main, "__wrapped__", main)  # under `call_parse`: our function (with `cli_errors`, if it has it)
-        pargs, kwargs, _ = parse_cli(raw)
-        return raw(*pargs, **kwargs)
+def import_extra(module:str,    # The module to import, e.g. 'onnxruntime', or one of ours that needs it, e.g. 'radiomicnet.docs'
+                 extra:str,     # The extra of `[project.optional-dependencies]` that installs what it needs
+                 what:str=None, # What needs it, for the message (default: the running command's name)
+                ):
+    "`importlib.import_module(module)`; a missing third-party package raises a one-line `MissingExtra` naming `extra`."
+    try: return importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        package = (e.name or module).split(".")[0]
+        if package == __name__.split(".")[0]: raise  # our own module missing: a real bug
+        raise MissingExtra(f"{what or Path(sys.argv[0]).name} needs the optional '{extra}' dependencies ({package} is not installed): "
+                           f"pip install -e '.[{extra}]'") from None
 
-docs_script = ExtraScript("radiomicnet.docs:radiomicnet_docs", "docs")  # the `radiomicnet-docs` entry point
+# %% ../nbs/00_core.ipynb #c2efd814
+RENAMED_FLAGS = {  # {console script: {old flag: new flag}}: the old names work until the next release, with a warning
+    "radiomicnet-run":      {"--data-dir": "--data-root", "--seed": "--seeds"},
+    "radiomicnet-paper":    {"--data-dir": "--data-root", "--budget": "--protocol", "--results": "--out"},
+    "radiomicnet-tables":   {"--results": "--out"},
+    "radiomicnet-download": {"--dest": "--data-root"},
+    "radiomicnet-evaluate": {"--data-dir": "--images"},
+    "radiomicnet-export":   {"--data-dir": "--data-root", "--onnx": "--out"},
+    "radiomicnet-diagnose": {"--data-dir": "--data-root"},
+    "radiomicnet-package":  {"--data-dir": "--data-root", "--results": "--run"},
+    "radiomicnet-docs":     {"--results": "--results-root"},
+}
+
+def renamed_flags(script:str,     # A console script, e.g. 'radiomicnet-paper'
+                  argv:list,      # Its arguments, without the program's name
+                  warn:bool=True, # Say on stderr, one line per old flag used, that it is deprecated
+                 )->list:
+    "`argv` with `script`'s old flags (`RENAMED_FLAGS`) replaced by today's, `--old=value` included; nothing after `--` is touched."
+    renamed, out = RENAMED_FLAGS.get(script, {}), []
+    for i, arg in enumerate(argv):
+        if arg == "--": return out + list(argv[i:])
+        flag, eq, value = arg.partition("=")
+        if flag in renamed:
+            if warn: print(f"{script}: warning: {flag} is deprecated and goes in the next release: use {renamed[flag]}", file=sys.stderr)
+            arg = renamed[flag] + eq + value
+        out.append(arg)
+    return out
 
 # %% ../nbs/00_core.ipynb #5e49208c
 @contextmanager

@@ -16,7 +16,6 @@ import numpy as np, pandas as pd, torch
 import matplotlib.pyplot as plt
 from PIL import Image
 from scipy import ndimage
-from fastcore.script import call_parse
 from fastprogress.fastprogress import progress_bar
 from fasttransform import Transform
 from fastai.torch_core import TensorBase, TensorImage, TensorMask, show_title
@@ -29,7 +28,7 @@ from fastai.vision.augment import aug_transforms
 from fastai.vision.data import get_grid
 from plum import dispatch
 from fastdownload import download_url
-from .core import RadiomicNetError, DataError, atomic_path, cli_errors, resolve_data_dir, PROJECT_DIR
+from .core import RadiomicNetError, DataError, atomic_path, resolve_data_dir, PROJECT_DIR
 from .features import FEATURE_NAMES, FEATURE_VERSION, FeatureScaler, radiomics_features_torch
 from .model import resize_rgb
 
@@ -41,7 +40,7 @@ __all__ = ['SYNTHETIC_VERSION', 'DATASETS', 'DATASET_NAMES', 'IMAGE_EXTS', 'SPLI
            'split_csv', 'write_split_file', 'read_split_file', 'load_split', 'default_cache_dir', 'resized_pair',
            'resized_image', 'resized_mask', 'feature_cache_file', 'cached_radiomics', 'seg_aug_transforms',
            'SegmentationBatch', 'TensorRadiomics', 'RadiomicsLookup', 'seg_datablock', 'radiomics_frame', 'get_dls',
-           'samples_dls', 'show_seg_batch', 'show_batch', 'show_results', 'download_dataset', 'radiomicnet_download']
+           'samples_dls', 'show_seg_batch', 'show_batch', 'show_results', 'download_dataset']
 
 # %% ../nbs/04_data.ipynb #67156363
 _SIXTEEN_BIT = {"I", "I;16", "I;16B", "I;16L", "I;16N"}
@@ -227,7 +226,7 @@ def dataset_root(dataset:str,              # 'busi' or 'kvasir-seg'
     for rel in DATASETS[dataset]["roots"]:
         if (d/rel).is_dir(): return d/rel
     raise DataError(f"{d}: no {dataset} folder {' or '.join(repr(r + '/') for r in DATASETS[dataset]['roots'])} in it "
-                    f"(wrong layout or not downloaded: radiomicnet-download --dataset {dataset} --dest {d})")
+                    f"(wrong layout or not downloaded: radiomicnet-download --dataset {dataset} --data-root {d})")
 
 # %% ../nbs/04_data.ipynb #5ee10035
 _BUSI_MASK = re.compile(r"^(?P<stem>.+)_mask(_\d+)?$")
@@ -658,14 +657,3 @@ def download_dataset(dataset:str,           # 'busi' or 'kvasir-seg'
     counts = scan_dataset(dataset, dest)["class"].value_counts()
     print(f"{dataset}: {', '.join(f'{n} {c}' for c, n in counts.items())} images in {target}")
     return target
-
-# %% ../nbs/04_data.ipynb #481733fe
-@call_parse
-@cli_errors
-def radiomicnet_download(dataset:str=None, # busi | kvasir-seg
-                         dest:str=None,    # Data folder to put it in (default: $RADIOMICNET_DATA, else data/ of the project)
-                         url:str=None,     # Archive URL instead of the public one (e.g. a mirror)
-                        ):
-    "Download BUSI or Kvasir-SEG from its public archive into the layout radiomicnet reads."
-    if dataset is None: raise DataError(f"which data set? pass --dataset {' or --dataset '.join(DATASETS)}")
-    download_dataset(dataset, dest, url)

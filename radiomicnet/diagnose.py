@@ -21,7 +21,6 @@ from fastai.learner import Learner, Metric
 from fastai.callback.training import GradientClip
 from fastai.optimizer import Adam
 from fastai.torch_core import get_model
-from fastcore.script import call_parse
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -30,7 +29,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 import radiomicnet
-from .core import RadiomicNetError, DataError, atomic_path, cli_errors, default_device, device_name, git_commit
+from .core import RadiomicNetError, DataError, atomic_path, default_device, device_name, git_commit
 from .features import FEATURE_NAMES
 from .model import RadiomicNet, register_model, radiomicnet_splitter, load_checkpoint
 from .infer import Predictor
@@ -53,7 +52,7 @@ __all__ = ['DIAGNOSIS_ARMS', 'DIAGNOSIS_HEADS', 'DESCRIPTOR_COLUMNS', 'TEST_SET_
            'classical_probs', 'classical_run', 'load_predictions', 'seed_mean', 'diagnosis_test_sets', 'run_provenance',
            'select_methods', 'auc_columns', 'paired_auc_difference', 'paired_table', 'conflict_table',
            'diagnosis_tables', 'segmentation_table', 'univariate_table', 'roc_figure', 'reliability_figure',
-           'runs_table', 'commands_markdown', 'diagnosis_verdict', 'build_diagnosis_results', 'radiomicnet_diagnose']
+           'runs_table', 'commands_markdown', 'diagnosis_verdict', 'build_diagnosis_results']
 
 # %% ../nbs/07ab_diagnose.ipynb #4fbf11dd
 def hierarchical_probs(logits:torch.Tensor, # (B, 2): logit of abnormal, logit of malignant given abnormal
@@ -843,40 +842,3 @@ def build_diagnosis_results(folder:str|Path, # A diagnosis results folder, e.g. 
         with atomic_path(folder/"COMMANDS.md") as tmp: tmp.write_text(text)
         written.append(folder/"COMMANDS.md")
     return written
-
-# %% ../nbs/07ab_diagnose.ipynb #028e3142
-def _choices(value:str, allowed:tuple, what:str)->list:
-    "The comma-separated `value` as a list ('all': every allowed one), or a one-line error."
-    items = list(allowed) if value == "all" else [v.strip() for v in str(value).split(",")]
-    if bad := [v for v in items if v not in allowed]: raise RadiomicNetError(f"unknown {what} {', '.join(map(repr, bad))}: choose from {', '.join(allowed)} or 'all'")
-    return items
-
-@call_parse
-@cli_errors
-def radiomicnet_diagnose(what:str="deep",        # deep (train deep arms) | classical (radiomics + scikit-learn) | tables (rebuild only)
-                         arm:str="fused",        # image | radiomics | fused | all (comma-separated list allowed)
-                         head:str="hierarchical",# flat | hierarchical | all
-                         seeds:str="0",          # Seeds of the deep runs, e.g. 0,1,2
-                         masks:str="predicted",  # Classical: predicted | ground_truth
-                         seg_checkpoint:str=None,# Classical on predicted masks: a trained BUSI RadiomicNet's best.pt
-                         dataset:str="busi",     # busi | synthetic (a smoke test)
-                         data_dir:str=None,      # Folder holding BUSI/ (default: $RADIOMICNET_DATA, then ./data)
-                         protocol:str="cpu",     # cpu | long | paper (see radiomicnet-run)
-                         epochs:int=None,        # Deep: maximum epochs (default: the protocol's)
-                         img_size:int=None,      # Network input size (default: the protocol's; classical: the checkpoint's)
-                         time_budget:float=None, # Deep: minutes of training per run (default: none)
-                         subset:int=None,        # Keep the first N images of each class in each split (smoke tests)
-                         out:str=None,           # Results folder (default: results/<dataset>/<protocol>/diagnosis)
-                         device:str=None,        # cpu | cuda (default: cuda when available)
-                        ):
-    "Diagnose normal / benign / malignant: train deep arms, run the classical radiomics pipeline, and rebuild the diagnosis tables."
-    out = Path(out or f"results/{dataset}/{protocol}/diagnosis")
-    _choices(what, ("deep", "classical", "tables"), "--what")
-    if what == "classical": print(json.dumps(classical_run(masks, seg_checkpoint, dataset, data_dir, out/"classical", img_size, subset), indent=2, default=str))
-    if what == "deep":
-        for a in _choices(arm, DIAGNOSIS_ARMS, "arm"):
-            for h in _choices(head, DIAGNOSIS_HEADS, "head"):
-                for seed in _choices(seeds, tuple(str(i) for i in range(1000)), "seed"):
-                    s = diagnosis_run(a, h, dataset, data_dir, int(seed), out/"runs"/f"{a}-{h}-s{seed}", protocol, epochs, img_size, None, time_budget, subset=subset, device=device)
-                    print(f"{a}-{h}-s{seed}: valid AUC {s['valid_auc']:.3f} (epoch {s['best_epoch']}), test DSC {s['test_dice_abnormal']:.3f}, {s['wall_seconds']:.0f} s")
-    for f in build_diagnosis_results(out): print(f"wrote {f}")

@@ -12,13 +12,12 @@ from urllib.parse import quote
 import nbformat, numpy as np, pandas as pd, yaml
 from PIL import Image
 from fastcore.nbio import read_nb
-from fastcore.script import call_parse
 from nbdev.config import get_config
 from nbdev.processors import FilterDefaults, add_show_docs, exec_show_docs
 from nbconvert import MarkdownExporter, HTMLExporter
 from nbconvert.filters.markdown import markdown2html_mistune
 from pygments.formatters import HtmlFormatter
-from .core import RadiomicNetError, atomic_path, cli_errors, mean_std, PROJECT_DIR
+from .core import RadiomicNetError, atomic_path, mean_std, PROJECT_DIR
 from .train import PROTOCOLS
 from .diagnose import DIAGNOSIS_CAPTIONS, diagnosis_verdict
 from .data import DATASETS, read_split_file
@@ -36,7 +35,7 @@ __all__ = ['NB_CELL_KEYS', 'DATASET_TITLES', 'TABLE_TITLES', 'COLUMN_HEADERS', '
            'apply_cell_options', 'nav_html', 'SiteWriter', 'result_datasets', 'result_files', 'results_page_name',
            'results_notebook_name', 'file_heading', 'csv_table_html', 'figure_html', 'budget_dirs', 'run_summaries',
            'protocol_caption', 'results_body', 'diagnosis_folders', 'diagnosis_body', 'build_site', 'lean_png',
-           'lean_notebook', 'radiomicnet_docs']
+           'lean_notebook']
 
 # %% ../nbs/10_docs.ipynb #8d897638
 NB_CELL_KEYS = {"cell_type", "id", "metadata", "source", "attachments", "outputs", "execution_count"}
@@ -724,24 +723,3 @@ def lean_notebook(path:str|Path,    # A notebook
                 out["data"][mime] = lean
     with atomic_path(path) as tmp: tmp.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return before, path.stat().st_size
-
-# %% ../nbs/10_docs.ipynb #368efc08
-@call_parse
-@cli_errors
-def radiomicnet_docs(out:str="_site", # Output folder of the site
-                     readme_only:bool=False, # Only regenerate README.md from nbs/index.ipynb
-                     lean:bool=False, # First shrink the PNG outputs of every notebook (`lean_notebook`)
-                     nbs:str=None, # Notebook folder (default: the project's nbs/)
-                     results:str=None, # Results root, one folder per dataset (default: results/ beside the notebook folder)
-                    ):
-    "Build README.md and the documentation site, with the results pages, offline (no Quarto needed)."
-    nbs_path = Path(nbs) if nbs else PROJECT_DIR/"nbs"
-    if lean:
-        for f in sorted(nbs_path.glob("*.ipynb")):
-            before, after = lean_notebook(f)
-            if after < before: print(f"{f.name}: {before/1e3:.0f} KB -> {after/1e3:.0f} KB")
-    with atomic_path(nbs_path.parent/"README.md") as tmp: tmp.write_text(render_readme(nbs_path), encoding="utf-8")
-    print(f"wrote {nbs_path.parent/'README.md'}")
-    if readme_only: return
-    pages = build_site(out, nbs_path, results)
-    print(f"wrote {len(pages)} pages to {out}")

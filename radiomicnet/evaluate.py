@@ -17,9 +17,8 @@ import json, sys, time
 from pathlib import Path
 from dataclasses import dataclass
 from PIL import Image
-from fastcore.script import call_parse
 from fastprogress.fastprogress import progress_bar
-from .core import RadiomicNetError, DataError, atomic_path, cli_errors, default_device, device_name, portable_path
+from .core import RadiomicNetError, DataError, atomic_path, default_device, device_name, portable_path
 from .features import FeatureScaler
 from .data import load_split, resized_pair, cached_radiomics, folder_samples, read_image
 from .infer import Predictor, as_predictor, load_predictor, preprocess, upsample_probs
@@ -32,7 +31,7 @@ __all__ = ['ERROR_COLOURS', 'segmentation_metrics', 'bootstrap_ci', 'summarize',
            'predict_logits', 'predict_probs', 'run_config', 'predict_split', 'checkpoint_temperature',
            'model_temperature', 'native_masks', 'score_native', 'write_evaluation', 'evaluate_checkpoint',
            'usable_samples', 'native_grid', 'evaluate_folder', 'class_subfolders', 'predict_class_probs',
-           'evaluate_labelled', 'radiomicnet_evaluate', 'resave_folder']
+           'evaluate_labelled', 'resave_folder']
 
 # %% ../nbs/06_evaluation.ipynb #b6db8b90
 def segmentation_metrics(probs,            # Predicted probabilities (or bool predictions), (H,W), (B,H,W) or (B,1,H,W)
@@ -523,7 +522,7 @@ def predict_class_probs(net, test:TestSet, bs:int=8, device=None)->np.ndarray:
     return out["class_probs"].numpy()
 
 # %% ../nbs/06_evaluation.ipynb #affb6800
-def evaluate_labelled(checkpoint, folder, out, device=None, mask_threshold:int=128, temperature_scaling:bool=False, fast:bool=False, tta:bool=False, # As `radiomicnet_evaluate`
+def evaluate_labelled(checkpoint, folder, out, device=None, mask_threshold:int=128, temperature_scaling:bool=False, fast:bool=False, tta:bool=False, # As `evaluate_folder`
                       n_resamples:int=2000, # Bootstrap resamples of the AUC CIs
                       model:str|Path=None,  # Instead of `checkpoint`: a shipped model's name or a model folder
                      )->dict:
@@ -545,33 +544,6 @@ def evaluate_labelled(checkpoint, folder, out, device=None, mask_threshold:int=1
     for task, r in rows.iterrows(): print(f"{task}: AUC {r.auc:.3f} (95% CI {r.auc_low:.3f}-{r.auc_high:.3f}), sens@90%spec {r.sens_at_90spec:.3f}, n {int(r.n)}")
     print(f"3-class accuracy {three['accuracy_3class']:.3f}, ECE {three['ece_3class']:.3f}; tables in {out}")
     return dict(rows=rows, **three)
-
-# %% ../nbs/06_evaluation.ipynb #0c6ab3da
-@call_parse
-@cli_errors
-def radiomicnet_evaluate(checkpoint:str=None, # A trained checkpoint, e.g. a run's best.pt (or --model)
-                         data_dir:str=None,   # A folder holding images/ and masks/, paired by file stem (PNG, JPEG, BMP, TIFF)
-                         out:str=None,        # Folder for the tables and figures
-                         device:str=None,     # cpu | cuda (default: cuda when available)
-                         mask_threshold:int=128, # A mask pixel is foreground from this grey level (0/1 label masks: 1)
-                         temperature_scaling:bool=False, # Divide the logits by the checkpoint's temperature (temperature.json beside it, else fitted on its validation split)
-                         fast:bool=False,     # The fast path: the network as int8 in ONNX Runtime, calibrated on the model's training images (cached)
-                         tta:bool=False,      # Horizontal-flip test-time augmentation: average with the flipped image's prediction
-                         split:str=None,      # Instead of --data-dir: a split (train | valid | test) of the checkpoint's own data set ($RADIOMICNET_DATA)
-                         model:str=None,      # Instead of --checkpoint: a shipped model's name (radiomicnet-models lists them) or a model folder
-                        ):
-    "Evaluate a checkpoint on any folder of images and masks (or a split of its data set) at native resolution: per-image metrics, CIs, reliability diagram, best/median/worst grid."
-    for name, value in (("--data-dir", data_dir if split is None else split), ("--out", out)):
-        if value is None: raise RadiomicNetError(f"{name} is missing: radiomicnet-evaluate --checkpoint CKPT (or --model NAME) --data-dir FOLDER (or --split test) --out DIR")
-    if split is not None and data_dir is not None: raise RadiomicNetError("give --data-dir FOLDER or --split SPLIT, not both")
-    pred = load_predictor(checkpoint, model, fast, device)
-    if split is not None: result = evaluate_checkpoint(pred, out, split, device=device, temperature_scaling=temperature_scaling, tta=tta)
-    elif class_subfolders(data_dir): return evaluate_labelled(pred, data_dir, out, device, mask_threshold, temperature_scaling, tta=tta)
-    else: result = evaluate_folder(pred, data_dir, out, device, mask_threshold, temperature_scaling, tta=tta)
-    m = result["metrics"]
-    print(f"DSC {m['dsc_mean']:.3f} (95% CI {m['dsc_ci95'][0]:.3f}-{m['dsc_ci95'][1]:.3f}), HD95 {m['hd95_mean']:.1f} px, ECE {m['ece']:.4f}; "
-          f"{m['ms_per_image']:.1f} ms per image{' with TTA' if tta else ''}")
-    print(f"evaluated {m['n_images']} images, refused {m.get('n_refused', 0)} files; tables and figures in {out}")
 
 # %% ../nbs/06_evaluation.ipynb #7dda96bc
 def resave_folder(samples:list,         # Samples to write (e.g. a test split from `load_split`)

@@ -13,8 +13,7 @@ import numpy as np, pandas as pd, torch
 import torch.nn.functional as F
 from torch import nn
 from fastcore.basics import patch
-from fastcore.script import call_parse
-from .core import CheckpointError, DataError, RadiomicNetError, PROJECT_DIR, atomic_path, cli_errors, default_device
+from .core import CheckpointError, DataError, RadiomicNetError, PROJECT_DIR, atomic_path, default_device, import_extra
 from .features import FeatureScaler, _torch_threads, radiomics_features_torch
 from .model import create_model, file_sha256, image_to_rgb_uint8, load_checkpoint, pretrained_cfg, resize_rgb
 from .metrics import DIAGNOSIS_CLASSES
@@ -23,11 +22,11 @@ from .data import default_cache_dir, load_split
 # %% auto #0
 __all__ = ['ONNX_META_KEY', 'INT8_MASK_TOLERANCE', 'MASK_TOLERANCE', 'BACKENDS', 'INT8_CALIBRATION', 'MODELS_DIR', 'MODELS_ENV',
            'WEIGHTS_NAME', 'CONFIG_NAME', 'CARD_NAME', 'radiomics_of', 'NetworkInput', 'network_pixels', 'preprocess',
-           'gate_values', 'NetworkOutputs', 'TorchBackend', 'trace_to_onnx', 'export_network', 'quantize_int8',
-           'onnx_cfg', 'OnnxBackend', 'calibration_input', 'build_int8', 'int8_cache_path', 'upsample_probs',
-           'Prediction', 'Predictor', 'as_predictor', 'models_dirs', 'list_pretrained', 'pretrained_folder',
-           'check_files', 'read_config', 'load_pretrained', 'write_pretrained', 'load_predictor', 'pretrained_table',
-           'radiomicnet_models']
+           'gate_values', 'NetworkOutputs', 'TorchBackend', 'trace_to_onnx', 'deploy_module', 'export_network',
+           'quantize_int8', 'onnx_cfg', 'OnnxBackend', 'calibration_input', 'build_int8', 'int8_cache_path',
+           'upsample_probs', 'Prediction', 'Predictor', 'as_predictor', 'models_dirs', 'list_pretrained',
+           'pretrained_folder', 'check_files', 'read_config', 'load_pretrained', 'write_pretrained', 'load_predictor',
+           'pretrained_table']
 
 # %% ../nbs/05a_infer.ipynb #93603310
 def radiomics_of(pixels:torch.Tensor # (B,3,S,S) uint8 network inputs
@@ -130,13 +129,18 @@ def trace_to_onnx(module:nn.Module, # Takes (image, radiomics)
     return Path(path)
 
 # %% ../nbs/05a_infer.ipynb #b6995bb1
+def deploy_module(name:str # 'onnx', 'onnxruntime' or one of their modules
+                 ):
+    "A module of the `deploy` extra, imported when first needed; without it, a one-line error naming the extra."
+    return import_extra(name, "deploy", "ONNX (radiomicnet-export, --fast, .onnx files)")
+
 def export_network(model:nn.Module, # A registered model taking (image, radiomics)
                    cfg:dict,        # Its `pretrained_cfg` (input size, feature names, ...), stored in the file
                    path:str|Path,   # The .onnx file to write
                    opset:int=17,    # ONNX opset
                   )->Path:
     "Write `NetworkOutputs(model)` as ONNX (fp32), with `cfg` and the gate values in its metadata."
-    import onnx
+    onnx = deploy_module("onnx")
     network, s = NetworkOutputs(model.eval().cpu()), cfg["img_size"]
     trace_to_onnx(network, (torch.rand(1, 3, s, s), torch.zeros(1, len(cfg["feature_names"]))), path, network.names, opset)
     proto = onnx.load(str(path))
@@ -155,9 +159,9 @@ def quantize_int8(fp32_path:str|Path, # ONNX model to quantise
                   calibration:NetworkInput, # Calibration inputs (each image is one calibration step)
                  )->Path:
     "Static int8 quantisation (QDQ, per-channel int8 weights, uint8 activations calibrated on `calibration`) of an ONNX file; metadata kept."
-    import onnx
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+    onnx, quantization = deploy_module("onnx"), deploy_module("onnxruntime.quantization")
+    QuantFormat, QuantType, quantize_static = quantization.QuantFormat, quantization.QuantType, quantization.quantize_static
+    quant_pre_process = deploy_module("onnxruntime.quantization.shape_inference").quant_pre_process
     proto = onnx.load(str(fp32_path))
     names = {i.name for i in proto.graph.input}  # an unused radiomics input was dropped by the export
     feeds = [{k: v for k, v in dict(image=calibration.image[i:i+1].numpy(), radiomics=calibration.radiomics[i:i+1].numpy()).items() if k in names}
@@ -176,7 +180,7 @@ def quantize_int8(fp32_path:str|Path, # ONNX model to quantise
 def onnx_cfg(path:str|Path # An ONNX file written by `export_network` (or quantised from one)
             )->dict:
     "The `pretrained_cfg` stored in an exported ONNX file; a one-line `CheckpointError` for any other file."
-    import onnx
+    onnx = deploy_module("onnx")
     path = Path(path)
     if not path.is_file(): raise CheckpointError(f"{path}: file not found")
     try: return json.loads({p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}[ONNX_META_KEY])
@@ -188,12 +192,12 @@ class OnnxBackend:
     def __init__(self, path:str|Path,    # An ONNX file written by `export_network` or `quantize_int8`
                  threads:int|None=None,  # Intra-op threads (default: torch's thread count)
                 ):
-        import onnxruntime as ort
+        ort = deploy_module("onnxruntime")
         self.path, self.cfg = Path(path), onnx_cfg(path)
         opts = ort.SessionOptions(); opts.intra_op_num_threads = threads or torch.get_num_threads(); opts.log_severity_level = 3
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         self.inputs, self.names = {i.name for i in self.session.get_inputs()}, [o.name for o in self.session.get_outputs()]
-        self.name = "int8" if any(n.op_type == "QuantizeLinear" for n in __import__("onnx").load(str(path)).graph.node) else "onnx"
+        self.name = "int8" if any(n.op_type == "QuantizeLinear" for n in deploy_module("onnx").load(str(path)).graph.node) else "onnx"
 
     def __call__(self, image:torch.Tensor, radiomics:torch.Tensor)->dict:
         feed = {k: np.ascontiguousarray(v.detach().cpu().numpy(), dtype=np.float32) for k, v in (("image", image), ("radiomics", radiomics))
@@ -514,11 +518,3 @@ def pretrained_table()->pd.DataFrame:
                          input_size=cfg.get("img_size"), test_dsc=m.get("dsc_mean"), test_dsc_dedup=m.get("dsc_mean_dedup"),
                          weights=cfg.get("weights_dtype"), size_mb=round(sum(f.stat().st_size for f in folder.iterdir() if f.is_file()) / 2**20, 1)))
     return pd.DataFrame(rows, columns=["name", "task", "dataset", "input_size", "test_dsc", "test_dsc_dedup", "weights", "size_mb"])
-
-@call_parse
-@cli_errors
-def radiomicnet_models():
-    "List the shipped models (use one with radiomicnet-predict --model NAME, or Predictor.from_pretrained(NAME))."
-    table = pretrained_table()
-    if table.empty: return print(f"no shipped models in {', '.join(map(str, models_dirs()))}")
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="–"))

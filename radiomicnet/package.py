@@ -9,8 +9,7 @@ from __future__ import annotations
 import json, shlex, tempfile
 from pathlib import Path
 import numpy as np, pandas as pd, torch
-from fastcore.script import call_parse
-from .core import RadiomicNetError, PROJECT_DIR, cli_errors, portable_path
+from .core import RadiomicNetError, PROJECT_DIR, portable_path, renamed_flags
 from .metrics import DIAGNOSIS_CLASSES, confusion_counts, diagnosis_metrics, ratio_metrics
 from .evaluate import predict_split, native_masks, samples_test_set, score_native, summarize
 from .stats import effect_words, verdict
@@ -20,7 +19,7 @@ from .diagnose import diagnosis_samples
 # %% auto #0
 __all__ = ['DATASET_FACTS', 'PACKAGED_KEYS', 'segmentation_scores', 'diagnosis_scores', 'reproduction', 'dedup_ids',
            'segmentation_metrics_of', 'diagnosis_metrics_of', 'gates_ablation', 'portable_command', 'model_card',
-           'package_model', 'packaged_config', 'refresh_card', 'radiomicnet_package']
+           'package_model', 'packaged_config', 'refresh_card']
 
 # %% ../nbs/07c_package.ipynb #4586e8d2
 def segmentation_scores(pred:Predictor,        # The model
@@ -110,14 +109,15 @@ def gates_ablation(dataset:str, protocol:str, # The model's data set and protoco
                                 p_wilcoxon=float(none.p_vs_full), p_seeds=float(none.p_seeds_vs_full)))
 
 def portable_command(command:str,   # A recorded command line
-                     out:str=None,   # Where the reproduction writes: `--results` of radiomicnet-paper, `--out` of the others
+                     out:str=None,   # Where the reproduction writes (its `--out`)
                     )->str:
-    "A recorded command line with its output folder (`--results`, `--out`) removed, or replaced by `out`: a reproduction never writes over the committed runs."
-    words, kept = shlex.split(command), []
+    "A recorded command line in today's flags (`renamed_flags`) with its output folder (`--out`) removed, or replaced by `out`: a reproduction never writes over the committed runs."
+    script, *args = shlex.split(command)
+    words, kept = renamed_flags(script, args, warn=False), [script]
     for i, w in enumerate(words):
-        if i and words[i - 1] in ("--results", "--out"): kept.pop(); continue
+        if i and words[i - 1] == "--out": kept.pop(); continue
         kept.append(w)
-    if out: kept += ["--results" if kept[0] == "radiomicnet-paper" else "--out", str(out)]
+    if out: kept += ["--out", str(out)]
     return shlex.join(kept)
 
 # %% ../nbs/07c_package.ipynb #f6d7365c
@@ -309,7 +309,7 @@ def packaged_config(cfg:dict,  # The checkpoint's `pretrained_cfg`
     # the reproduction trains into reproduce/ (never over the committed runs) and packages its own checkpoint against its own run
     rel = Path(portable_path(run)).parts                      # results/<dataset>/<protocol>/[diagnosis/](runs|shipped)/<run>
     again = Path("reproduce", *rel[1:-2], "runs", rel[-1])
-    package = shlex.join(["radiomicnet-package", "--checkpoint", str(again/"best.pt"), "--name", name, "--results", str(again), "--out", f"models/{name}"])
+    package = shlex.join(["radiomicnet-package", "--checkpoint", str(again/"best.pt"), "--name", name, "--run", str(again), "--out", f"models/{name}"])
     packaging = dict(packaging, results=portable_path(run), checkpoint=portable_path(checkpoint) if checkpoint else "",
                      gates_ablation=None if diagnosis else gates_ablation(cfg["dataset"], cfg["protocol"]),
                      commands=[c for c in (summary.get("command") and portable_command(summary["command"], "reproduce" if "diagnosis" not in rel else again.parent.parent), package) if c])
@@ -332,26 +332,3 @@ def refresh_card(folder:str|Path,       # A packaged model folder
     model, _, _ = load_pretrained(folder)
     write_pretrained(model, new, folder, half=cfg["weights_dtype"] == "float16", card=model_card(cfg["name"], new))
     return read_config(folder)
-
-# %% ../nbs/07c_package.ipynb #680c415e
-@call_parse
-@cli_errors
-def radiomicnet_package(checkpoint:str=None, # The retrained checkpoint (a run's best.pt)
-                        name:str=None,       # The model's name (its folder: models/NAME)
-                        results:str=None,    # The committed run folder it must reproduce, e.g. results/busi/long/runs/radiomicnet-full-s0
-                        out:str=None,        # The model folder (default: models/NAME)
-                        data_dir:str=None,   # Data folder (default: $RADIOMICNET_DATA)
-                        atol:float=1e-4,     # Largest per-image difference from the committed results
-                        fp16_tolerance:float=0.001, # Largest change of the mean test DSC that fp16 weights may cause (else fp32)
-                        card_only:bool=False, # Only rewrite the metrics and card of the existing folder --out from its committed run (weights untouched)
-                       ):
-    "Package a checkpoint as a model folder (model.safetensors, config.json, README.md) after checking it against its committed run."
-    if card_only:
-        if out is None: raise RadiomicNetError("--card-only rewrites an existing model folder: give --out models/NAME")
-        cfg = refresh_card(out, results)
-        return print(f"{out}: card and metrics rewritten from {cfg['packaging']['results']}; test DSC {cfg['metrics']['dsc_mean']:.3f}")
-    for opt, v in (("--checkpoint", checkpoint), ("--name", name), ("--results", results)):
-        if v is None: raise RadiomicNetError(f"{opt} is missing: radiomicnet-package --checkpoint CKPT --name NAME --results RUN_FOLDER [--out models/NAME]")
-    cfg = package_model(checkpoint, name, results, out, data_dir, atol, fp16_tolerance)
-    size = sum(f.stat().st_size for f in Path(out or PROJECT_DIR/"models"/name).iterdir()) / 2**20
-    print(f"{name}: written to {out or f'models/{name}'} ({size:.1f} MB, {cfg['weights_dtype']}); test DSC {cfg['metrics']['dsc_mean']:.3f}")

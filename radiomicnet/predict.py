@@ -14,9 +14,8 @@ from pathlib import Path
 import numpy as np, pandas as pd
 import matplotlib.pyplot as plt
 from PIL import Image
-from fastcore.script import call_parse
 from fastprogress.fastprogress import progress_bar
-from .core import RadiomicNetError, DataError, atomic_path, cli_errors
+from .core import RadiomicNetError, DataError, atomic_path, import_extra
 from .features import check_image_size
 from .data import IMAGE_EXTS, load_split, read_image, synthetic_pair
 from .infer import (INT8_MASK_TOLERANCE, OnnxBackend, Prediction, Predictor, calibration_input, export_network, load_predictor,
@@ -27,9 +26,9 @@ from .report import MIN_LESION_AREA, lesion_report
 # %% auto #0
 __all__ = ['VIDEO_EXTS', 'ENCODER_OPTIONS', 'VIDEO_STAGES', 'read_input_image', 'write_mask_png', 'write_prob_png',
            'read_prob_png', 'overlay_figure', 'diagnosis_probs', 'diagnosis_caption', 'predict_file', 'collect_inputs',
-           'output_stems', 'predict_files', 'VideoReader', 'VideoWriter', 'mask_box', 'outline', 'tint_table',
+           'output_stems', 'predict_files', 'pyav', 'VideoReader', 'VideoWriter', 'mask_box', 'outline', 'tint_table',
            'draw_overlay', 'frame_row', 'StageClock', 'Stage', 'put', 'get', 'segment_frames', 'predict_video',
-           'parity_images', 'onnx_parity', 'export_onnx', 'radiomicnet_predict', 'radiomicnet_export']
+           'parity_images', 'onnx_parity', 'export_onnx']
 
 # %% ../nbs/07b_predict.ipynb #50defcbb
 def read_input_image(path:str|Path # An image file: PNG, JPEG, BMP or TIFF; grey, RGB, RGBA, palette or 16-bit
@@ -185,12 +184,16 @@ def _tables(rows, lesions, failed)->tuple:
             pd.DataFrame(failed, columns=["image", "error"]))
 
 # %% ../nbs/07b_predict.ipynb #ef22e8b2
+def pyav():
+    "PyAV, which reads and writes video: the `deploy` extra; without it, a one-line error naming the extra."
+    return import_extra("av", "deploy", "Video (MP4, AVI, MOV)")
+
 class VideoReader:
     "A video file's frames decoded by PyAV one at a time: (index, time in s, (H,W,3) uint8 RGB); a decoding problem ends them and is kept in `stopped`."
     def __init__(self, path:str|Path, # An MP4, AVI or MOV file
                  every:int=1,          # Yield every N-th frame only (all are decoded: later frames depend on earlier ones)
                 ):
-        import av
+        av = pyav()
         self.path, self.every, self.stopped, self.n_decoded = Path(path), every, None, 0
         if not self.path.is_file(): raise DataError(f"{path}: video file missing")
         try: self.container = av.open(str(path))
@@ -201,7 +204,7 @@ class VideoReader:
         self.width, self.height, self.declared = self.stream.codec_context.width, self.stream.codec_context.height, self.stream.frames
 
     def __iter__(self):
-        import av
+        av = pyav()
         n = 0
         try:
             for frame in self.container.decode(self.stream):
@@ -223,7 +226,7 @@ class VideoWriter:
                  options:dict|None=None, # libx264's options (default: `ENCODER_OPTIONS`)
                  threads:int=0,        # Encoder threads (0: FFmpeg's choice)
                 ):
-        import av
+        av = pyav()
         self._atomic = atomic_path(path); tmp = self._atomic.__enter__()
         self.container = av.open(str(tmp), "w", format="mp4")
         x264 = "libx264" in av.codecs_available
@@ -234,7 +237,7 @@ class VideoWriter:
         self.n_frames = 0
 
     def write(self, rgb:np.ndarray): # (H,W,3) uint8 RGB frame
-        import av
+        av = pyav()
         for packet in self.stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")): self.container.mux(packet)
         self.n_frames += 1
 
@@ -470,51 +473,3 @@ def export_onnx(checkpoint:str|Path,    # A run's best.pt (or None with `model`)
             raise RadiomicNetError(f"{onnx_path}: not written: onnxruntime differs from PyTorch by {worst:.3g} > {atol:g} (image {bad})")
     return dict(onnx=str(onnx_path), source=net.source, img_size=net.img_size, outputs=exported.backend.names, int8=int8, atol=None if int8 else atol,
                 max_abs_diff=float(worst), mask_disagreement=disagree, images=parity.image.tolist(), not_checked=missing)
-
-# %% ../nbs/07b_predict.ipynb #e0003f6b
-@call_parse
-@cli_errors
-def radiomicnet_predict(*inputs:str,             # Image or video files, or folders (PNG, JPEG, BMP, TIFF, MP4, AVI, MOV; folders are searched recursively)
-                        model:str=None,          # A shipped model by name (radiomicnet-models lists them: busi, kvasir-seg, busi-diagnosis), or a model folder
-                        checkpoint:str=None,     # Instead of --model: a run's best.pt, or an ONNX file written by radiomicnet-export
-                        out:str="predictions",   # Folder for the masks, probability maps, overlays, report.csv and lesions.csv
-                        threshold:float=0.5,     # Probability above which a pixel is foreground
-                        tta:bool=False,          # Average with the prediction of the horizontally flipped image
-                        spacing:float=None,      # Pixel side in mm: lesion lengths in mm and areas in mm² (default: pixels)
-                        min_area:int=MIN_LESION_AREA, # Smallest lesion reported, in pixels
-                        device:str=None,         # cpu | cuda (default: cuda when available; ONNX runs on the CPU)
-                        fast:bool=False,         # The fast path: the network as int8 in ONNX Runtime, calibrated on the model's training images ($RADIOMICNET_DATA; cached)
-                        every:int=1,             # Videos: predict every N-th frame only (a quick look)
-                        batch:int=8,             # Videos: frames per network batch
-                       ):
-    "Segment images with a trained RadiomicNet and measure every lesion: masks, 16-bit probability maps, overlays, report.csv, lesions.csv."
-    if not inputs: raise RadiomicNetError("no input: give one or more image files or folders")
-    if (checkpoint is None) == (model is None): load_predictor(checkpoint, model)  # says what to give, in one line
-    if not 0 <= threshold <= 1: raise RadiomicNetError(f"--threshold {threshold}: expected a probability in [0, 1]")
-    if spacing is not None and not spacing > 0: raise RadiomicNetError(f"--spacing {spacing}: expected a positive number of millimetres")
-    for name, value in (("--every", every), ("--batch", batch)):
-        if value < 1: raise RadiomicNetError(f"{name} {value}: expected a whole number from 1")
-    net = load_predictor(checkpoint, model, fast, device)
-    files, problems = collect_inputs(inputs, exclude=out)
-    for p in problems: print(f"error: {p}", file=sys.stderr)
-    roots = [i for i in inputs if Path(i).is_dir()]
-    report, _, failed = predict_files(net, files, out, threshold, tta, spacing, min_area, progress=bool(roots), roots=roots, every=every, batch=batch)
-    n_failed = len(failed) + len(problems)
-    print(f"{len(report)} succeeded, {n_failed} failed; results in {out}/ (report.csv, lesions.csv{', failed.csv' if len(failed) else ''})")
-    if n_failed: sys.exit(1)
-
-# %% ../nbs/07b_predict.ipynb #a73e2321
-@call_parse
-@cli_errors
-def radiomicnet_export(checkpoint:str=None,   # A run's best.pt (or --model)
-                       onnx:str="model.onnx", # The ONNX file to write
-                       data_dir:str=None,     # Folder holding BUSI/ and Kvasir-SEG/ for the check (default: $RADIOMICNET_DATA, then ./data)
-                       n_images:int=2,        # Test images per data set in the check
-                       atol:float=1e-4,       # Largest absolute difference allowed between onnxruntime and PyTorch
-                       int8:bool=False,       # Quantise to int8 (static, calibrated on the model's training images), checked by mask agreement
-                       model:str=None,        # Instead of --checkpoint: a shipped model's name or a model folder
-                      ):
-    "Export a checkpoint to ONNX (inputs image and radiomics; the features are computed outside), checked with onnxruntime against PyTorch."
-    summary = export_onnx(checkpoint, onnx, data_dir, n_images, atol, int8=int8, model=model)
-    for line in summary["not_checked"]: print(f"note: not checked on {line}", file=sys.stderr)
-    print(json.dumps(summary, indent=2))

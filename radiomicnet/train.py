@@ -18,12 +18,9 @@ from fastai.callback.schedule import ParamScheduler, SchedLin, SchedCos, combine
 from fastai.callback.tracker import TrackerCallback
 from fastai.callback.training import GradientClip
 from fastai.optimizer import Adam
-from fastai.distributed import DistributedDL
 from fastai.torch_core import distrib_barrier, get_model, num_distrib, rank_distrib
-from fastcore.basics import patch
-from fastcore.script import call_parse
 import radiomicnet
-from .core import RadiomicNetError, CheckpointError, atomic_path, cli_errors, default_device, device_name, git_commit, portable_text
+from .core import RadiomicNetError, CheckpointError, atomic_path, default_device, device_name, git_commit, import_extra, portable_text
 from .model import create_model, model_meta, save_checkpoint, load_checkpoint
 from .losses import CompositeLoss
 from .metrics import confusion_counts, ratio_metrics
@@ -32,10 +29,10 @@ from .features import FEATURE_NAMES
 
 # %% auto #0
 __all__ = ['VARIANTS', 'SCHEDULES', 'PROTOCOLS', 'variant_config', 'MeanDice', 'join_process_group', 'collective_device',
-           'distributed', 'rank0_value', 'rank0_decides', 'rank0_first_call', 'distributed_context', 'ContrastTarget',
-           'lr_schedule', 'schedule_callback', 'RunCheckpoint', 'HistoryCSV', 'plot_history', 'TimeBudget',
-           'BudgetScheduler', 'training_split_inputs', 'build_learner', 'protocol_settings', 'train_run',
-           'radiomicnet_run']
+           'fastai_distributed', 'distributed', 'rank0_value', 'rank0_decides', 'rank0_first_call',
+           'distributed_context', 'ContrastTarget', 'lr_schedule', 'schedule_callback', 'RunCheckpoint', 'HistoryCSV',
+           'plot_history', 'TimeBudget', 'BudgetScheduler', 'training_split_inputs', 'build_learner',
+           'protocol_settings', 'train_run']
 
 # %% ../nbs/05_training.ipynb #4e68c067
 VARIANTS = {
@@ -84,12 +81,18 @@ def collective_device()->torch.device:
     "Where tensors of a collective call live: this rank's GPU under NCCL, else the CPU."
     return torch.device("cuda", torch.cuda.current_device()) if torch.distributed.get_backend() == "nccl" else torch.device("cpu")
 
-@patch
-def _broadcast(self:DistributedDL, t, rank):
-    "fastai's index broadcast from `rank`, on `collective_device()` (fastai's assumes CUDA)."
+def _broadcast(self, t, rank):
+    "fastai's `DistributedDL._broadcast` of an index list from `rank`, on `collective_device()` (fastai's assumes CUDA)."
     t = torch.tensor(t, dtype=torch.long, device=collective_device())
     torch.distributed.broadcast(t, rank)
     return t.cpu().tolist()
+
+def fastai_distributed():
+    "fastai's distributed module with `DistributedDL._broadcast` patched, imported only by runs of several processes (it needs accelerate)."
+    import_extra("accelerate", "distributed", "Training in several processes")  # fastai.distributed fails with a NameError without it
+    from fastai import distributed
+    distributed.DistributedDL._broadcast = _broadcast
+    return distributed
 
 # %% ../nbs/05_training.ipynb #3c242671
 def distributed() -> bool:
@@ -121,6 +124,7 @@ def distributed_context(learn:Learner,      # The Learner to train
                        ):
     "fastai's `learn.distrib_ctx()` when launched as several processes, else a context that does nothing."
     if not distributed(): return nullcontext(learn)
+    fastai_distributed()  # adds `Learner.distrib_ctx`
     return learn.distrib_ctx(sync_bn=device.type == "cuda", cpu=device.type == "cpu")
 
 # %% ../nbs/05_training.ipynb #18587216
@@ -393,37 +397,3 @@ def train_run(dataset="synthetic",  # synthetic | busi | kvasir-seg
                    load_average_15min=round(os.getloadavg()[2], 2))  # above cpu_count: the run shared the machine, its times are inflated
     with atomic_path(summary_path) as tmp: tmp.write_text(json.dumps(summary, indent=2))
     return summary
-
-# %% ../nbs/05_training.ipynb #7415f0a9
-@call_parse
-@cli_errors
-def radiomicnet_run(dataset:str="synthetic", # synthetic | busi | kvasir-seg
-                    data_dir:str=None,       # Folder holding BUSI/ and Kvasir-SEG/ (default: $RADIOMICNET_DATA, then ./data)
-                    protocol:str="cpu",      # cpu (from scratch on a 2-core CPU) | long (cpu, larger and longer: notebook 05) | paper (256 px, 200 epochs, pretrained encoder)
-                    epochs:int=None,         # Maximum epochs (default: the protocol's)
-                    img_size:int=None,       # Network input size, a multiple of 32 (default: the protocol's)
-                    lr:float=None,           # Peak learning rate (default: the protocol's)
-                    schedule:str=None,       # cosine | one_cycle (default: the protocol's)
-                    time_budget:float=None,  # Minutes of training; stops at the first epoch end after (default: the protocol's)
-                    variant:str="full",      # full | no_rag | no_rc | no_bnd | rag_spatial | rag_channel | rag_shuffled | rag_mean | rag_local
-                    model:str="radiomicnet", # radiomicnet or a baseline: unet | unetpp | transunet | ukan
-                    out:str=None,            # Run folder (default: runs/<dataset>-<model>-<variant>-<protocol>-s<seed>)
-                    bs:int=8,                # Batch size
-                    seed:int=42,             # Random seed
-                    device:str=None,         # cpu | cuda (default: cuda when available)
-                    subset:int=None,         # Use only the first N images of each split (smoke tests)
-                    pretrained:bool=False,   # Use ImageNet encoder weights when on disk (default: the protocol's; paper: yes)
-                    scratch:bool=False,      # Train the encoder from scratch even under the paper protocol
-                    patience:int=None,       # Early-stopping patience in epochs (default: the protocol's)
-                    fp16:bool=False,         # Mixed-precision training (CUDA only)
-                   ):
-    "Train and evaluate RadiomicNet (or a baseline) on a dataset under a training protocol."
-    if pretrained and scratch: raise RadiomicNetError("--pretrained and --scratch contradict each other: give one")
-    pretrained = True if pretrained else False if scratch else None
-    out = out or f"runs/{dataset}-{model}-{variant}-{protocol}-s{seed}"
-    summary = train_run(dataset, data_dir, img_size, epochs, bs, seed, variant, model, out, device, subset, pretrained, patience,
-                        protocol=protocol, lr=lr, schedule=schedule, time_budget=time_budget,
-                        command=shlex.join(["radiomicnet-run", *sys.argv[1:]]), fp16=fp16)
-    if rank_distrib(): return  # under torchrun / accelerate launch, rank 0 reports
-    print(json.dumps(summary, indent=2))
-    print(f"run folder: {out}")

@@ -72,6 +72,10 @@ def test_video_and_fast_accuracy_benches_answer_help(script):
     run = subprocess.run([sys.executable, str(BENCH/script), "--help"], capture_output=True, text=True)
     assert run.returncode == 0 and run.stdout.startswith("usage:") and "--checkpoint" in run.stdout, run.stderr
 
+def test_startup_bench_answers_help():
+    run = subprocess.run([sys.executable, str(BENCH/"startup.py"), "--help"], capture_output=True, text=True)
+    assert run.returncode == 0 and run.stdout.startswith("usage:") and "--runs" in run.stdout and "--out" in run.stdout, run.stderr
+
 def test_fast_accuracy_bench_compares_the_two_paths(tmp_path, tiny_checkpoint):
     "A smoke run on the tiny synthetic checkpoint's own test split (4 images): one row, both paths scored, the target checked."
     out = tmp_path/"fast-accuracy.csv"

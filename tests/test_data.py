@@ -7,8 +7,9 @@ from PIL import Image
 import radiomicnet.data as rd
 from radiomicnet.core import DataError
 from radiomicnet.data import (DATASETS, SPLITS, SPLITS_DIR, FileSample, cached_radiomics, dataset_root, download_dataset,
-                              get_dls, load_split, make_split_table, radiomicnet_download, read_image, read_mask,
+                              get_dls, load_split, make_split_table, read_image, read_mask,
                               read_split_file, scan_dataset, split_csv, synthetic_pair, synthetic_samples)
+from radiomicnet.cli import radiomicnet_download
 from radiomicnet.features import FEATURE_NAMES
 
 REPO = Path(__file__).resolve().parent.parent
@@ -300,14 +301,14 @@ def test_download_cli(tmp_path, http_dir, capsys):
     fake_kvasir(tmp_path/"src")
     _zip_folder(tmp_path/"src", folder/"k.zip")
     script = tmp_path/"radiomicnet-download"                      # what the console-script wrapper does
-    script.write_text("import sys\nfrom radiomicnet.data import radiomicnet_download\nsys.exit(radiomicnet_download())\n")
+    script.write_text("import sys\nfrom radiomicnet.cli import radiomicnet_download\nsys.exit(radiomicnet_download())\n")
     env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONWARNINGS="ignore")
-    ok = subprocess.run([sys.executable, str(script), "--dataset", "kvasir-seg", "--dest", str(tmp_path/"d"), "--url", f"{base}/k.zip"],
+    ok = subprocess.run([sys.executable, str(script), "--dataset", "kvasir-seg", "--data-root", str(tmp_path/"d"), "--url", f"{base}/k.zip"],
                         capture_output=True, text=True, env=env)
     assert ok.returncode == 0, ok.stderr
     assert "kvasir-seg: 3 polyp images" in ok.stdout and (tmp_path/"d"/"Kvasir-SEG"/"masks"/"k0.jpg").is_file()
     with pytest.raises(SystemExit) as e:                           # errors: one line on stderr, exit status 1
-        radiomicnet_download(dataset="busi", dest=str(tmp_path/"e"), url=f"{base}/none.zip")
+        radiomicnet_download(dataset="busi", data_root=str(tmp_path/"e"), url=f"{base}/none.zip")
     err = capsys.readouterr().err
     assert e.value.code == 1 and err.startswith("error: ") and err.count("\n") == 1 and "none.zip: download failed (HTTP Error 404" in err
     with pytest.raises(SystemExit) as e: radiomicnet_download()

@@ -66,14 +66,14 @@ def test_three_class_report_by_hand():
 def _cli(tmp_path, *args):
     "radiomicnet-diagnose from a script file (`python -c` would not parse the arguments: fastcore's call_parse needs a __main__ module)."
     script = tmp_path/"diagnose_cli.py"
-    script.write_text("from radiomicnet.diagnose import radiomicnet_diagnose\nradiomicnet_diagnose()\n")
+    script.write_text("from radiomicnet.cli import radiomicnet_diagnose\nradiomicnet_diagnose()\n")
     return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
 
 def test_cli_help_and_bad_arguments(tmp_path):
     out = _cli(tmp_path, "--help")
     assert out.returncode == 0 and "usage:" in out.stdout and "--seg-checkpoint" in out.stdout
-    out = _cli(tmp_path, "--arm", "texture", "--out", str(tmp_path))
-    assert out.returncode == 1 and out.stderr.strip().splitlines() == ["error: unknown arm 'texture': choose from image, radiomics, fused or 'all'"]
+    out = _cli(tmp_path, "--arm", "texture", "--out", str(tmp_path))   # refused by the parser, which lists the choices
+    assert out.returncode == 2 and "argument --arm: invalid choice: 'texture'" in out.stderr and "{image,radiomics,fused,all}" in out.stderr
     out = _cli(tmp_path, "--what", "classical", "--out", str(tmp_path))
     assert out.returncode == 1 and "--seg-checkpoint" in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
@@ -132,7 +132,7 @@ def test_evaluate_scores_a_folder_with_one_subfolder_per_class(tiny_diagnosis, t
             Image.fromarray(image).save(folder/c/"images"/f"{c}{i}.png")
             Image.fromarray(np.zeros_like(mask, np.uint8) if c == "normal" else mask.astype(np.uint8)*255).save(folder/c/"masks"/f"{c}{i}.png")
     exe = shutil.which("radiomicnet-evaluate")
-    out = subprocess.run([exe, "--checkpoint", str(run/"best.pt"), "--data-dir", str(folder), "--out", str(tmp_path/"ev"), "--device", "cpu"],
+    out = subprocess.run([exe, "--checkpoint", str(run/"best.pt"), "--images", str(folder), "--out", str(tmp_path/"ev"), "--device", "cpu"],
                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
     assert out.returncode == 0, out.stderr[-2000:]
     metrics = pd.read_csv(tmp_path/"ev"/"diagnosis_metrics.csv", index_col=0)

@@ -116,17 +116,17 @@ def test_bad_table_names_the_file(tmp_path, content):
     assert (tmp_path/"_site"/"index.html").exists(), "a failed build must leave the previous site in place"
 
 def test_cli_results_flag(tmp_path):
-    from radiomicnet.docs import radiomicnet_docs
+    from radiomicnet.cli import radiomicnet_docs
     nbs = copy_nbs(tmp_path/"nbs", keep={"index.ipynb"})
     fake_results(tmp_path/"elsewhere")
-    radiomicnet_docs(nbs=str(nbs), out=str(tmp_path/"_site"), results=str(tmp_path/"elsewhere"))
+    radiomicnet_docs(nbs=str(nbs), out=str(tmp_path/"_site"), results_root=str(tmp_path/"elsewhere"))
     assert (tmp_path/"_site"/"results-synthetic.html").exists() and (tmp_path/"README.md").exists()
-    # From the command line: `--results` is read, and a broken table is one line on stderr and exit status 1.
+    # From the command line: `--results-root` is read, and a broken table is one line on stderr and exit status 1.
     bad = tmp_path/"elsewhere"/"synthetic"/"tables"/"comparison.csv"
     bad.write_text("")
     script = tmp_path/"docs_cli.py"
-    script.write_text("from radiomicnet.docs import radiomicnet_docs\nradiomicnet_docs()\n")
-    cmd = [sys.executable, str(script), "--nbs", str(nbs), "--out", str(tmp_path/"_site"), "--results", str(tmp_path/"elsewhere")]
+    script.write_text("from radiomicnet.cli import radiomicnet_docs\nradiomicnet_docs()\n")
+    cmd = [sys.executable, str(script), "--nbs", str(nbs), "--out", str(tmp_path/"_site"), "--results-root", str(tmp_path/"elsewhere")]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 1, done.stderr
     assert done.stderr.startswith(f"error: {bad}: ") and done.stderr.count("\n") == 1, done.stderr

@@ -296,7 +296,7 @@ def test_cli_reports_each_refused_file_and_the_counts(tiny_checkpoint, tmp_path)
     folder = _folder(tmp_path/"f")
     (folder/"images"/"case1.png").write_bytes(b"not a png")
     Image.fromarray(synthetic_pair(7, 32)[0]).save(folder/"images"/"extra.bmp")
-    out = _cli("--checkpoint", tiny_checkpoint, "--data-dir", folder, "--out", tmp_path/"out")
+    out = _cli("--checkpoint", tiny_checkpoint, "--images", folder, "--out", tmp_path/"out")
     assert out.returncode == 0, out.stderr
     refused = [l for l in out.stderr.splitlines() if l.startswith("refused: ")]
     assert sorted(refused) == sorted([f"refused: {folder/'images'/'extra.bmp'}: no mask file for this image "
@@ -305,12 +305,12 @@ def test_cli_reports_each_refused_file_and_the_counts(tiny_checkpoint, tmp_path)
                                       f"'{folder/'images'/'case1.png'}')"])
     assert out.stdout.splitlines()[-1] == f"evaluated 2 images, refused 2 files; tables and figures in {tmp_path/'out'}"
     empty = tmp_path/"empty"; (empty/"images").mkdir(parents=True); (empty/"masks").mkdir()
-    out = _cli("--checkpoint", tiny_checkpoint, "--data-dir", empty, "--out", tmp_path/"out2")
+    out = _cli("--checkpoint", tiny_checkpoint, "--images", empty, "--out", tmp_path/"out2")
     assert out.returncode == 1 and out.stderr.strip().splitlines()[-1].startswith(f"error: {empty/'images'}: no images found")
     out = _cli("--checkpoint", tiny_checkpoint, "--out", tmp_path/"out2")
-    assert out.returncode == 1 and out.stderr.strip() == "error: --data-dir is missing: radiomicnet-evaluate --checkpoint CKPT (or --model NAME) --data-dir FOLDER (or --split test) --out DIR"
-    out = _cli("--checkpoint", tiny_checkpoint, "--split", "test", "--data-dir", folder, "--out", tmp_path/"out3")
-    assert out.returncode == 1 and out.stderr.strip() == "error: give --data-dir FOLDER or --split SPLIT, not both"
+    assert out.returncode == 1 and out.stderr.strip() == "error: --images is missing: radiomicnet-evaluate --checkpoint CKPT (or --model NAME) --images FOLDER (or --split test) --out DIR"
+    out = _cli("--checkpoint", tiny_checkpoint, "--split", "test", "--images", folder, "--out", tmp_path/"out3")
+    assert out.returncode == 1 and out.stderr.strip() == "error: give --images FOLDER or --split SPLIT, not both"
 
 def test_cli_on_kvasir_images_scores_each_at_native_resolution(tiny_checkpoint, tmp_path, data_dir):
     "Real Kvasir-SEG test images in four formats; every count adds up to the image's own pixels and the mask's own foreground."
@@ -320,7 +320,7 @@ def test_cli_on_kvasir_images_scores_each_at_native_resolution(tiny_checkpoint, 
     for s, ext in zip(samples, (".jpg", ".PNG", ".bmp", ".tiff")):
         Image.open(s.image).convert("RGB").save(folder/"images"/f"{s.id}{ext}")
         shutil.copy(s.masks[0], folder/"masks"/f"{s.id}.jpg")
-    out = _cli("--checkpoint", tiny_checkpoint, "--data-dir", folder, "--out", tmp_path/"out")
+    out = _cli("--checkpoint", tiny_checkpoint, "--images", folder, "--out", tmp_path/"out")
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[-1] == f"evaluated 4 images, refused 0 files; tables and figures in {tmp_path/'out'}"
     table = pd.read_csv(tmp_path/"out"/"per_image.csv").set_index("image_id")
@@ -342,7 +342,7 @@ def test_temperature_scaling_divides_the_logits_by_the_checkpoints_T(tiny_checkp
     (ckpt.parent/"temperature.json").write_text(json.dumps(dict(temperature=1e6)))
     folder = _folder(tmp_path/"f", n=4, size=(64, 64))  # the tiny checkpoint's input size
     plain, _ = _evaluate(ckpt, folder, tmp_path/"plain")
-    out = _cli("--checkpoint", ckpt, "--data-dir", folder, "--out", tmp_path/"ts", "--temperature-scaling")
+    out = _cli("--checkpoint", ckpt, "--images", folder, "--out", tmp_path/"ts", "--temperature-scaling")
     assert out.returncode == 0, out.stderr
     metrics = json.loads((tmp_path/"ts"/"metrics.json").read_text())
     assert metrics["temperature"] == 1e6 and plain["metrics"]["temperature"] == 1.0
@@ -358,11 +358,11 @@ def test_cli_fast_scores_the_int8_network_cached_beside_the_checkpoint(tiny_chec
     from radiomicnet.infer import int8_cache_path
     ckpt = tmp_path/"run"/"best.pt"; ckpt.parent.mkdir(); shutil.copy(tiny_checkpoint, ckpt)  # its own folder: a cache of its own
     folder = _folder(tmp_path/"f", n=4)
-    plain = _cli("--checkpoint", ckpt, "--data-dir", folder, "--out", tmp_path/"plain")
-    first = _cli("--fast", "--checkpoint", ckpt, "--data-dir", folder, "--out", tmp_path/"fast")
+    plain = _cli("--checkpoint", ckpt, "--images", folder, "--out", tmp_path/"plain")
+    first = _cli("--fast", "--checkpoint", ckpt, "--images", folder, "--out", tmp_path/"fast")
     assert plain.returncode == 0 and first.returncode == 0, first.stderr
     assert f"quantising {ckpt} to int8 (once; cached as {int8_cache_path(ckpt).name})" in first.stderr and int8_cache_path(ckpt).is_file()
-    again = _cli("--fast", "--checkpoint", ckpt, "--data-dir", folder, "--out", tmp_path/"fast2")
+    again = _cli("--fast", "--checkpoint", ckpt, "--images", folder, "--out", tmp_path/"fast2")
     assert again.returncode == 0 and "quantising" not in again.stderr
     p, f = (json.loads((tmp_path/d/"metrics.json").read_text()) for d in ("plain", "fast"))
     assert (p["network"], f["network"]) == ("torch", "int8 ONNX") and abs(p["dsc_mean"] - f["dsc_mean"]) < 0.05

@@ -74,7 +74,7 @@ def test_batch_equals_one_by_one_and_tta_is_the_mirror_mean(predictors, images):
     np.testing.assert_allclose(pred.probs(x.image, x.radiomics, tta=True)["prob"].numpy(), ((a + m) / 2).numpy(), atol=1e-6)
 
 def predict_command(capsys, *args, **opts):
-    from radiomicnet.predict import radiomicnet_predict
+    from radiomicnet.cli import radiomicnet_predict
     try: radiomicnet_predict(*map(str, args), **{k: str(v) if isinstance(v, Path) else v for k, v in opts.items()}); status = 0
     except SystemExit as e: status = e.code
     out = capsys.readouterr()

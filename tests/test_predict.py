@@ -4,9 +4,10 @@ from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
 from PIL import Image
 from radiomicnet.data import load_split, read_image, synthetic_pair
-from radiomicnet.report import lesion_columns
+from radiomicnet.report import MIN_LESION_AREA, lesion_columns
 from radiomicnet.infer import Predictor, preprocess, upsample_probs
-from radiomicnet.predict import export_onnx, predict_files, radiomicnet_predict, read_prob_png
+from radiomicnet.predict import export_onnx, predict_files, read_prob_png
+from radiomicnet.cli import radiomicnet_predict
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")   # conftest: one torch thread per module
 
@@ -73,7 +74,40 @@ def test_every_mode_and_every_bad_file(checkpoint, tmp_path):
             assert p.mode in ("I;16", "I") and o.format == "PNG"
         assert ((read_prob_png(out/f"{stem}_prob.png") > 0.5) == (np.asarray(Image.open(out/f"{stem}_mask.png")) > 0)).mean() > 0.999
     assert sorted(pd.read_csv(out/"failed.csv").image.map(lambda p: p.split("/")[-1])) == sorted(bad)
-    assert list(pd.read_csv(out/"lesions.csv").columns) in (["image"], ["image", *lesion_columns(4)])
+    lesions = pd.read_csv(out/"lesions.csv")   # the tiny model's masks mean nothing: each image's lesions are its mask's components
+    for image, mask_file, n in zip(report.image, report.mask_file, report.n_lesions):
+        _, sizes = components(np.asarray(Image.open(out/mask_file)) > 0)
+        assert n == (lesions.image == image).sum() == (sizes >= MIN_LESION_AREA).sum(), image
+    assert list(lesions.columns) == (["image", *lesion_columns(4)] if len(lesions) else ["image"])
+
+def components(mask):
+    "(labels, pixel count of each) of the 8-connected components of a boolean mask, with scipy (not the code under test)."
+    from scipy import ndimage
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3), int))
+    return labels, np.bincount(labels.ravel(), minlength=n + 1)[1:]
+
+def test_a_known_lesion_is_found_and_measured(data_dir, tmp_path, capsys):
+    """The shipped Kvasir-SEG model through radiomicnet-predict, on genuine test images that each hold one polyp: every image
+    has a lesion row, and its largest lesion lies on the polyp (centroid inside the true mask) with an area within a factor of 2
+    of the polyp's."""
+    inputs = tmp_path/"in"; inputs.mkdir()
+    truths = {}
+    for s in load_split("kvasir-seg", "test", data_dir, subset=12):  # the first three whose true mask is one polyp
+        truth = s.load()[1]
+        if len(components(truth)[1]) != 1 or len(truths) == 3: continue
+        shutil.copy(s.image, inputs/s.image.name)
+        truths[str(inputs/s.image.name)] = truth
+    assert len(truths) == 3
+    status, stdout, err = predict_in_process(capsys, inputs, model="kvasir-seg", out=tmp_path/"out")
+    assert status == 0 and "3 succeeded, 0 failed" in stdout, err
+    lesions = pd.read_csv(tmp_path/"out"/"lesions.csv")
+    assert list(lesions.columns) == ["image", *lesion_columns(4)] and set(lesions.image) == set(truths), lesions.image
+    for image, truth in truths.items():
+        largest = lesions[lesions.image == image].sort_values("area").iloc[-1]
+        assert truth[int(round(largest.centroid_row)), int(round(largest.centroid_col))], (image, largest.centroid_row, largest.centroid_col)
+        assert 0.5 <= largest.area / truth.sum() <= 2, (image, largest.area, truth.sum())
+    report = pd.read_csv(tmp_path/"out"/"report.csv").set_index("image")
+    assert (report.loc[list(truths), "n_lesions"] >= 1).all()
 
 def test_same_pixels_whatever_the_mode(checkpoint, tmp_path):
     "Grey, palette-free RGB/RGBA and 16-bit files of one picture give one probability map (lossless modes only)."
@@ -152,9 +186,9 @@ def test_onnx_parity_and_same_masks_on_real_images(checkpoint, data_dir, tmp_pat
     pd.testing.assert_frame_equal(t.drop(columns="mean_probability"), o.drop(columns="mean_probability"))
 
 def test_export_command(checkpoint, tmp_path):
-    res = run("radiomicnet-export", "--checkpoint", checkpoint, "--onnx", tmp_path/"m.onnx", "--n-images", "1")
+    res = run("radiomicnet-export", "--checkpoint", checkpoint, "--out", tmp_path/"m.onnx", "--n-images", "1")
     assert res.returncode == 0 and (tmp_path/"m.onnx").is_file() and '"max_abs_diff"' in res.stdout, res.stderr
-    res = run("radiomicnet-export", "--checkpoint", checkpoint, "--onnx", tmp_path/"never.onnx", "--n-images", "1", "--atol", "-1")
+    res = run("radiomicnet-export", "--checkpoint", checkpoint, "--out", tmp_path/"never.onnx", "--n-images", "1", "--atol", "-1")
     assert res.returncode == 1 and "never.onnx: not written" in res.stderr and not (tmp_path/"never.onnx").exists()
 
 @pytest.mark.parametrize("script", ["radiomicnet-predict", "radiomicnet-export"])

@@ -51,7 +51,8 @@ def test_console_scripts_have_help(script):
     out = subprocess.run([exe, "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "usage:" in out.stdout
 
-EXTRAS_ONLY = ("nbdev", "nbconvert", "jupyterlab", "selenium", "torchmetrics", "mathjax", "pytest")  # in extras, not in a plain install
+EXTRAS_ONLY = ("nbdev", "nbconvert", "jupyterlab", "selenium", "torchmetrics", "mathjax", "pytest",   # in extras, not in a plain install
+               "papermill", "ipykernel", "onnx", "onnxruntime", "av", "accelerate", "gradio", "pydicom", "highdicom")
 
 def project_scripts()->dict:
     "{console script: 'module:function'} of this checkout's pyproject.toml."
@@ -82,12 +83,29 @@ def run_as_plain_install(tmp_path, calls:list)->dict:
     return {k: tuple(v) for k, v in json.loads(out.stdout.strip().splitlines()[-1]).items()}
 
 def test_every_console_script_answers_help_without_the_extras(tmp_path):
-    results = run_as_plain_install(tmp_path, [(s, ["--help"]) for s in project_scripts()] + [("radiomicnet-docs", ["--readme-only"])])
+    "After a plain `pip install -e .`: every --help answers, the README's main job trains, and a command that needs an extra says which, in one line."
+    image = tmp_path/"scan.png"
+    __import__("PIL.Image").Image.new("RGB", (40, 32)).save(image)
+    line = lambda what, extra, package: f"{what} needs the optional '{extra}' dependencies ({package} is not installed): pip install -e '.[{extra}]'"
+    onnx = "ONNX (radiomicnet-export, --fast, .onnx files)"
+    needs = {  # a call without its extra: the one line it ends in
+        ("radiomicnet-docs", ("--readme-only",)): "error: " + line("radiomicnet-docs", "docs", "nbdev"),
+        ("radiomicnet-paper", ("--out", str(tmp_path/"results"))): "error: " + line("radiomicnet-paper", "paper", "papermill"),
+        ("radiomicnet-export", ("--model", "busi", "--out", str(tmp_path/"m.onnx"))): "error: " + line(onnx, "deploy", "onnx"),
+        ("radiomicnet-predict", ("--checkpoint", str(tmp_path/"m.onnx"), str(image), "--out", str(tmp_path/"p"))): "error: " + line(onnx, "deploy", "onnxruntime"),
+        ("radiomicnet-predict", ("--model", "busi", str(tmp_path/"clip.mp4"), "--out", str(tmp_path/"v"))):
+            f"error: {tmp_path/'clip.mp4'}: " + line("Video (MP4, AVI, MOV)", "deploy", "av")}
+    main_job = ("radiomicnet-run", ("--subset", "4", "--epochs", "1", "--img-size", "64", "--device", "cpu", "--out", str(tmp_path/"run")))
+    results = run_as_plain_install(tmp_path, [(s, ["--help"]) for s in project_scripts()] + [(s, list(a)) for s, a in [*needs, main_job]])
     for call, (code, out, err) in results.items():
         if call.endswith("--help"): assert code == 0 and out.startswith("usage:") and "Traceback" not in err, (call, code, err[-1500:])
-    assert "radiomicnet-docs needs the optional 'docs' dependencies (nbdev is not installed)" in results["radiomicnet-docs --help"][1]
-    assert results["radiomicnet-docs --readme-only"] == (1, "", "error: radiomicnet-docs needs the optional 'docs' dependencies "
-                                                         "(nbdev is not installed): pip install -e '.[docs]'\n")
+    assert "pip install -e '.[docs]'" in " ".join(results["radiomicnet-docs --help"][1].split())   # its --help says which extra it needs
+    for (script, args), expected in needs.items():
+        code, out, err = results[" ".join([script, *args])]
+        assert code == 1 and expected in err.splitlines() and "Traceback" not in err, (script, args, err[-1500:])
+    assert results["radiomicnet-docs --readme-only"] == (1, "", needs[("radiomicnet-docs", ("--readme-only",))] + "\n")
+    code, out, err = results[" ".join([main_job[0], *main_job[1]])]   # the README's main job trains without any extra
+    assert code == 0 and (tmp_path/"run"/"summary.json").is_file(), err[-1500:]
 
 def test_wheel_without_the_source_tree_loads_splits_and_trains(tmp_path, data_dir):
     "A wheel installed into a fresh environment (reusing the installed dependencies) carries the splits and trains on BUSI."
