@@ -185,7 +185,7 @@ def radiomicnet_download(dataset:Annotated[str, dict(choices=ARCHIVED)]=None, # 
 
 # %% ../nbs/12_cli.ipynb #7ddec393
 @command
-def radiomicnet_predict(*inputs:str,             # Image or video files, or folders (PNG, JPEG, BMP, TIFF, MP4, AVI, MOV; folders are searched recursively)
+def radiomicnet_predict(*inputs:str,             # Image, video or DICOM files, or folders (PNG, JPEG, BMP, TIFF, DICOM single frames and cine loops, MP4, AVI, MOV; folders are searched recursively)
                         model:Model=None,
                         checkpoint:Checkpoint=None,
                         images:Images=None,      # A folder of images (or videos), as if given among the inputs
@@ -221,7 +221,7 @@ def radiomicnet_predict(*inputs:str,             # Image or video files, or fold
 
 # %% ../nbs/12_cli.ipynb #2faad3e8
 @command
-def radiomicnet_evaluate(images:Images=None,  # A folder holding images/ and masks/, paired by file stem (PNG, JPEG, BMP, TIFF), or one such subfolder per class (normal, benign, malignant)
+def radiomicnet_evaluate(images:Images=None,  # A folder holding images/ and masks/, paired by file stem (PNG, JPEG, BMP, TIFF, one-frame DICOM), or one such subfolder per class (normal, benign, malignant)
                          out:Out=None,        # Folder for the tables and figures
                          model:Model=None,
                          checkpoint:Checkpoint=None,

@@ -28,6 +28,7 @@ from fastai.vision.augment import aug_transforms
 from fastai.vision.data import get_grid
 from plum import dispatch
 from fastdownload import download_url
+from .dicom import DICOM_SUFFIXES, is_dicom, read_dicom
 from .core import RadiomicNetError, DataError, atomic_path, resolve_data_dir, PROJECT_DIR
 from .features import FEATURE_NAMES, FEATURE_VERSION, FeatureScaler, radiomics_features_torch
 from .model import resize_rgb
@@ -70,7 +71,12 @@ def _to_rgb_uint8(im:Image.Image)->np.ndarray:
 # %% ../nbs/04_data.ipynb #4fe53589
 def read_image(path:str|Path, # Image file (PNG, JPEG, ... in any PIL mode)
               )->np.ndarray:
-    "An image file as (H,W,3) uint8 RGB: greyscale, palette, RGBA and 16-bit files are converted, not refused."
+    "An image file as (H,W,3) uint8 RGB: greyscale, palette, RGBA and 16-bit files are converted, not refused; a one-frame DICOM file is read too."
+    suffix = Path(path).suffix.lower()
+    if suffix in DICOM_SUFFIXES or (suffix not in Image.registered_extensions() and is_dicom(path)):   # `IM000001` from a PACS export has no suffix
+        image = read_dicom(path)
+        if image.multiframe: raise DataError(f"{path}: a DICOM cine loop of {len(image.frames)} frames, not one image (radiomicnet-predict takes it as a video)")
+        return image.frames[0]
     return _to_rgb_uint8(_open_image(path, "image"))
 
 def read_mask(paths:list,      # Mask file(s) of one image; several are merged by logical OR
@@ -210,7 +216,7 @@ DATASETS = {
                        url="https://datasets.simula.no/downloads/kvasir-seg.zip"),
 }
 DATASET_NAMES = ("synthetic", *DATASETS)
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")  # what a `folder` data set reads (any case)
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", *DICOM_SUFFIXES)  # what a `folder` data set reads (any case; one-frame DICOM too)
 SPLITS = ("train", "valid", "test")
 BUSI_CLASSES = ("benign", "malignant", "normal")
 

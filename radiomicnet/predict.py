@@ -17,6 +17,7 @@ from PIL import Image
 from fastprogress.fastprogress import progress_bar
 from .core import RadiomicNetError, DataError, atomic_path, import_extra
 from .features import check_image_size
+from .dicom import DicomFrames, DicomImage, is_dicom, read_dicom, write_dicom_seg
 from .data import IMAGE_EXTS, load_split, read_image, synthetic_pair
 from .infer import (INT8_MASK_TOLERANCE, OnnxBackend, Prediction, Predictor, calibration_input, export_network, load_predictor,
                                network_pixels, preprocess, quantize_int8, upsample_probs)
@@ -28,7 +29,7 @@ __all__ = ['VIDEO_EXTS', 'ENCODER_OPTIONS', 'VIDEO_STAGES', 'read_input_image', 
            'read_prob_png', 'overlay_figure', 'diagnosis_probs', 'diagnosis_caption', 'predict_file', 'collect_inputs',
            'output_stems', 'predict_files', 'pyav', 'VideoReader', 'VideoWriter', 'mask_box', 'outline', 'tint_table',
            'draw_overlay', 'frame_row', 'StageClock', 'Stage', 'put', 'get', 'segment_frames', 'predict_video',
-           'parity_images', 'onnx_parity', 'export_onnx']
+           'dicom_spacing', 'predict_dicom', 'parity_images', 'onnx_parity', 'export_onnx']
 
 # %% ../nbs/07b_predict.ipynb #50defcbb
 def read_input_image(path:str|Path # An image file: PNG, JPEG, BMP or TIFF; grey, RGB, RGBA, palette or 16-bit
@@ -100,6 +101,7 @@ def predict_file(net:Predictor,            # The model, in any backend
                  tta:bool=False,           # Horizontal-flip test-time augmentation
                  spacing:float|None=None,  # Pixel side in mm for the lesion report
                  min_area:int=MIN_LESION_AREA, # Smallest lesion reported, in pixels
+                 spacing_source:str|None=None, # Where `spacing` came from, for the report (default: '--spacing', or 'pixels' without one)
                 )->tuple: # (row of report.csv as a dict, lesions DataFrame)
     "Predict one image file: write its mask, 16-bit probability map and overlay; return its report row and lesion table."
     rgb, out, stem = read_input_image(path), Path(out_dir), stem or Path(path).stem
@@ -113,7 +115,7 @@ def predict_file(net:Predictor,            # The model, in any backend
     lesions.insert(0, "image", str(path))
     row = dict(image=str(path), height=rgb.shape[0], width=rgb.shape[1], n_lesions=len(lesions), foreground_fraction=float(mask.mean()),
                mean_probability=float(pred.prob[mask].mean()) if mask.any() else math.nan, threshold=threshold, tta=tta,
-               **{f"{k}_file": v for k, v in files.items()}, **dict(zip(net.cfg["feature_names"], pred.features.tolist())),
+               spacing_mm=spacing, spacing_source=spacing_source or ("--spacing" if spacing else "pixels"), **{f"{k}_file": v for k, v in files.items()}, **dict(zip(net.cfg["feature_names"], pred.features.tolist())),
                **{f"g_level{i}": math.nan if g is None else g for i, g in enumerate(net.gates)}, **diagnosis)
     return row, lesions
 
@@ -123,7 +125,7 @@ VIDEO_EXTS = (".mp4", ".avi", ".mov")  # read with PyAV (see "Video in, video ou
 def collect_inputs(inputs, # Image and video files, and folders
                    exclude:str|Path|None=None, # A folder whose files are never inputs (the output folder)
                   )->tuple: # (files, one line per input that gave nothing)
-    "The files named by `inputs`: files as given, folders searched recursively for `IMAGE_EXTS` and `VIDEO_EXTS` suffixes (any case)."
+    "The files named by `inputs`: files as given, folders searched recursively for `IMAGE_EXTS` (DICOM included) and `VIDEO_EXTS` suffixes (any case)."
     files, problems = [], []
     skip = None if exclude is None else Path(exclude).resolve()
     for p in map(Path, inputs):
@@ -167,7 +169,11 @@ def predict_files(net:Predictor, files:list, out_dir:str|Path,
     out.mkdir(parents=True, exist_ok=True)
     for path, stem in zip(progress_bar(files, leave=False) if progress else files, output_stems(files, roots)):
         try:
-            if Path(path).suffix.lower() in VIDEO_EXTS:
+            if is_dicom(path):
+                row, les, stopped = predict_dicom(net, path, out, stem, threshold, tta, spacing, min_area, every, batch); rows.append(row)
+                if les is not None: lesions.append(les)
+                if stopped: raise DataError(stopped)
+            elif Path(path).suffix.lower() in VIDEO_EXTS:
                 row, stopped = predict_video(net, path, out, stem, threshold, spacing, min_area, every, batch, progress=True); rows.append(row)
                 if stopped: raise DataError(stopped)  # the frames before it are in the outputs, the file counts as failed
             else: row, les = predict_file(net, path, out, stem, threshold, tta, spacing, min_area); rows.append(row); lesions.append(les)
@@ -384,6 +390,8 @@ def predict_video(net:Predictor, path:str|Path, out_dir:str|Path, stem:str|None=
                   batch:int=8,          # Frames per network batch
                   progress:bool=False,  # A progress bar with the frames per second
                   reader=None,          # Frames from elsewhere (a multi-frame DICOM): like `VideoReader`, default `VideoReader(path, every)`
+                  masks:list|None=None, # A list to append each predicted frame's (H,W) bool mask to (for a DICOM SEG)
+                  spacing_source:str|None=None, # Where `spacing` came from (as in `predict_file`)
                  )->tuple: # (row of report.csv, the line where decoding stopped or None)
     "Segment a video: `<stem>_overlay.mp4` (lesions drawn, at the source's rate / `every`) and `<stem>_frames.csv` (one row per predicted frame)."
     reader, out, stem = reader or VideoReader(path, every), Path(out_dir), stem or Path(path).stem
@@ -400,6 +408,7 @@ def predict_video(net:Predictor, path:str|Path, out_dir:str|Path, stem:str|None=
         for chunk in _batches(decoded, batch, stop):
             probs, frames = segment_frames(net, chunk, clock, threshold)
             for f in frames: put(overlays, f, stop)
+            if masks is not None: masks += [p > threshold for p in probs]
             ms, t0 = 1000 * (time.perf_counter() - t0) / len(chunk), time.perf_counter()
             with clock("overlay"): rows += [frame_row(i, t, p, threshold, min_area, spacing, ms) for (i, t, _), p in zip(chunk, probs)]
             if bar is not None: bar.update(min(len(rows), total)); bar.comment = f"{1000 / ms:.1f} frames/s"
@@ -416,8 +425,42 @@ def predict_video(net:Predictor, path:str|Path, out_dir:str|Path, stem:str|None=
     _write_csv(frames, out/files["frames_file"])
     row = dict(image=str(path), height=reader.height, width=reader.width, n_frames=reader.n_decoded, frames_predicted=len(frames),
                fps_source=float(reader.rate), every=every, frames_with_lesion=int(frames.lesion_present.sum()), threshold=threshold,
+               spacing_mm=spacing, spacing_source=spacing_source or ("--spacing" if spacing else "pixels"),
                ms_per_frame=float(frames.ms_per_frame.mean()) if len(frames) else math.nan, **clock.ms_per_frame(len(frames)), **files)
     return row, reader.stopped
+
+# %% ../nbs/07b_predict.ipynb #d76483a6
+def dicom_spacing(image:DicomImage,       # `read_dicom`'s result
+                  spacing:float|None=None, # The user's `--spacing` in mm, which wins
+                 )->tuple: # (pixel side in mm or None, where it came from)
+    "The pixel side a DICOM image is measured with, and its source in words."
+    if spacing: return spacing, "--spacing"
+    if image.spacing is None: return None, image.spacing_note
+    r, c = image.spacing
+    note = "" if np.isclose(r, c) else f" (pixels {r:g} x {c:g} mm: lengths use their geometric mean, areas are exact)"
+    return float(np.sqrt(r * c)), image.spacing_note + note
+
+def predict_dicom(net:Predictor, path:str|Path, out_dir:str|Path, stem:str|None=None, # As in `predict_file`
+                  threshold:float=0.5, tta:bool=False, spacing:float|None=None, min_area:int=MIN_LESION_AREA,
+                  every:int=1, batch:int=8, progress:bool=False, # For a cine loop, as in `predict_video`
+                 )->tuple: # (row of report.csv, lesions DataFrame or None for a loop, the line where decoding stopped or None)
+    "A DICOM file: one frame as an image, a cine loop as a video; the mask also as DICOM SEG `<stem>_seg.dcm` referencing the source."
+    image, out, stem = read_dicom(path), Path(out_dir), stem or Path(path).stem
+    px, source = dicom_spacing(image, spacing)
+    masks, lesions, stopped = [], None, None
+    if image.multiframe:
+        reader = DicomFrames(image, every)
+        row, stopped = predict_video(net, path, out, stem, threshold, px, min_area, every, batch, progress, reader=reader, masks=masks, spacing_source=source)
+        row["rate_source"] = reader.rate_source
+    else:
+        row, lesions = predict_file(net, path, out, stem, threshold, tta, px, min_area, spacing_source=source)
+        masks = [np.asarray(Image.open(out/row["mask_file"])) > 0]
+    row["seg_file"] = ""
+    if len(masks) == len(image.frames):
+        write_dicom_seg(np.stack(masks) if image.multiframe else masks[0], image, out/f"{stem}_seg.dcm", model=net.cfg.get("model_name", "unknown"))
+        row["seg_file"] = f"{stem}_seg.dcm"
+    else: row["seg_note"] = f"no DICOM SEG: only every {every}th frame was predicted"
+    return {**row, "study_uid": image.study_uid, "series_uid": image.series_uid, "sop_uid": image.sop_uid}, lesions, stopped
 
 # %% ../nbs/07b_predict.ipynb #73676f69
 def parity_images(data_dir:str|Path=None, # Folder holding BUSI/ and Kvasir-SEG/ (default: `resolve_data_dir()`)
