@@ -9,7 +9,7 @@ from __future__ import annotations
 import json, shlex, tempfile
 from pathlib import Path
 import numpy as np, pandas as pd, torch
-from .core import RadiomicNetError, PROJECT_DIR, portable_path, renamed_flags
+from .core import RadiomicNetError, PROJECT_DIR, RENAMED_FLAGS, portable_path
 from .metrics import DIAGNOSIS_CLASSES, confusion_counts, diagnosis_metrics, ratio_metrics
 from .evaluate import predict_split, native_masks, samples_test_set, score_native, summarize
 from .stats import effect_words, verdict
@@ -109,15 +109,17 @@ def gates_ablation(dataset:str, protocol:str, # The model's data set and protoco
                                 p_wilcoxon=float(none.p_vs_full), p_seeds=float(none.p_seeds_vs_full)))
 
 def portable_command(command:str,   # A recorded command line
-                     out:str=None,   # Where the reproduction writes (its `--out`)
+                     out:str=None,   # Where the reproduction writes
                     )->str:
-    "A recorded command line in today's flags (`renamed_flags`) with its output folder (`--out`) removed, or replaced by `out`: a reproduction never writes over the committed runs."
+    "A recorded command line, its flags as recorded (it runs at its own commit, whose flags they are), with its output folder removed, or replaced by `out`: a reproduction never writes over the committed runs."
     script, *args = shlex.split(command)
-    words, kept = renamed_flags(script, args, warn=False), [script]
-    for i, w in enumerate(words):
-        if i and words[i - 1] == "--out": kept.pop(); continue
+    out_flags = {"--out", *(old for old, new in RENAMED_FLAGS.get(script, {}).items() if new == "--out")}
+    flag, kept = next((a for a in args if a in out_flags), "--out"), [script]
+    for i, w in enumerate(args):
+        if w in out_flags: continue
+        if i and args[i - 1] in out_flags: continue
         kept.append(w)
-    if out: kept += ["--out", str(out)]
+    if out: kept += [flag, str(out)]
     return shlex.join(kept)
 
 # %% ../nbs/07c_package.ipynb #f6d7365c
