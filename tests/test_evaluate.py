@@ -252,7 +252,7 @@ def test_image_without_a_mask_is_refused_and_the_others_go_on(tiny_checkpoint, t
     Image.fromarray(synthetic_pair(9, 32)[0]).save(folder/"images"/"lonely.jpg")
     result, lines = _evaluate(tiny_checkpoint, folder, tmp_path/"out")
     assert lines == [f"refused: {folder/'images'/'lonely.jpg'}: no mask file for this image "
-                     "(expected 'images/name.png' with 'masks/name.png' (PNG/JPG/JPEG/BMP/TIF/TIFF))"]
+                     "(expected 'images/name.png' with 'masks/name.png' (PNG/JPG/JPEG/BMP/TIF/TIFF/DCM/DICOM))"]
     assert sorted(result["table"].image_id) == ["case0", "case1", "case2"]
     assert result["metrics"]["n_images"] == 3 and result["metrics"]["n_refused"] == 1
     assert (tmp_path/"out"/"refused.txt").read_text() == lines[0].removeprefix("refused: ") + "\n"
@@ -300,7 +300,7 @@ def test_cli_reports_each_refused_file_and_the_counts(tiny_checkpoint, tmp_path)
     assert out.returncode == 0, out.stderr
     refused = [l for l in out.stderr.splitlines() if l.startswith("refused: ")]
     assert sorted(refused) == sorted([f"refused: {folder/'images'/'extra.bmp'}: no mask file for this image "
-                                      "(expected 'images/name.png' with 'masks/name.png' (PNG/JPG/JPEG/BMP/TIF/TIFF))",
+                                      "(expected 'images/name.png' with 'masks/name.png' (PNG/JPG/JPEG/BMP/TIF/TIFF/DCM/DICOM))",
                                       f"refused: {folder/'images'/'case1.png'}: unreadable or truncated image (cannot identify image file "
                                       f"'{folder/'images'/'case1.png'}')"])
     assert out.stdout.splitlines()[-1] == f"evaluated 2 images, refused 2 files; tables and figures in {tmp_path/'out'}"
