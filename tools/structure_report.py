@@ -1,0 +1,80 @@
+#!/usr/bin/env python
+"""The package's shape, checked: every module's line count and its one concern (the first line of its docstring), the
+longest export cell of every notebook, and every import that points backwards along the notebook order.
+
+Limits (issue 34): no module over ~450 lines, no export cell over ~40 lines, no import of a module whose notebook comes
+later. Imports inside a function (lazy: the CLI, the model registry) are listed apart, since they run only when called.
+Exits with status 1 when a limit is broken, so that it can gate a change.
+
+    python tools/structure_report.py
+"""
+import ast, json, re, sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PKG, NBS = ROOT/"radiomicnet", ROOT/"nbs"
+MAX_MODULE_LINES, MAX_CELL_LINES = 450, 40
+
+def module_notebook(path:Path)->str|None:
+    "The notebook a generated module comes from (nbdev's 'File to edit' line), or None for a hand-kept file."
+    m = re.search(r"File to edit: \.\./nbs/(\S+\.ipynb)", path.read_text())
+    return m.group(1) if m else None
+
+def concern(path:Path)->str:
+    "The first line of the module's docstring."
+    doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else "(no docstring)"
+
+def imports(path:Path)->tuple:
+    "(top-level, inside functions): the radiomicnet modules the file imports."
+    tree, top, lazy = ast.parse(path.read_text()), set(), set()
+    def names(node):
+        if isinstance(node, ast.ImportFrom):
+            base = ("radiomicnet." if node.level else "") + (node.module or "")
+            if node.level and not node.module: return {f"radiomicnet.{a.name}" for a in node.names}
+            return {base} if base.startswith("radiomicnet") else set()
+        if isinstance(node, ast.Import): return {a.name for a in node.names if a.name.startswith("radiomicnet")}
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "import_module" and node.args and isinstance(node.args[0], ast.Constant):
+            return {node.args[0].value} if str(node.args[0].value).startswith("radiomicnet") else set()
+        return set()
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)): top |= names(node)
+    for fn in ast.walk(tree):
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for node in ast.walk(fn): lazy |= names(node)
+    for d in (top, lazy): d.discard("radiomicnet")
+    return top, lazy
+
+def longest_export_cell(nb:Path)->int:
+    "Lines of the notebook's longest `#| export` cell (0 without one)."
+    cells = json.loads(nb.read_text())["cells"]
+    srcs = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    return max((len(s.splitlines()) for s in srcs if s.lstrip().startswith(("#| export", "#|export"))), default=0)
+
+def main()->int:
+    order = {p.name: i for i, p in enumerate(sorted(NBS.glob("*.ipynb")))}
+    modules = {f"radiomicnet.{p.stem}": p for p in sorted(PKG.glob("*.py")) if p.stem not in ("__init__", "_modidx")}
+    where = {m: module_notebook(p) for m, p in modules.items()}
+    broken = 0
+    print(f"{'module':28} {'lines':>5}  concern")
+    for m, p in modules.items():
+        n = len(p.read_text().splitlines()); broken += n > MAX_MODULE_LINES
+        print(f"{m:28} {n:5}{' !' if n > MAX_MODULE_LINES else '  '} {concern(p)[:110]}")
+    print(f"\n{'notebook':28} {'longest export cell':>20}")
+    for nb in sorted(NBS.glob("*.ipynb")):
+        n = longest_export_cell(nb); broken += n > MAX_CELL_LINES
+        print(f"{nb.name:28} {n:20}{' !' if n > MAX_CELL_LINES else ''}")
+    print("\nimports pointing backwards along the notebook order (a module importing one whose notebook comes later):")
+    found = False
+    for m, p in modules.items():
+        top, lazy = imports(p)
+        for kind, targets in (("top level", top), ("lazy, inside a function", lazy)):
+            for t in sorted(targets):
+                if where.get(m) and where.get(t) and order[where[t]] > order[where[m]]:
+                    found = True; broken += kind == "top level"
+                    print(f"  {m} ({where[m]}) -> {t} ({where[t]}): {kind}")
+    if not found: print("  none")
+    print(f"\n{broken} limit(s) broken (modules <= {MAX_MODULE_LINES} lines, export cells <= {MAX_CELL_LINES} lines, no top-level backward import)")
+    return 1 if broken else 0
+
+if __name__ == "__main__": sys.exit(main())
