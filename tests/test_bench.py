@@ -67,10 +67,10 @@ def test_gpu_script_says_when_there_is_no_cuda_device():
     run = subprocess.run(["bash", str(BENCH/"gpu.sh")], capture_output=True, text=True)
     assert run.returncode == 2 and "no CUDA device" in run.stderr
 
-@pytest.mark.parametrize("script", ["fast_accuracy.py", "video.py"])
-def test_video_and_fast_accuracy_benches_answer_help(script):
+@pytest.mark.parametrize("script,flag", [("fast_accuracy.py", "--checkpoint"), ("video.py", "--backends")])
+def test_video_and_fast_accuracy_benches_answer_help(script, flag):
     run = subprocess.run([sys.executable, str(BENCH/script), "--help"], capture_output=True, text=True)
-    assert run.returncode == 0 and run.stdout.startswith("usage:") and "--checkpoint" in run.stdout, run.stderr
+    assert run.returncode == 0 and run.stdout.startswith("usage:") and flag in run.stdout, run.stderr
 
 def test_startup_bench_answers_help():
     run = subprocess.run([sys.executable, str(BENCH/"startup.py"), "--help"], capture_output=True, text=True)
