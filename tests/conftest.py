@@ -1,5 +1,6 @@
 "Shared pytest fixtures: where the genuine BUSI / Kvasir-SEG data are, or a clear skip."
-import os
+import os, shutil, tempfile
+from contextlib import contextmanager
 from pathlib import Path
 import pytest
 
@@ -33,3 +34,31 @@ def one_torch_thread():
     n = torch.get_num_threads(); torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+# The flags headless Chromium needs on our machines (closed network, running as root).
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-dev-shm-usage"]
+
+@contextmanager
+def headless_chromium(extra_flags:tuple=(), # Flags beyond `CHROMIUM_FLAGS` (e.g. a window size)
+                      logs:tuple=("browser",), # The logs to record ('browser', 'performance')
+                     ):
+    "Debian's Chromium, headless, driven by selenium through Debian's chromedriver (a skip without them); its profile is removed afterwards."
+    if not Path(CHROMIUM).exists(): pytest.skip("no chromium binary installed (apt-get install chromium chromium-driver, as .ci/run does)")
+    assert Path(CHROMEDRIVER).exists(), f"{CHROMEDRIVER} missing: apt-get install chromium-driver"
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    profile = tempfile.mkdtemp(prefix="radiomicnet-chromium-")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in [*CHROMIUM_FLAGS, *extra_flags, f"--user-data-dir={profile}"]: opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {k: "ALL" for k in logs})
+    driver = webdriver.Chrome(options=opts, service=Service(CHROMEDRIVER))
+    driver.set_page_load_timeout(60)
+    try: yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)

@@ -9,12 +9,9 @@ from PIL import Image
 
 pytest.importorskip("gradio", reason="the app extra is not installed: pip install -e '.[app]'")
 from radiomicnet.app import AppResult, ModelCache, segment_request
+from conftest import headless_chromium
 
 REPO = Path(__file__).resolve().parent.parent
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--window-size=1280,1000"]
 MAX_MB = 5  # the test server's upload limit: small, so that a file over it is quick to make
 SHOTS = REPO/"nbs"/"images"
 
@@ -158,20 +155,7 @@ def test_bad_input_through_gradio_client(server, tmp_path, busi_images):
 @pytest.fixture(scope="module")
 def browser():
     "Headless Debian Chromium driven by selenium, recording every request the page makes."
-    if not Path(CHROMIUM).exists(): pytest.skip("no chromium binary installed (apt-get install chromium chromium-driver, as .ci/run does)")
-    assert Path(CHROMEDRIVER).exists(), f"{CHROMEDRIVER} missing: apt-get install chromium-driver"
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    profile = tempfile.mkdtemp(prefix="radiomicnet-chromium-")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for flag in CHROMIUM_FLAGS + [f"--user-data-dir={profile}"]: opts.add_argument(flag)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(options=opts, service=Service(CHROMEDRIVER))
-    driver.set_page_load_timeout(60)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    with headless_chromium(["--window-size=1280,1000"], logs=("browser", "performance")) as driver: yield driver
 
 class Page:
     "The app's page in the browser: upload files, set the model folder, wait for what it shows."

@@ -9,15 +9,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt, nbformat, numpy as np, pandas as pd, pytest, yaml
 from radiomicnet.core import RadiomicNetError
 from radiomicnet.docs import build_site, mathjax_dir, page_name, sidebar_sections
+from conftest import headless_chromium
 
 REPO = Path(__file__).resolve().parent.parent
 NBS = REPO/"nbs"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-# The flags headless Chromium needs on our machines (closed network, running as root).
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--disable-dev-shm-usage"]
 TABLE_VALUES = {"model": ["radiomicnet-demo", "unet-demo"], "dice": [0.812, 0.779], "iou": [0.701, 0.654]}
 
 def copy_nbs(dst:Path, keep=None)->Path:
@@ -154,21 +149,9 @@ def served(site):
 @pytest.fixture(scope="module")
 def browser():
     "Headless Debian Chromium driven by selenium through Debian's chromedriver."
-    if not Path(CHROMIUM).exists(): pytest.skip("no chromium binary installed (apt-get install chromium chromium-driver, as .ci/run does)")
-    assert Path(CHROMEDRIVER).exists(), f"{CHROMEDRIVER} missing: apt-get install chromium-driver"
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    profile = tempfile.mkdtemp(prefix="radiomicnet-chromium-")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for flag in CHROMIUM_FLAGS + [f"--user-data-dir={profile}"]: opts.add_argument(flag)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=opts, service=Service(CHROMEDRIVER))
-    driver.set_page_load_timeout(60)
-    driver.set_script_timeout(60)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    with headless_chromium() as driver:
+        driver.set_script_timeout(60)
+        yield driver
 
 BROKEN_IMAGES_JS = "return [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src.slice(0, 100));"
 LINKS_JS = "return [...document.querySelectorAll(arguments[0])].map(a => a.href);"
