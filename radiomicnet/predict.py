@@ -32,13 +32,15 @@ __all__ = ['VIDEO_EXTS', 'ENCODER_OPTIONS', 'VIDEO_STAGES', 'read_input_image', 
            'dicom_spacing', 'predict_dicom', 'parity_images', 'onnx_parity', 'export_onnx']
 
 # %% ../nbs/07b_predict.ipynb #50defcbb
-def read_input_image(path:str|Path # An image file: PNG, JPEG, BMP or TIFF; grey, RGB, RGBA, palette or 16-bit
+def read_input_image(path:str|Path, # An image file: PNG, JPEG, BMP or TIFF; grey, RGB, RGBA, palette or 16-bit
+                     rgb:np.ndarray|None=None, # Its pixels when already decoded (a DICOM frame): only checked, not read again
                     )->np.ndarray: # (H,W,3) uint8 RGB
     "A user's image as (H,W,3) uint8 RGB; unreadable, truncated, oversized (decompression bomb) or tiny files raise a one-line `DataError` naming the file."
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try: rgb = read_image(path)
-        except Image.DecompressionBombWarning as e: raise DataError(f"{path}: refused ({e})") from None
+    if rgb is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            try: rgb = read_image(path)
+            except Image.DecompressionBombWarning as e: raise DataError(f"{path}: refused ({e})") from None
     try: check_image_size(*rgb.shape[:2])
     except DataError as e: raise DataError(f"{path}: {e}") from None
     return rgb
@@ -102,9 +104,10 @@ def predict_file(net:Predictor,            # The model, in any backend
                  spacing:float|None=None,  # Pixel side in mm for the lesion report
                  min_area:int=MIN_LESION_AREA, # Smallest lesion reported, in pixels
                  spacing_source:str|None=None, # Where `spacing` came from, for the report (default: '--spacing', or 'pixels' without one)
+                 rgb:np.ndarray|None=None, # The image's (H,W,3) uint8 pixels when the caller has decoded them already (a DICOM frame)
                 )->tuple: # (row of report.csv as a dict, lesions DataFrame)
     "Predict one image file: write its mask, 16-bit probability map and overlay; return its report row and lesion table."
-    rgb, out, stem = read_input_image(path), Path(out_dir), stem or Path(path).stem
+    rgb, out, stem = read_input_image(path, rgb), Path(out_dir), stem or Path(path).stem
     pred = net.predict_batch([rgb], tta)[0]
     diagnosis = diagnosis_probs(pred, net.cfg.get("diagnosis_classes"))
     mask = pred.prob > threshold
@@ -453,7 +456,7 @@ def predict_dicom(net:Predictor, path:str|Path, out_dir:str|Path, stem:str|None=
         row, stopped = predict_video(net, path, out, stem, threshold, px, min_area, every, batch, progress, reader=reader, masks=masks, spacing_source=source)
         row["rate_source"] = reader.rate_source
     else:
-        row, lesions = predict_file(net, path, out, stem, threshold, tta, px, min_area, spacing_source=source)
+        row, lesions = predict_file(net, path, out, stem, threshold, tta, px, min_area, spacing_source=source, rgb=image.frames[0])
         masks = [np.asarray(Image.open(out/row["mask_file"])) > 0]
     row["seg_file"] = ""
     if len(masks) == len(image.frames):
