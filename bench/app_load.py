@@ -2,7 +2,7 @@
 """The web app under load: `radiomicnet-app` in its own process, eight requests sent at once with gradio_client, each
 a BUSI test image, as eight people pressing the button at the same moment.
 
-The app queues its requests and runs `concurrency_limit()` of them at a time (half the cores, notebook 07d), so the
+The app queues its requests and runs `concurrency_limit()` of them at a time (half the cores, notebook 26), so the
 eight finish one batch after another: the last one waits for the others. The bench checks that all eight complete
 with a result, and records each request's wall time (from the common start to its answer), the total, the server's
 resident memory when idle (after one warm-up request) and at its peak (`VmHWM` of /proc/<pid>/status: the high-water

@@ -25,9 +25,9 @@ import torch
 from fastcore.script import call_parse
 from fastprogress.fastprogress import progress_bar
 from radiomicnet.core import PROJECT_DIR, RadiomicNetError, cli_errors, portable_path
-from radiomicnet.data import load_split
-from radiomicnet.evaluate import paired_wilcoxon, run_config, segmentation_metrics
-from radiomicnet.infer import Predictor
+from radiomicnet.data.datasets import load_split
+from radiomicnet.eval.evaluate import paired_wilcoxon, run_config, segmentation_metrics
+from radiomicnet.infer.predictor import Predictor
 from common import MACHINE_COLUMNS, RESULTS_DIR, append_rows, load_average, machine_row, warn_if_unreliable
 
 TARGET_DROP = 0.005  # largest mean-DSC drop of --fast allowed on each test set

@@ -3,12 +3,12 @@
 
 Rows (one per model and batch size), each measured in a fresh process so that its peak resident memory is its own:
 
-- `radiomicnet-e2e`: `radiomicnet.infer.Predictor` on its torch backend: `preprocess` (the radiomics features of the batch,
+- `radiomicnet-e2e`: `radiomicnet.infer.predictor.Predictor` on its torch backend: `preprocess` (the radiomics features of the batch,
   standardised) then the network, and the mask (logits > 0);
 - `radiomicnet-e2e-fast`: the same on the int8 backend (ONNX Runtime, int8 calibrated on `--calibration` images; on CUDA, where
   ONNX Runtime's GPU build is not a dependency, the torch backend);
 - `radiomicnet-local-e2e`: `radiomicnet-e2e` for the `rag_local` variant (issue 20): the same plus a local radiomics map
-  (the variant's windows, notebook 05) for every gate's spatial branch; its cost over `radiomicnet-e2e`
+  (the variant's windows, notebook 12) for every gate's spatial branch; its cost over `radiomicnet-e2e`
   is the price of the map;
 - `radiomicnet-features`: the features and their standardisation alone; `radiomicnet`: the network alone (eager);
 - `unet`, `unetpp`, `ukan`: the baselines' networks alone (eager);
@@ -37,10 +37,10 @@ import torch
 from fastcore.script import call_parse
 from radiomicnet.core import DataError, RadiomicNetError, cli_errors, resolve_data_dir
 from radiomicnet.features import FeatureScaler, radiomics_features_torch
-from radiomicnet.infer import (OnnxBackend, Predictor, build_int8, export_network, load_pretrained, preprocess, pretrained_folder,
+from radiomicnet.infer.predictor import (OnnxBackend, Predictor, build_int8, export_network, load_pretrained, preprocess, pretrained_folder,
                                radiomics_of, read_config)
-from radiomicnet.model import create_model, load_checkpoint, pretrained_cfg
-from radiomicnet.train import VARIANTS
+from radiomicnet.model.net import create_model, load_checkpoint, pretrained_cfg
+from radiomicnet.train.learner import VARIANTS
 from common import MACHINE_COLUMNS, RESULTS_DIR, append_rows, bench_images, load_average, machine_row, warn_if_unreliable
 
 MODELS = ("radiomicnet-e2e", "radiomicnet-e2e-fast", "radiomicnet-local-e2e", "radiomicnet-features", "radiomicnet", "unet", "unetpp", "ukan")
@@ -67,7 +67,7 @@ def end_to_end(pred:Predictor, size:int):
     return fn
 
 def int8_predictor(model, cfg:dict, calibration:list, folder:str)->Predictor:
-    "The int8 backend of a model in memory, calibrated on `calibration` images (`radiomicnet.infer.build_int8`)."
+    "The int8 backend of a model in memory, calibrated on `calibration` images (`radiomicnet.infer.predictor.build_int8`)."
     inp = preprocess(calibration, cfg["img_size"], FeatureScaler.from_state_dict(cfg["scaler"]))
     return Predictor(OnnxBackend(build_int8(model, cfg, Path(folder)/"int8.onnx", log=lambda l: None, calibration=inp)), cfg)
 

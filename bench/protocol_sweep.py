@@ -1,9 +1,9 @@
 """The sweeps that chose the training settings, each trained from scratch and scored on a validation split (never the test split).
 
 - `--grid cpu` (the default) chose the `cpu` protocol: fastai's learning-rate finder, then peak rate x schedule, image size
-  and epoch cap, on BUSI. Notebook 05 shows the table.
+  and epoch cap, on BUSI. Notebook 12 shows the table.
 - `--grid quick` chose the `quick` budget of `radiomicnet-paper`: RadiomicNet full on the synthetic data set, image size x
-  epochs x peak rate x batch size, over two seeds (its validation split has 15 images). Notebook 09 shows the table.
+  epochs x peak rate x batch size, over two seeds (its validation split has 15 images). Notebook 28 shows the table.
 
     python bench/protocol_sweep.py                 # every step not yet done (finished runs are reused, a killed one resumes)
     python bench/protocol_sweep.py --only lr_find  # just the learning-rate finder
@@ -19,8 +19,8 @@ import numpy as np, pandas as pd, torch
 import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
 from fastcore.script import call_parse
 from radiomicnet.core import PROJECT_DIR, atomic_path, git_commit
-from radiomicnet.data import get_dls
-from radiomicnet.train import build_learner, train_run
+from radiomicnet.data.datasets import get_dls
+from radiomicnet.train.learner import build_learner, train_run
 
 # name: settings that differ from the base (one_cycle, peak 1e-3, 128 px, 20 epochs, no early stopping)
 BASE = dict(schedule="one_cycle", lr=1e-3, img_size=128, epochs=20)

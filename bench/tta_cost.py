@@ -3,7 +3,7 @@
 
 `radiomicnet-evaluate --tta` records `ms_per_image` for the whole split, and that time includes loading the checkpoint and
 the split's images (the `tta.csv` table's `ms_plain` and `ms_tta` columns), so the prediction itself is a small part of it.
-This bench times `radiomicnet.evaluate.predict_probs` alone, on the same images in memory, with `tta=False` and `tta=True`:
+This bench times `radiomicnet.eval.evaluate.predict_probs` alone, on the same images in memory, with `tta=False` and `tta=True`:
 each timing is the median of `--repeats` passes over the images after one warm-up pass.
 
 Writes bench/results/tta-cost.csv (older rows kept) with the machine and its load (bench/common.py), and prints the ms per
@@ -17,8 +17,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see bench/features.py: bu
 import torch
 from fastcore.script import call_parse
 from radiomicnet.core import cli_errors, resolve_data_dir
-from radiomicnet.evaluate import predict_probs
-from radiomicnet.infer import preprocess
+from radiomicnet.eval.evaluate import predict_probs
+from radiomicnet.infer.predictor import preprocess
 from common import MACHINE_COLUMNS, RESULTS_DIR, append_rows, bench_images, load_average, machine_row, warn_if_unreliable
 from inference import median_seconds, radiomicnet_parts
 

@@ -40,7 +40,7 @@ def cli_errors(func):
 class MissingExtra(RadiomicNetError):
     "An optional dependency that is not installed; the message names the extra of `[project.optional-dependencies]` that brings it."
 
-def import_extra(module:str,    # The module to import, e.g. 'onnxruntime', or one of ours that needs it, e.g. 'radiomicnet.docs'
+def import_extra(module:str,    # The module to import, e.g. 'onnxruntime', or one of ours that needs it, e.g. 'radiomicnet.docs.site'
                  extra:str,     # The extra of `[project.optional-dependencies]` that installs what it needs
                  what:str=None, # What needs it, for the message (default: the running command's name)
                 ):

@@ -22,7 +22,7 @@ def data_dir():
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory):
     "A checkpoint from a tiny synthetic training run (1 epoch, 16 images of 64x64, seconds): real plumbing, meaningless masks."
-    from radiomicnet.train import train_run
+    from radiomicnet.train.learner import train_run
     out = tmp_path_factory.mktemp("tiny-run")
     train_run("synthetic", img_size=64, epochs=1, bs=8, subset=16, out_dir=out, device="cpu")
     return out/"best.pt"

@@ -1,4 +1,4 @@
-"""The local web app (`radiomicnet-app`, notebook 07d): started as a command on a free port, driven in headless Debian
+"""The local web app (`radiomicnet-app`, notebook 26): started as a command on a free port, driven in headless Debian
 Chromium as a user drives it, and called through gradio_client; bad input of every kind, and the server keeps serving.
 
 With RADIOMICNET_SCREENSHOTS=1 the browser test also saves the documentation's screenshots to nbs/images/app-*.png."""
@@ -16,25 +16,25 @@ MAX_MB = 5  # the test server's upload limit: small, so that a file over it is q
 SHOTS = REPO/"nbs"/"images"
 
 def predict_reads_dicom()->bool:
-    "Whether `radiomicnet.predict.predict_files` routes DICOM files (the app shows whatever it writes)."
-    import radiomicnet.predict
-    return "is_dicom" in Path(radiomicnet.predict.__file__).read_text()
+    "Whether `radiomicnet.infer.predict.predict_files` routes DICOM files (the app shows whatever it writes)."
+    import radiomicnet.infer.predict
+    return "is_dicom" in Path(radiomicnet.infer.predict.__file__).read_text()
 
-NO_DICOM = "radiomicnet.predict.predict_files does not route DICOM yet: the app's DICOM input arrives with it"
+NO_DICOM = "radiomicnet.infer.predict.predict_files does not route DICOM yet: the app's DICOM input arrives with it"
 
 # --- inputs -----------------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def busi_images(data_dir):
     "Two BUSI test images (a benign and a malignant one, from the committed split)."
-    from radiomicnet.data import load_split
+    from radiomicnet.data.datasets import load_split
     samples = load_split("busi", "test", data_dir)
     return [next(s.image for s in samples if c in str(s.image)) for c in ("benign", "malignant")]
 
 @pytest.fixture(scope="module")
 def kvasir_frames(data_dir):
     "Four Kvasir-SEG test images at one size (320x256): a cine loop's frames."
-    from radiomicnet.data import load_split, read_image
+    from radiomicnet.data.datasets import load_split, read_image
     return [np.asarray(Image.fromarray(read_image(s.image)).resize((320, 256), Image.Resampling.BILINEAR))
             for s in load_split("kvasir-seg", "test", data_dir, subset=4)]
 
@@ -92,8 +92,8 @@ def test_start_up_errors_are_one_line(tmp_path):
 @pytest.mark.skipif(not predict_reads_dicom(), reason=NO_DICOM)
 def test_a_dicom_image_is_measured_in_mm(tmp_path, busi_images):
     "A BUSI image as single-frame ultrasound DICOM with its spacing in an ultrasound region: lesions in mm², the source named, a SEG to download."
-    from radiomicnet.dicom import write_test_dicom
-    from radiomicnet.data import read_image
+    from radiomicnet.data.dicom import write_test_dicom
+    from radiomicnet.data.datasets import read_image
     dcm = write_test_dicom(tmp_path/"IM0001", read_image(busi_images[0]), spacing_mm=0.08, ultrasound_regions=True)  # no suffix, as PACS exports
     res = segment_request([dcm], "busi", False, None, tmp_path/"req", ModelCache())
     assert res.status.startswith("Segmented 1 file(s)") and len(res.lesions) and set(res.lesions.unit) == {"mm"}, res
@@ -266,7 +266,7 @@ def test_the_page_in_chromium(server, browser, busi_images, kvasir_frames, tmp_p
 @pytest.mark.skipif(not predict_reads_dicom(), reason=NO_DICOM)
 def test_a_dicom_cine_loop_in_chromium(server, browser, kvasir_frames, tmp_path):
     "A generated multi-frame DICOM (Kvasir-SEG frames, 0.2 mm pixels) with the kvasir-seg model: the overlay video, frames.csv and the SEG."
-    from radiomicnet.dicom import write_test_dicom
+    from radiomicnet.data.dicom import write_test_dicom
     dcm = write_test_dicom(tmp_path/"loop.dcm", kvasir_frames, spacing_mm=0.2, rate=5)
     page = Page(browser, server)
     page.set_folder(str(REPO/"models"/"kvasir-seg"))

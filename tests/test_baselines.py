@@ -1,12 +1,12 @@
-"Baselines (nbs/08_baselines.ipynb): registry, forward shapes, parameter counts against the original architectures, weights loading, bad input."
+"Baselines (nbs/04_baselines.ipynb): registry, forward shapes, parameter counts against the original architectures, weights loading, bad input."
 import warnings
 import pytest
 import torch
 import timm
 from radiomicnet.core import CheckpointError
-from radiomicnet.model import create_model, list_models, parameter_breakdown
+from radiomicnet.model.net import create_model, list_models, parameter_breakdown
 from radiomicnet import baselines
-from radiomicnet.baselines import (BASELINES, PAPER_PARAMS_M, TransUNet, UKAN, UNet, UNetPlusPlus, baseline_param_table,
+from radiomicnet.model.baselines import (BASELINES, PAPER_PARAMS_M, TransUNet, UKAN, UNet, UNetPlusPlus, baseline_param_table,
                                    load_timm_weights, transunet_original_params, warn_encoder_from_scratch)
 
 

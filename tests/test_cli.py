@@ -1,4 +1,4 @@
-"One CLI vocabulary (notebook 12_cli), read from every installed console script's --help: the same concept has the same flag everywhere."
+"One CLI vocabulary (notebook 34_cli), read from every installed console script's --help: the same concept has the same flag everywhere."
 import os, re, shutil, subprocess, tomllib
 import pytest
 from conftest import REPO

@@ -9,7 +9,7 @@ from conftest import REPO
 
 @pytest.fixture(scope="module")
 def quick_results(tmp_path_factory):
-    "One real run (RadiomicNet full, 1 epoch, through notebooks 05-07) plus one that fails, on synthetic data."
+    "One real run (RadiomicNet full, 1 epoch, through notebooks 34, 15 and 18) plus one that fails, on synthetic data."
     root = tmp_path_factory.mktemp("results")
     mp = pytest.MonkeyPatch()
     mp.setitem(compare.BUDGETS, "quick", dict(protocol="cpu", img_size=64, epochs=1))
@@ -24,7 +24,7 @@ def test_runs_are_done_or_failed_with_their_error(quick_results):
     assert rows.loc["unet-no_such_variant-s0", "status"] == "failed"
     assert "unknown variant 'no_such_variant'" in rows.loc["unet-no_such_variant-s0", "error"]
     assert pd.read_csv(root/"status.csv").run.tolist() == ["radiomicnet-full-s0", "unet-no_such_variant-s0"]
-    for nb in ["05_training", "06_evaluation", "07_interpretability"]:
+    for nb in ["12_training", "15_evaluation", "18_interpretability"]:
         assert (root/"notebooks"/f"radiomicnet-full-s0-{nb}.ipynb").exists()
     summary = json.loads((root/"runs"/"radiomicnet-full-s0"/"summary.json").read_text())
     assert summary["protocol"] == "cpu" and summary["seed"] == 0 and summary["config"]["epochs"] == 1
@@ -368,17 +368,17 @@ def test_committed_tables_come_from_the_run_files(dataset, budget, tmp_path):
         if values: assert t1.loc[label, "dsc_mean"] == pytest.approx(np.mean(values))
 
 def test_a_renamed_notebook_parameter_stops_the_runner_before_any_run(tmp_path):
-    "A copy of the notebooks whose 05_training calls `epochs` `n_epochs`: one line naming the notebook and the parameter, nothing run."
+    "A copy of the notebooks whose 12_training calls `epochs` `n_epochs`: one line naming the notebook and the parameter, nothing run."
     nbs = tmp_path/"nbs"; nbs.mkdir()
-    for nb in ("05_training.ipynb", "06_evaluation.ipynb", "07_interpretability.ipynb"): shutil.copy(REPO/"nbs"/nb, nbs)
-    nb = json.loads((nbs/"05_training.ipynb").read_text())
+    for nb in ("12_training.ipynb", "15_evaluation.ipynb", "18_interpretability.ipynb"): shutil.copy(REPO/"nbs"/nb, nbs)
+    nb = json.loads((nbs/"12_training.ipynb").read_text())
     cell, = [c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", [])]
     assert any(l.startswith("epochs ") for l in cell["source"])
     cell["source"] = ["n_" + l if l.startswith("epochs ") else l for l in cell["source"]]
-    (nbs/"05_training.ipynb").write_text(json.dumps(nb))
+    (nbs/"12_training.ipynb").write_text(json.dumps(nb))
     with pytest.raises(RadiomicNetError) as e:
         compare.run_paper("synthetic", "quick", tmp_path/"results", runs=[("radiomicnet", "full")], nbs_path=nbs, measure=False)
-    assert str(e.value).startswith(f"{nbs/'05_training.ipynb'}: the paper runner passes parameter(s) epochs that its parameters cell does not define")
+    assert str(e.value).startswith(f"{nbs/'12_training.ipynb'}: the paper runner passes parameter(s) epochs that its parameters cell does not define")
     assert "\n" not in str(e.value) and not (tmp_path/"results").exists()
 
 def test_the_paper_command_exits_non_zero_after_recording_a_failed_run(tmp_path, monkeypatch, capsys):

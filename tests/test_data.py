@@ -1,12 +1,12 @@
-"Tests of radiomicnet.data: the genuine data sets, committed splits, bad input, the feature cache, DataLoaders, download."
+"Tests of radiomicnet.data.datasets: the genuine data sets, committed splits, bad input, the feature cache, DataLoaders, download."
 import functools, http.server, io, os, subprocess, sys, threading, zipfile
 from collections import Counter
 from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
 from PIL import Image
-import radiomicnet.data as rd
+import radiomicnet.data.datasets as rd
 from radiomicnet.core import DataError
-from radiomicnet.data import (DATASETS, SPLITS, SPLITS_DIR, FileSample, cached_radiomics, dataset_root, download_dataset,
+from radiomicnet.data.datasets import (DATASETS, SPLITS, SPLITS_DIR, FileSample, cached_radiomics, dataset_root, download_dataset,
                               get_dls, load_split, make_split_table, read_image, read_mask,
                               read_split_file, scan_dataset, split_csv, synthetic_pair, synthetic_samples)
 from radiomicnet.cli import radiomicnet_download
@@ -69,7 +69,7 @@ def test_kvasir_masks_are_thresholded_at_128(data_dir):
     assert (mask == (grey >= 128)).mean() > 0.999
 
 def test_committed_splits_are_regenerated_byte_for_byte(data_dir):
-    "The generator in 04_data reproduces radiomicnet/splits/*.csv exactly (reads all 1780 images once)."
+    "The generator in 08_datasets reproduces radiomicnet/splits/*.csv exactly (reads all 1780 images once)."
     for d in DATASETS:
         assert split_csv(make_split_table(d, data_dir)) == (SPLITS_DIR/f"{d}.csv").read_text(), d
 

@@ -3,12 +3,12 @@ import json, os, shutil, subprocess, sys
 from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
 from PIL import Image
-from radiomicnet.diagnose import (DIAGNOSIS_CLASSES, UncertaintyWeighting, classical_run, descriptor_table, diagnosis_run, diagnosis_samples,
+from radiomicnet.diagnosis.net import (DIAGNOSIS_CLASSES, UncertaintyWeighting, classical_run, descriptor_table, diagnosis_run, diagnosis_samples,
                                   hierarchical_losses, hierarchical_probs, inverse_frequency_weights, build_diagnosis_results, auc_columns,
                                   diagnosis_tables, diagnosis_test_sets, diagnosis_verdict, paired_auc_difference)
-from radiomicnet.stats import p_cell
-from radiomicnet.metrics import auc_ci, classification_ece, diagnosis_metrics, sensitivity_at_specificity
-from radiomicnet.data import synthetic_pair
+from radiomicnet.eval.stats import p_cell
+from radiomicnet.eval.metrics import auc_ci, classification_ece, diagnosis_metrics, sensitivity_at_specificity
+from radiomicnet.data.datasets import synthetic_pair
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -174,11 +174,11 @@ def test_paired_difference_prints_p_below_resolution_as_a_bound():
 def test_test_sets_come_from_the_duplicates_module(monkeypatch):
     import types
     fake = types.SimpleNamespace(dedup_test_ids=lambda d: ["a", "c"], label_conflicts=lambda d: ["b", "z"])
-    monkeypatch.setitem(sys.modules, "radiomicnet.duplicates", fake)
+    monkeypatch.setitem(sys.modules, "radiomicnet.data.duplicates", fake)
     assert diagnosis_test_sets("busi", list("abcd")) == ({"test": list("abcd"), "test_dedup": ["a", "c"], "test_no_conflicts": ["a", "c", "d"]}, "")
-    monkeypatch.setitem(sys.modules, "radiomicnet.duplicates", None)
+    monkeypatch.setitem(sys.modules, "radiomicnet.data.duplicates", None)
     sets, why = diagnosis_test_sets("busi", ["a"])
-    assert sets == {"test": ["a"]} and "radiomicnet.duplicates gave no lists" in why
+    assert sets == {"test": ["a"]} and "radiomicnet.data.duplicates gave no lists" in why
 
 def _deep_run(folder, name, seed, valid_auc, preds, commit="aaaaaaa"):
     run = folder/"runs"/f"{name}-s{seed}"; run.mkdir(parents=True)

@@ -2,8 +2,8 @@
 import highdicom
 import numpy as np
 import pytest
-from radiomicnet.data import read_image, read_mask
-from radiomicnet.dicom import is_dicom, read_dicom, write_dicom_seg, write_test_dicom
+from radiomicnet.data.datasets import read_image, read_mask
+from radiomicnet.data.dicom import is_dicom, read_dicom, write_dicom_seg, write_test_dicom
 
 def kvasir_pair(data_dir):
     "The first Kvasir-SEG image and its mask (thresholded at 128, as the data loader does)."

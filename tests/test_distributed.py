@@ -1,8 +1,8 @@
 "Distributed training through fastai: `train_run` under `torchrun` with 2 CPU processes (gloo) against the same run in one process."
 import os, subprocess, sys, textwrap
 import numpy as np, pytest, torch
-from radiomicnet.data import get_dls
-from radiomicnet.model import load_checkpoint
+from radiomicnet.data.datasets import get_dls
+from radiomicnet.model.net import load_checkpoint
 from radiomicnet import train
 
 TINY = dict(dataset="synthetic", img_size=64, bs=4, subset=16, epochs=2, seed=0, device="cpu")  # 16 training images: 4 batches, or 2 per rank

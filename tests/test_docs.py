@@ -8,7 +8,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt, nbformat, numpy as np, pandas as pd, pytest, yaml
 from radiomicnet.core import RadiomicNetError
-from radiomicnet.docs import build_site, mathjax_dir, page_name, sidebar_sections
+from radiomicnet.docs.site import build_site, mathjax_dir, page_name, sidebar_sections
 from conftest import headless_chromium
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,7 +42,7 @@ def fake_results(root:Path, dataset:str="synthetic")->Path:
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_markdown_cell("# Evaluation\n> An executed run."),
         nbformat.v4.new_markdown_cell("The gate: $$g = \\sigma(\\gamma)$$"),
-        nbformat.v4.new_code_cell("#| default_exp evaluate"),
+        nbformat.v4.new_code_cell("#| default_exp eval.evaluate"),
         nbformat.v4.new_code_cell('#| export\ndef demo_metric(x):\n    "A made-up metric."\n    return x'),
         nbformat.v4.new_code_cell("1 + 1", execution_count=1, outputs=[
             nbformat.v4.new_output("execute_result", {"text/plain": "2"}, execution_count=1)]),
@@ -50,7 +50,7 @@ def fake_results(root:Path, dataset:str="synthetic")->Path:
         nbformat.v4.new_code_cell(f"import pathlib\npathlib.Path({str(run/'rerun-marker')!r}).write_text('ran')", execution_count=2)])
     nb.metadata = {"kernelspec": {"display_name": "python3", "language": "python", "name": "python3"},
                    "language_info": {"name": "python"}}
-    nbformat.write(nb, run/"notebooks"/"06_evaluation.ipynb")
+    nbformat.write(nb, run/"notebooks"/"15_evaluation.ipynb")
     return run
 
 def fake_budget_results(root:Path)->Path:
@@ -80,7 +80,7 @@ def site(tmp_path_factory):
 
 def test_one_page_per_sidebar_entry_plus_results(site):
     expected = [page_name(p) for _, ps in sidebar_sections(site.nbs) for p in ps]
-    expected += ["results-busi.html", "results-synthetic.html", "results-synthetic-06_evaluation.html"]
+    expected += ["results-busi.html", "results-synthetic.html", "results-synthetic-15_evaluation.html"]
     assert [p.name for p in site.pages] == expected
     assert sorted(p.name for p in site.out.glob("*.html")) == sorted(expected)
     for f in ["figures/dice_curve.png", "tables/comparison.csv"]: assert (site.out/"results"/"synthetic"/f).is_file()
@@ -198,7 +198,7 @@ def test_every_page_in_chromium(site, served, browser):
     print(f"\nsite build {site.build_s:.1f} s; {len(pages)} pages opened in Chromium in {time.perf_counter() - start:.1f} s")
     assert not problems, "\n".join(problems)
     if local_mathjax:
-        assert rendered["results-synthetic-06_evaluation.html"] >= 1 and rendered["docs.html"] >= 1, rendered
+        assert rendered["results-synthetic-15_evaluation.html"] >= 1 and rendered["docs.html"] >= 1, rendered
 
     browser.get(served + "results-synthetic.html")
     cells = browser.execute_script("return [...document.querySelectorAll('table.results-table td')].map(td => td.textContent);")
@@ -207,7 +207,7 @@ def test_every_page_in_chromium(site, served, browser):
     fig = browser.find_element("css selector", "figure img")
     assert fig.get_attribute("src") == served + "results/synthetic/figures/dice_curve.png"
     assert fig.get_attribute("alt") and browser.execute_script("return arguments[0].naturalWidth;", fig) == 450
-    assert browser.find_element("link text", "06_evaluation.ipynb").get_attribute("href") == served + "results-synthetic-06_evaluation.html"
+    assert browser.find_element("link text", "15_evaluation.ipynb").get_attribute("href") == served + "results-synthetic-15_evaluation.html"
 
 def test_results_tables_are_readable_in_chromium(site, served, browser):
     "The paper's titles, readable headers, 3 decimals, '–' for missing values, and wide tables scrolling inside their box."

@@ -1,4 +1,4 @@
-"Cross-checks and bad-input tests of radiomicnet.evaluate (the notebook 06_evaluation shows the known answers)."
+"Cross-checks and bad-input tests of radiomicnet.eval.evaluate (the notebook 15_evaluation shows the known answers)."
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,8 +9,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from radiomicnet.core import RadiomicNetError
-from radiomicnet.metrics import METRICS, confusion_counts, ratio_metrics
-from radiomicnet.evaluate import (segmentation_metrics, bootstrap_ci,
+from radiomicnet.eval.metrics import METRICS, confusion_counts, ratio_metrics
+from radiomicnet.eval.evaluate import (segmentation_metrics, bootstrap_ci,
                                   summarize, paired_wilcoxon, CalibrationAccumulator, expected_calibration_error,
                                   reliability_diagram, hd95)
 
@@ -231,8 +231,8 @@ import json, os, shutil, subprocess
 from pathlib import Path
 from PIL import Image
 from radiomicnet.core import DataError
-from radiomicnet.data import synthetic_pair, load_split
-from radiomicnet.evaluate import evaluate_folder
+from radiomicnet.data.datasets import synthetic_pair, load_split
+from radiomicnet.eval.evaluate import evaluate_folder
 
 def _folder(root, n=3, size=(40, 56)):
     "A folder of `n` synthetic image/mask pairs, images/ and masks/ as PNG."
@@ -355,7 +355,7 @@ def test_temperature_scaling_divides_the_logits_by_the_checkpoints_T(tiny_checkp
 
 def test_cli_fast_scores_the_int8_network_cached_beside_the_checkpoint(tiny_checkpoint, tmp_path):
     "--fast: the int8 network (quantised once, cached by the checkpoint's hash) scores nearly as the plain path on the same files."
-    from radiomicnet.infer import int8_cache_path
+    from radiomicnet.infer.predictor import int8_cache_path
     ckpt = tmp_path/"run"/"best.pt"; ckpt.parent.mkdir(); shutil.copy(tiny_checkpoint, ckpt)  # its own folder: a cache of its own
     folder = _folder(tmp_path/"f", n=4)
     plain = _cli("--checkpoint", ckpt, "--images", folder, "--out", tmp_path/"plain")

@@ -4,8 +4,8 @@ built as every command builds it (exported, calibrated on the model's own traini
 Its masks must be non-empty, agree with the torch backend's within `INT8_MASK_TOLERANCE`, and score a Dice against the ground
 truth that neither an empty nor an all-foreground mask can reach."""
 import numpy as np, pytest
-from radiomicnet.data import load_split
-from radiomicnet.infer import INT8_MASK_TOLERANCE, Predictor, load_predictor
+from radiomicnet.data.datasets import load_split
+from radiomicnet.infer.predictor import INT8_MASK_TOLERANCE, Predictor, load_predictor
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")   # conftest: one torch thread per module
 N_TEST = 4                                                  # the first test images of each shipped model's split

@@ -1,4 +1,4 @@
-"""The inference engine (nbs/05a_infer.ipynb): the same images through the three backends and through every caller
+"""The inference engine (nbs/13_predictor.ipynb): the same images through the three backends and through every caller
 (radiomicnet-predict, radiomicnet-evaluate, the interpretation, the diagnosis code), the masks agreeing within each
 backend's stated tolerance; model folders (hashes, fp16, huggingface_hub's helpers); the shipped models."""
 import json, os, shutil, subprocess
@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np, pytest, torch
 from PIL import Image
 from radiomicnet.core import CheckpointError, RadiomicNetError
-from radiomicnet.data import synthetic_pair, synthetic_samples, resized_pair, cached_radiomics
+from radiomicnet.data.datasets import synthetic_pair, synthetic_samples, resized_pair, cached_radiomics
 from radiomicnet.features import FeatureScaler
-from radiomicnet.infer import (BACKENDS, INT8_MASK_TOLERANCE, MASK_TOLERANCE, MODELS_DIR, MODELS_ENV, Predictor, int8_cache_path,
+from radiomicnet.infer.predictor import (BACKENDS, INT8_MASK_TOLERANCE, MASK_TOLERANCE, MODELS_DIR, MODELS_ENV, Predictor, int8_cache_path,
                                list_pretrained, load_pretrained, preprocess, write_pretrained)
-from radiomicnet.model import RadiomicNet
+from radiomicnet.model.net import RadiomicNet
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = ("busi", "kvasir-seg", "busi-diagnosis")
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")   # conftest: one torch
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     "A short synthetic run (3 epochs at 64 px, seconds): confident enough that int8 has few pixels near the threshold."
-    from radiomicnet.train import train_run
+    from radiomicnet.train.learner import train_run
     out = tmp_path_factory.mktemp("run")
     train_run("synthetic", img_size=64, bs=8, subset=16, epochs=3, seed=0, out_dir=out, device="cpu")
     return out/"best.pt"
@@ -39,8 +39,8 @@ def disagreement(a, b): return float((np.asarray(a) != np.asarray(b)).mean())
 
 def test_tolerances_are_stated_once():
     assert MASK_TOLERANCE["int8"] is INT8_MASK_TOLERANCE and MASK_TOLERANCE["torch"] == 0 and set(BACKENDS) == {"torch", "onnx", "int8"}
-    import radiomicnet.fast, radiomicnet.predict, radiomicnet.evaluate
-    for module in (radiomicnet.fast, radiomicnet.predict, radiomicnet.evaluate):   # no second definition anywhere
+    import radiomicnet.study.speed, radiomicnet.infer.predict, radiomicnet.eval.evaluate
+    for module in (radiomicnet.study.speed, radiomicnet.infer.predict, radiomicnet.eval.evaluate):   # no second definition anywhere
         assert not any(n.endswith("TOLERANCE") and getattr(module, n) is not INT8_MASK_TOLERANCE for n in vars(module) if n.isupper())
 
 def test_preprocess_is_the_training_pipeline(tmp_path):
@@ -82,11 +82,11 @@ def predict_command(capsys, *args, **opts):
 
 def test_every_caller_gives_the_predictors_masks(checkpoint, predictors, images, tmp_path, capsys):
     "radiomicnet-predict (each backend), radiomicnet-evaluate, the interpretation and the diagnosis code see the masks Predictor.predict gives."
-    from radiomicnet.predict import export_onnx
-    from radiomicnet.evaluate import evaluate_folder, predict_probs, samples_test_set
-    from radiomicnet.interpret import run_model
-    from radiomicnet.diagnose import lesion_descriptors
-    from radiomicnet.data import folder_samples
+    from radiomicnet.infer.predict import export_onnx
+    from radiomicnet.eval.evaluate import evaluate_folder, predict_probs, samples_test_set
+    from radiomicnet.eval.interpret import run_model
+    from radiomicnet.diagnosis.net import lesion_descriptors
+    from radiomicnet.data.datasets import folder_samples
     folder = tmp_path/"set"
     for sub in ("images", "masks"): (folder/sub).mkdir(parents=True)
     for i, im in enumerate(images[:3]):
@@ -101,13 +101,13 @@ def test_every_caller_gives_the_predictors_masks(checkpoint, predictors, images,
             np.testing.assert_array_equal(written, predictors[b].predict(im))
         ev = evaluate_folder(predictors[b], folder, tmp_path/f"eval-{b}", n_resamples=100, log=lambda l: None)
         truth = [s.load()[1] for s in folder_samples(folder, 128)[0]]
-        from radiomicnet.evaluate import segmentation_metrics
+        from radiomicnet.eval.evaluate import segmentation_metrics
         own = [segmentation_metrics(predictors[b].predict(im)[None], t[None]).dsc.item() for im, t in zip(images[:3], truth)]
         np.testing.assert_allclose(ev["table"].dsc.to_numpy(), own, atol=1e-9)
     test = samples_test_set(synthetic_samples(20, size=64)[-4:], predictors["torch"].scaler, 64, tmp_path/"cache")
     np.testing.assert_allclose(run_model(predictors["torch"], test, device="cpu").probs.numpy(),
                                predict_probs(predictors["torch"], test.images, test.radiomics).numpy(), atol=1e-7)
-    from radiomicnet.diagnose import DESCRIPTOR_COLUMNS, descriptor_table, labelled_synthetic
+    from radiomicnet.diagnosis.net import DESCRIPTOR_COLUMNS, descriptor_table, labelled_synthetic
     samples = [s for ss in labelled_synthetic(12, 64).values() for s in ss]
     table, refused = descriptor_table(samples, predictors["int8"], 64, tmp_path/"cache")   # as classical_run does with its segmenter
     assert refused == [] and len(table) == len(samples)

@@ -1,4 +1,4 @@
-"Known-answer, output and baseline tests of radiomicnet.interpret (fast: untrained small models on 64x64 synthetic images)."
+"Known-answer, output and baseline tests of radiomicnet.eval.interpret (fast: untrained small models on 64x64 synthetic images)."
 import json
 import matplotlib.pyplot as plt
 import numpy as np, pandas as pd, pytest, torch
@@ -6,10 +6,10 @@ from torch import nn
 from PIL import Image
 from radiomicnet.core import CheckpointError, RadiomicNetError
 from radiomicnet.features import FEATURE_NAMES, FeatureScaler
-from radiomicnet.model import RadiomicNet, save_checkpoint
-from radiomicnet.data import cached_radiomics, load_split
-from radiomicnet.evaluate import ERROR_COLOURS, error_overlay
-from radiomicnet.interpret import (agreement_sentence, attention_level, gate_table,
+from radiomicnet.model.net import RadiomicNet, save_checkpoint
+from radiomicnet.data.datasets import cached_radiomics, load_split
+from radiomicnet.eval.evaluate import ERROR_COLOURS, error_overlay
+from radiomicnet.eval.interpret import (agreement_sentence, attention_level, gate_table,
                                    gradient_importance, importance_percent, importance_table, interpret_checkpoint,
                                    load_test_set, permutation_importance, qualitative_grid, rank_agreement, run_model)
 
@@ -154,7 +154,7 @@ def test_interpret_checkpoint_writes_every_output(tmp_path, scaler, cache):
     assert summary["n_images"] == 6 and summary["attention_stride"] == 2 and summary["gates_skipped"] is None
 
 def test_baseline_without_gates(tmp_path, scaler, cache, test_set):
-    from radiomicnet.baselines import UNet
+    from radiomicnet.model.baselines import UNet
     torch.manual_seed(0)
     kwargs = dict(channels=(8, 16, 32, 64, 128))
     ckpt = _checkpoint(tmp_path/"unet.pt", UNet(**kwargs), "unet", kwargs, scaler)

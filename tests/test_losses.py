@@ -1,11 +1,11 @@
-"Bad-input and property tests of radiomicnet.losses (the notebook 03_losses shows the known-answer cases)."
+"Bad-input and property tests of radiomicnet.train.losses (the notebook 05_losses shows the known-answer cases)."
 import math
 import numpy as np
 import pytest
 import torch
 from scipy import ndimage
 from radiomicnet.core import RadiomicNetError
-from radiomicnet.losses import (bce_loss, dice_loss, boundary_weights, boundary_bce_loss, binary_entropy,
+from radiomicnet.train.losses import (bce_loss, dice_loss, boundary_weights, boundary_bce_loss, binary_entropy,
                                 radiomics_consistency_loss, CompositeLoss)
 
 TERMS = [bce_loss, dice_loss, boundary_bce_loss]

@@ -1,4 +1,4 @@
-"Integration and bad-input tests of radiomicnet.model: budget, input sizes, checkpoints and their pretrained_cfg, encoder weights, CUDA."
+"Integration and bad-input tests of radiomicnet.model.net: budget, input sizes, checkpoints and their pretrained_cfg, encoder weights, CUDA."
 import warnings
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ from torchvision.models import mobilenet_v2
 
 from radiomicnet.core import CheckpointError, RadiomicNetError
 from radiomicnet.features import FeatureScaler
-from radiomicnet.model import (IMAGENET_WEIGHTS, RadiomicNet, create_model, hub_file, list_models, load_checkpoint, parameter_breakdown,
+from radiomicnet.model.net import (IMAGENET_WEIGHTS, RadiomicNet, create_model, hub_file, list_models, load_checkpoint, parameter_breakdown,
                                pretrained_cfg, save_checkpoint, split_sha256, warn_training_from_scratch)
 
 
@@ -100,7 +100,7 @@ def test_checkpoint_carries_its_pretrained_cfg(model, scaler, tmp_path):
     "Everything a reader needs comes from the file: input size, feature names and scaler, the data set's split hash, the commit."
     import hashlib
     from radiomicnet.core import git_commit
-    from radiomicnet.data import SPLITS_DIR
+    from radiomicnet.data.datasets import SPLITS_DIR
     run = dict(dataset="busi", img_size=192, protocol="long", seed=0, variant="full", model_name="radiomicnet")
     path = save_checkpoint(tmp_path/"best.pt", model, "radiomicnet", dict(rag_mode="full"), scaler, extra=dict(config=run, epoch=3))
     cfg = torch.load(path, weights_only=True)["pretrained_cfg"]
@@ -143,7 +143,7 @@ def test_cuda_forward_and_predictor(scaler):
     net = RadiomicNet().cuda().eval()
     with torch.no_grad(): logits = net(torch.rand(2, 3, 64, 64, device="cuda"), torch.randn(2, 13, device="cuda"))
     assert logits.shape == (2, 1, 64, 64) and logits.is_cuda
-    from radiomicnet.infer import Predictor
+    from radiomicnet.infer.predictor import Predictor
     mask = Predictor.from_model(net, 64, scaler, device="cuda").predict(np.zeros((70, 90, 3), np.uint8))
     assert mask.shape == (70, 90)
 

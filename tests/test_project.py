@@ -3,7 +3,7 @@ import json, os, shutil, subprocess, sys
 from pathlib import Path
 import nbformat
 import pytest
-from radiomicnet.docs import render_readme
+from radiomicnet.docs.site import render_readme
 
 REPO = Path(__file__).resolve().parent.parent
 NBS = REPO/"nbs"
@@ -40,7 +40,7 @@ def test_parameters_tag_survives_clean(tmp_path):
     assert cleaned["cells"][0]["metadata"] == {"tags": ["parameters"]}
 
 def test_every_sidebar_page_exists():
-    from radiomicnet.docs import sidebar_sections
+    from radiomicnet.docs.site import sidebar_sections
     listed = {p for _, ps in sidebar_sections(NBS) for p in ps}
     assert listed == {p.name for p in NBS.glob("*.ipynb")}, "nbs/sidebar.yml and the notebooks in nbs/ disagree"
 
@@ -118,7 +118,7 @@ def test_wheel_without_the_source_tree_loads_splits_and_trains(tmp_path, data_di
     subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True, capture_output=True)
     work = tmp_path/"elsewhere"; work.mkdir()  # not the repository: nothing can be found through it
     env = dict(os.environ, RADIOMICNET_DATA=str(data_dir), RADIOMICNET_CACHE=str(tmp_path/"cache"), PYTHONPATH="")
-    probe = ("import radiomicnet, radiomicnet.data as d; print(radiomicnet.__file__); "
+    probe = ("import radiomicnet, radiomicnet.data.datasets as d; print(radiomicnet.__file__); "
              "print(*(len(d.read_split_file(s)) for s in ('busi', 'kvasir-seg')))")
     out = subprocess.run([str(py), "-c", probe], cwd=work, env=env, capture_output=True, text=True, check=True).stdout.split("\n")
     assert str(tmp_path/"env") in out[0] and str(repo) not in out[0], out    # the wheel's copy, not the repository's

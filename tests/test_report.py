@@ -2,9 +2,9 @@
 import math
 import numpy as np, pandas as pd, pytest
 from scipy import ndimage, stats
-from radiomicnet.data import load_split
+from radiomicnet.data.datasets import load_split
 from radiomicnet.features import GLCM_ANGLES, GLCM_DISTANCES, glcm_offsets, to_gray_uint8
-from radiomicnet.report import first_order_features, lesion_columns, lesion_report, masked_glcm_features
+from radiomicnet.infer.report import first_order_features, lesion_columns, lesion_report, masked_glcm_features
 
 def brute_force_glcm(gray, mask):
     "Contrast, homogeneity, energy, correlation of the pairs inside `mask`, one offset at a time with plain loops over pixels."

@@ -2,8 +2,8 @@
 import subprocess, shutil
 import numpy as np, pandas as pd, pytest, torch
 from radiomicnet.core import CheckpointError
-from radiomicnet.model import load_checkpoint
-from radiomicnet.data import load_split, resized_pair, cached_radiomics, get_dls
+from radiomicnet.model.net import load_checkpoint
+from radiomicnet.data.datasets import load_split, resized_pair, cached_radiomics, get_dls
 from radiomicnet import train
 from conftest import REPO
 
@@ -51,7 +51,7 @@ def test_baseline_trains_with_the_same_learner(tmp_path):
     assert summary["config"]["model_name"] == "unet" and 0 <= summary["valid_dice"] <= 1
 
 def dice(pred:np.ndarray, truth:np.ndarray)->float:
-    "Dice of two boolean masks, written out here (not radiomicnet.metrics): 2|P&T| / (|P| + |T|), 1 when both are empty."
+    "Dice of two boolean masks, written out here (not radiomicnet.eval.metrics): 2|P&T| / (|P| + |T|), 1 when both are empty."
     pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
     total = pred.sum() + truth.sum()
     return 1.0 if total == 0 else float(2 * (pred & truth).sum() / total)

@@ -30,9 +30,11 @@ def imports(path:Path)->tuple:
     tree, top, lazy = ast.parse(path.read_text()), set(), set()
     def names(node):
         if isinstance(node, ast.ImportFrom):
-            base = ("radiomicnet." if node.level else "") + (node.module or "")
-            if node.level and not node.module: return {f"radiomicnet.{a.name}" for a in node.names}
-            return {base} if base.startswith("radiomicnet") else set()
+            if node.level:  # relative: resolved against the importing module's package
+                pkg = ".".join(("radiomicnet",) + path.relative_to(PKG).parent.parts[:len(path.relative_to(PKG).parent.parts) - node.level + 1])
+                if not node.module: return {f"{pkg}.{a.name}" for a in node.names}
+                return {f"{pkg}.{node.module}"}
+            return {node.module} if (node.module or "").startswith("radiomicnet") else set()
         if isinstance(node, ast.Import): return {a.name for a in node.names if a.name.startswith("radiomicnet")}
         if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "import_module" and node.args and isinstance(node.args[0], ast.Constant):
             return {node.args[0].value} if str(node.args[0].value).startswith("radiomicnet") else set()
@@ -53,13 +55,14 @@ def longest_export_cell(nb:Path)->int:
 
 def main()->int:
     order = {p.name: i for i, p in enumerate(sorted(NBS.glob("*.ipynb")))}
-    modules = {f"radiomicnet.{p.stem}": p for p in sorted(PKG.glob("*.py")) if p.stem not in ("__init__", "_modidx")}
+    modules = {".".join(("radiomicnet",) + p.relative_to(PKG).with_suffix("").parts): p for p in sorted(PKG.rglob("*.py"))
+               if p.stem not in ("__init__", "_modidx")}
     where = {m: module_notebook(p) for m, p in modules.items()}
     broken = 0
-    print(f"{'module':28} {'lines':>5}  concern")
+    print(f"{'module':32} {'lines':>5}  concern")
     for m, p in modules.items():
         n = len(p.read_text().splitlines()); broken += n > MAX_MODULE_LINES
-        print(f"{m:28} {n:5}{' !' if n > MAX_MODULE_LINES else '  '} {concern(p)[:110]}")
+        print(f"{m:32} {n:5}{' !' if n > MAX_MODULE_LINES else '  '} {concern(p)[:110]}")
     print(f"\n{'notebook':28} {'longest export cell':>20}")
     for nb in sorted(NBS.glob("*.ipynb")):
         n = longest_export_cell(nb); broken += n > MAX_CELL_LINES

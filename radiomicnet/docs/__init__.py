@@ -1,0 +1,1 @@
+"The README and the static site, rendered from the notebooks and the committed results."

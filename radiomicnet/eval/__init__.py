@@ -1,0 +1,1 @@
+"Scoring: per-image metrics, evaluation of a checkpoint on a test split, statistics over seeds, and the gates explained."

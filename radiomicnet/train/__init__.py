@@ -1,0 +1,1 @@
+"Training: the composite loss and the fastai Learner with its protocols, checkpoints and resume."
