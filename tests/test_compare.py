@@ -24,7 +24,7 @@ def test_runs_are_done_or_failed_with_their_error(quick_results):
     assert rows.loc["unet-no_such_variant-s0", "status"] == "failed"
     assert "unknown variant 'no_such_variant'" in rows.loc["unet-no_such_variant-s0", "error"]
     assert pd.read_csv(root/"status.csv").run.tolist() == ["radiomicnet-full-s0", "unet-no_such_variant-s0"]
-    for nb in ["12_training", "15_evaluation", "18_interpretability"]:
+    for nb in ["12_training", "16_evaluation", "18_interpretability"]:
         assert (root/"notebooks"/f"radiomicnet-full-s0-{nb}.ipynb").exists()
     summary = json.loads((root/"runs"/"radiomicnet-full-s0"/"summary.json").read_text())
     assert summary["protocol"] == "cpu" and summary["seed"] == 0 and summary["config"]["epochs"] == 1
@@ -370,7 +370,7 @@ def test_committed_tables_come_from_the_run_files(dataset, budget, tmp_path):
 def test_a_renamed_notebook_parameter_stops_the_runner_before_any_run(tmp_path):
     "A copy of the notebooks whose 12_training calls `epochs` `n_epochs`: one line naming the notebook and the parameter, nothing run."
     nbs = tmp_path/"nbs"; nbs.mkdir()
-    for nb in ("12_training.ipynb", "15_evaluation.ipynb", "18_interpretability.ipynb"): shutil.copy(REPO/"nbs"/nb, nbs)
+    for nb in ("12_training.ipynb", "16_evaluation.ipynb", "18_interpretability.ipynb"): shutil.copy(REPO/"nbs"/nb, nbs)
     nb = json.loads((nbs/"12_training.ipynb").read_text())
     cell, = [c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", [])]
     assert any(l.startswith("epochs ") for l in cell["source"])

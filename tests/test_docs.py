@@ -50,7 +50,7 @@ def fake_results(root:Path, dataset:str="synthetic")->Path:
         nbformat.v4.new_code_cell(f"import pathlib\npathlib.Path({str(run/'rerun-marker')!r}).write_text('ran')", execution_count=2)])
     nb.metadata = {"kernelspec": {"display_name": "python3", "language": "python", "name": "python3"},
                    "language_info": {"name": "python"}}
-    nbformat.write(nb, run/"notebooks"/"15_evaluation.ipynb")
+    nbformat.write(nb, run/"notebooks"/"16_evaluation.ipynb")
     return run
 
 def fake_budget_results(root:Path)->Path:
@@ -80,7 +80,7 @@ def site(tmp_path_factory):
 
 def test_one_page_per_sidebar_entry_plus_results(site):
     expected = [page_name(p) for _, ps in sidebar_sections(site.nbs) for p in ps]
-    expected += ["results-busi.html", "results-synthetic.html", "results-synthetic-15_evaluation.html"]
+    expected += ["results-busi.html", "results-synthetic.html", "results-synthetic-16_evaluation.html"]
     assert [p.name for p in site.pages] == expected
     assert sorted(p.name for p in site.out.glob("*.html")) == sorted(expected)
     for f in ["figures/dice_curve.png", "tables/comparison.csv"]: assert (site.out/"results"/"synthetic"/f).is_file()
@@ -198,7 +198,7 @@ def test_every_page_in_chromium(site, served, browser):
     print(f"\nsite build {site.build_s:.1f} s; {len(pages)} pages opened in Chromium in {time.perf_counter() - start:.1f} s")
     assert not problems, "\n".join(problems)
     if local_mathjax:
-        assert rendered["results-synthetic-15_evaluation.html"] >= 1 and rendered["docs.html"] >= 1, rendered
+        assert rendered["results-synthetic-16_evaluation.html"] >= 1 and rendered["docs.html"] >= 1, rendered
 
     browser.get(served + "results-synthetic.html")
     cells = browser.execute_script("return [...document.querySelectorAll('table.results-table td')].map(td => td.textContent);")
@@ -207,7 +207,7 @@ def test_every_page_in_chromium(site, served, browser):
     fig = browser.find_element("css selector", "figure img")
     assert fig.get_attribute("src") == served + "results/synthetic/figures/dice_curve.png"
     assert fig.get_attribute("alt") and browser.execute_script("return arguments[0].naturalWidth;", fig) == 450
-    assert browser.find_element("link text", "15_evaluation.ipynb").get_attribute("href") == served + "results-synthetic-15_evaluation.html"
+    assert browser.find_element("link text", "16_evaluation.ipynb").get_attribute("href") == served + "results-synthetic-16_evaluation.html"
 
 def test_results_tables_are_readable_in_chromium(site, served, browser):
     "The paper's titles, readable headers, 3 decimals, '–' for missing values, and wide tables scrolling inside their box."

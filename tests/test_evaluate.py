@@ -1,4 +1,4 @@
-"Cross-checks and bad-input tests of radiomicnet.eval.evaluate (the notebook 15_evaluation shows the known answers)."
+"Cross-checks and bad-input tests of radiomicnet.eval.evaluate (the notebook 16_evaluation shows the known answers)."
 import numpy as np
 import pandas as pd
 import pytest

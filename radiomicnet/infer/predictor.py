@@ -307,7 +307,7 @@ def probs(self:Predictor, image:torch.Tensor, # (N,3,S,S) in [0,1] (`NetworkInpu
     t = self.temperature if temperature is None else temperature
     out = self.outputs(image, radiomics, bs)
     out["prob"] = torch.sigmoid(out["logits"] / t)
-    if tta:  # the mirror keeps the image's z-scores: the 13 features do not change under a horizontal flip (notebook 15)
+    if tta:  # the mirror keeps the image's z-scores: the 13 features do not change under a horizontal flip (notebook 16)
         flip = self.outputs(image.flip(-1), radiomics, bs)
         flip["prob"] = torch.sigmoid(flip["logits"] / t)
         for k in ("prob", "attention"):

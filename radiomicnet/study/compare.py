@@ -139,7 +139,7 @@ def run_jobs(model:str, variant:str, dataset:str, root:Path, # As in `run_one`
     if time_budget is not None: settings["time_budget"] = float(time_budget)
     jobs = [("12_training.ipynb", dict(common, dataset=dataset, seed=seed, variant=variant, model_name=model, out_dir=str(run_dir),
                                        subset=None, command=command, **settings)),
-            ("15_evaluation.ipynb", dict(common, checkpoint=str(run_dir/"best.pt"), out_dir=str(run_dir)))]
+            ("16_evaluation.ipynb", dict(common, checkpoint=str(run_dir/"best.pt"), out_dir=str(run_dir)))]
     if model_meta(model)["takes_radiomics"]:  # the gates to interpret
         jobs.append(("18_interpretability.ipynb", dict(common, checkpoint=str(run_dir/"best.pt"), out_dir=str(run_dir/"interpret"))))
     return [(nb, nb_dir/f"{name}-{nb}", params) for nb, params in jobs]
@@ -186,7 +186,7 @@ def run_one(model:str,              # A registered model
     try:
         for nb, out, params in run_jobs(model, variant, dataset, root, budget, data_dir, device, seed, command, time_budget):
             _execute(nb, out, params, nbs_path)
-            if nb == "15_evaluation.ipynb" and model_meta(model)["takes_radiomics"]:  # the post-hoc calibration of Table IV
+            if nb == "16_evaluation.ipynb" and model_meta(model)["takes_radiomics"]:  # the post-hoc calibration of Table IV
                 calibrate_run(done.parent, data_dir, device)
     except Exception as e:
         error = f"{getattr(e, 'ename', type(e).__name__)}: {getattr(e, 'evalue', str(e))}".splitlines()[0][:500]
