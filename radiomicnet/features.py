@@ -304,7 +304,7 @@ def intensity_features_torch(gray:torch.Tensor, # (B,H,W) uint8 grey images
     m2_safe = torch.where(flat, 1.0, m2)
     return torch.stack([mean, m2.sqrt(), torch.where(flat, 0.0, m3 / m2_safe**1.5), torch.where(flat, 0.0, m4 / m2_safe**2 - 3)], -1)
 
-# %% ../nbs/01_features.ipynb #c4d8f6ec
+# %% ../nbs/01_features.ipynb #8be307b5
 CPU_CHUNK_SIZE = 4
 _POOLS = {}
 
@@ -314,6 +314,7 @@ def _thread_pool(workers:int)->ThreadPoolExecutor:
     if key not in _POOLS: _POOLS[key] = ThreadPoolExecutor(workers, thread_name_prefix="radiomics")
     return _POOLS[key]
 
+# %% ../nbs/01_features.ipynb #59a39966
 @contextmanager
 def _torch_threads(n:int):
     "Run the block with `torch.set_num_threads(n)`, restoring the previous setting afterwards."
@@ -322,6 +323,7 @@ def _torch_threads(n:int):
     try: yield
     finally: torch.set_num_threads(before)
 
+# %% ../nbs/01_features.ipynb #789f72da
 def _slice_features(chunk:torch.Tensor, # One slice of the batch
                     buffers:dict,        # LBP work buffers of the calling thread
                    )->torch.Tensor:
@@ -329,6 +331,7 @@ def _slice_features(chunk:torch.Tensor, # One slice of the batch
     gray = gray_uint8_torch(chunk)
     return torch.cat([glcm_features_torch(gray), lbp_features_torch(gray, buffers), intensity_features_torch(gray)], -1)
 
+# %% ../nbs/01_features.ipynb #6ddaba4f
 def radiomics_features_torch(images:torch.Tensor, # (B,3,H,W), (B,4,H,W), (B,1,H,W) or (B,H,W); uint8, uint16, bool or float in [0,1]
                              chunk_size:int|None=None, # Images per vectorised slice (default: `CPU_CHUNK_SIZE` on CPU, the whole batch on GPU)
                              workers:int|None=None,    # Threads sharing the slices on the CPU (default: `torch.get_num_threads()`)
@@ -345,6 +348,7 @@ def radiomics_features_torch(images:torch.Tensor, # (B,3,H,W), (B,4,H,W), (B,1,H
     else: parts = [features(chunk) for chunk in chunks]
     return torch.cat(parts) if parts else torch.zeros(0, len(FEATURE_NAMES), dtype=torch.float64, device=images.device)
 
+# %% ../nbs/01_features.ipynb #712a82e1
 class RadiomicsFeatures(nn.Module):
     "`radiomics_features_torch` as a parameter-free module (e.g. to extract features on the GPU inside a pipeline)."
     def __init__(self, chunk_size:int|None=None): # Images per vectorised slice (see `radiomics_features_torch`)

@@ -5,7 +5,7 @@ import torch
 import timm
 from radiomicnet.core import CheckpointError
 from radiomicnet.model.net import create_model, list_models, parameter_breakdown
-from radiomicnet import baselines
+from radiomicnet.model import baselines
 from radiomicnet.model.baselines import (BASELINES, PAPER_PARAMS_M, TransUNet, UKAN, UNet, UNetPlusPlus, baseline_param_table,
                                    load_timm_weights, transunet_original_params, warn_encoder_from_scratch)
 

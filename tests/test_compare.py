@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np, pandas as pd, pytest
 from scipy import stats
 from radiomicnet.core import RadiomicNetError
-from radiomicnet import compare
+from radiomicnet.study import compare
 from conftest import REPO
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ import os, subprocess, sys, textwrap
 import numpy as np, pytest, torch
 from radiomicnet.data.datasets import get_dls
 from radiomicnet.model.net import load_checkpoint
-from radiomicnet import train
+from radiomicnet.train import learner as train
 
 TINY = dict(dataset="synthetic", img_size=64, bs=4, subset=16, epochs=2, seed=0, device="cpu")  # 16 training images: 4 batches, or 2 per rank
 
@@ -12,7 +12,7 @@ TINY = dict(dataset="synthetic", img_size=64, bs=4, subset=16, epochs=2, seed=0,
 PROBE = textwrap.dedent(f"""
     import os, sys, torch
     from fastai.callback.core import Callback
-    from radiomicnet import train
+    from radiomicnet.train import learner as train
     writes, seen, learners = [], [], []
     _replace = os.replace
     os.replace = lambda src, dst: (writes.append(str(dst)), _replace(src, dst))[1]

@@ -55,7 +55,7 @@ def fake_results(root:Path, dataset:str="synthetic")->Path:
 
 def fake_budget_results(root:Path)->Path:
     "results/busi/cpu/ and long/ as `radiomicnet-paper` writes them: one run each (made-up metrics) and Tables I-IV built from it."
-    from radiomicnet import compare
+    from radiomicnet.study import compare
     for protocol in ("long", "cpu"):
         folder = root/"busi"/protocol
         run = folder/"runs"/"radiomicnet-full-s0"; run.mkdir(parents=True)

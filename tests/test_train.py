@@ -4,7 +4,7 @@ import numpy as np, pandas as pd, pytest, torch
 from radiomicnet.core import CheckpointError
 from radiomicnet.model.net import load_checkpoint
 from radiomicnet.data.datasets import load_split, resized_pair, cached_radiomics, get_dls
-from radiomicnet import train
+from radiomicnet.train import learner as train
 from conftest import REPO
 
 TINY = dict(dataset="synthetic", img_size=64, bs=8, subset=16)
@@ -201,7 +201,7 @@ def hub_dir(tmp_path, monkeypatch):
 
 def test_paper_protocol_uses_imagenet_weights_when_on_disk(tmp_path, hub_dir):
     from torchvision.models import mobilenet_v2
-    from radiomicnet import model as M
+    from radiomicnet.model import net as M
     torch.manual_seed(1)
     weights = mobilenet_v2().state_dict()
     path = M.hub_file(M.IMAGENET_WEIGHTS[0]); path.parent.mkdir(parents=True); torch.save(weights, path)
@@ -212,7 +212,7 @@ def test_paper_protocol_uses_imagenet_weights_when_on_disk(tmp_path, hub_dir):
     assert torch.equal(learn.model.encoder.features[0][0].weight, weights["features.0.0.weight"])
 
 def test_paper_protocol_without_weights_warns_once_and_trains_from_scratch(tmp_path, hub_dir):
-    from radiomicnet import model as M
+    from radiomicnet.model import net as M
     M.warn_training_from_scratch.cache_clear()
     with pytest.warns(UserWarning, match="FROM SCRATCH") as record:
         summary = train.train_run(**TINY, epochs=1, protocol="paper", out_dir=tmp_path)
@@ -260,7 +260,7 @@ def test_paper_schedule_rates_per_group_inside_a_learner(tmp_path, hub_dir):
     "Known answers of the paper's schedule over 10 epochs: 1% of each peak at the first step, the peaks at the end of the "
     "5-epoch warm-up, and (1 + cos(0.9 pi))/2 of them at the last step (pct 0.95, 90% down the cosine)."
     from torchvision.models import mobilenet_v2
-    from radiomicnet import model as M
+    from radiomicnet.model import net as M
     path = M.hub_file(M.IMAGENET_WEIGHTS[0]); path.parent.mkdir(parents=True); torch.save(mobilenet_v2().state_dict(), path)
     learn = train.build_learner(get_dls("synthetic", img_size=64, bs=8, subset=16), pretrained=True, lr=1e-4, encoder_lr=1e-5)
     rec = _Rates()

@@ -12,6 +12,7 @@ from urllib.parse import urlparse
 import numpy as np
 import torch
 import torch.nn.functional as F
+from fastcore.basics import patch
 from fastcore.foundation import L
 from fastai.torch_core import trainable_params
 from PIL import Image
@@ -174,7 +175,7 @@ def check_image_batch(image:torch.Tensor, # Model input
         raise ValueError(f"input size {h}x{w} is not divisible by {multiple} (the encoder's output stride); "
                          f"resize or pad it, e.g. to {-(-h // multiple) * multiple}x{-(-w // multiple) * multiple}")
 
-# %% ../../nbs/03_model.ipynb #29cccd88
+# %% ../../nbs/03_model.ipynb #1967ae3a
 class RadiomicNet(nn.Module):
     "RadiomicNet (paper §III): MobileNetV2 U-Net whose four skips pass through Radiomics Attention Gates."
     def __init__(self, rag_mode:str="full", # "full" (paper), "spatial", "channel" or "none" (w/o RAG baseline)
@@ -198,16 +199,6 @@ class RadiomicNet(nn.Module):
         self.register_buffer("local_std", torch.ones(n_features) if local_window else None)    # (None: not in the state dict)
         self.head = SegmentationHead(decoder_channels[-1])
 
-    @property
-    def pretrained_loaded(self)->bool:
-        "Whether the encoder's weights came from a file (ImageNet cache or `weights_path`) rather than random init."
-        return self.encoder.weights_source != "random"
-
-    @property
-    def gates(self)->list[RadiomicsAttentionGate]:
-        "The four Radiomics Attention Gates, in decoder order (deepest level, stride 16, first)."
-        return [block.rag for block in self.decoder.blocks]
-
     def forward(self, image:torch.Tensor, # (B, 3, H, W) RGB in [0, 1], H and W divisible by 32
                 radiomics:torch.Tensor|None=None, # (B, n_features) standardised features; unused in "spatial"/"none" modes
                )->torch.Tensor: # (B, 1, H, W) logits
@@ -216,21 +207,35 @@ class RadiomicNet(nn.Module):
         r_hat = None if self.radiomics_stream is None else self.radiomics_stream(self.radiomics_control(radiomics.to(image.dtype)))
         return self.head(self.decoder(self.encoder(image), r_hat, self.local_map(image)))
 
-    @torch.no_grad()
-    def local_map(self, image:torch.Tensor # (B, 3, H, W) RGB in [0, 1]
-                 )->torch.Tensor|None: # (B, 13, n_h, n_w) z-scores of the windows' features, None without local maps
-        "The local radiomics map of a batch, z-scored with the training windows' statistics (`fit_local_scaler`)."
-        if not self.local_window: return None
-        raw = local_radiomics_map(image, self.local_window, self.local_stride)
-        return ((raw - self.local_mean.double()[:, None, None]) / self.local_std.double()[:, None, None]).to(image.dtype)
+# %% ../../nbs/03_model.ipynb #21859b44
+@patch(as_prop=True)
+def pretrained_loaded(self:RadiomicNet)->bool:
+    "Whether the encoder's weights came from a file (ImageNet cache or `weights_path`) rather than random init."
+    return self.encoder.weights_source != "random"
 
-    def fit_local_scaler(self, images:torch.Tensor # (N, 3, H, W) training images (uint8), at the network's input size
-                        )->FeatureScaler: # The scaler fitted on all their windows
-        "Fit the z-scores of the local map on the windows of the training images, into the model's buffers."
-        raw = torch.cat([local_radiomics_map(chunk, self.local_window, self.local_stride) for chunk in images.split(64)])
-        scaler = FeatureScaler().fit(raw.permute(0, 2, 3, 1).reshape(-1, raw.shape[1]))
-        self.local_mean.copy_(torch.as_tensor(scaler.mean)); self.local_std.copy_(torch.as_tensor(scaler.std))
-        return scaler
+@patch(as_prop=True)
+def gates(self:RadiomicNet)->list[RadiomicsAttentionGate]:
+    "The four Radiomics Attention Gates, in decoder order (deepest level, stride 16, first)."
+    return [block.rag for block in self.decoder.blocks]
+
+# %% ../../nbs/03_model.ipynb #5a8e5817
+@patch
+@torch.no_grad()
+def local_map(self:RadiomicNet, image:torch.Tensor # (B, 3, H, W) RGB in [0, 1]
+             )->torch.Tensor|None: # (B, 13, n_h, n_w) z-scores of the windows' features, None without local maps
+    "The local radiomics map of a batch, z-scored with the training windows' statistics (`fit_local_scaler`)."
+    if not self.local_window: return None
+    raw = local_radiomics_map(image, self.local_window, self.local_stride)
+    return ((raw - self.local_mean.double()[:, None, None]) / self.local_std.double()[:, None, None]).to(image.dtype)
+
+@patch
+def fit_local_scaler(self:RadiomicNet, images:torch.Tensor # (N, 3, H, W) training images (uint8), at the network's input size
+                    )->FeatureScaler: # The scaler fitted on all their windows
+    "Fit the z-scores of the local map on the windows of the training images, into the model's buffers."
+    raw = torch.cat([local_radiomics_map(chunk, self.local_window, self.local_stride) for chunk in images.split(64)])
+    scaler = FeatureScaler().fit(raw.permute(0, 2, 3, 1).reshape(-1, raw.shape[1]))
+    self.local_mean.copy_(torch.as_tensor(scaler.mean)); self.local_std.copy_(torch.as_tensor(scaler.std))
+    return scaler
 
 # %% ../../nbs/03_model.ipynb #fb412189
 def parameter_breakdown(model:nn.Module # RadiomicNet, or any model (missing parts count 0)

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['RAG_MODES', 'RADIOMICS_CONTROLS', 'RadiomicsStream', 'RadiomicsAttentionGate', 'RadiomicsControl']
@@ -26,7 +27,7 @@ class RadiomicsStream(nn.Sequential):
         super().__init__(nn.Linear(n_features, hidden), nn.ReLU(),
                          nn.Linear(hidden, out_dim), nn.ReLU(), nn.LayerNorm(out_dim))
 
-# %% ../../nbs/02_rag.ipynb #2f9c2989
+# %% ../../nbs/02_rag.ipynb #deabfac9
 RAG_MODES = ("full", "spatial", "channel", "none")
 
 class RadiomicsAttentionGate(nn.Module):
@@ -66,17 +67,20 @@ class RadiomicsAttentionGate(nn.Module):
         if self.mode == "channel": return features * a_c
         return features
 
-    def _spatial_input(self, features, local_map):
-        "The skip features, with the local map resized to their grid (bilinear) as extra channels when the gate has them."
-        if not self.local_features: return features
-        return torch.cat([features, F.interpolate(local_map.to(features.dtype), size=features.shape[-2:], mode="bilinear", align_corners=False)], 1)
+# %% ../../nbs/02_rag.ipynb #6d0cf6ee
+@patch
+def _spatial_input(self:RadiomicsAttentionGate, features, local_map):
+    "The skip features, with the local map resized to their grid (bilinear) as extra channels when the gate has them."
+    if not self.local_features: return features
+    return torch.cat([features, F.interpolate(local_map.to(features.dtype), size=features.shape[-2:], mode="bilinear", align_corners=False)], 1)
 
-    @property
-    def uses_radiomics(self)->bool:
-        "Whether this gate's output depends on r̂ (modes with channel attention)."
-        return self.channel_mlp is not None
+@patch(as_prop=True)
+def uses_radiomics(self:RadiomicsAttentionGate)->bool:
+    "Whether this gate's output depends on r̂ (modes with channel attention)."
+    return self.channel_mlp is not None
 
-    def extra_repr(self): return f"mode={self.mode!r}" + (f", local_features={self.local_features}" if self.local_features else "")
+@patch
+def extra_repr(self:RadiomicsAttentionGate): return f"mode={self.mode!r}" + (f", local_features={self.local_features}" if self.local_features else "")
 
 # %% ../../nbs/02_rag.ipynb #5d40e2a6
 RADIOMICS_CONTROLS = ("image", "shuffled", "mean")

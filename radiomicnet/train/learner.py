@@ -316,7 +316,69 @@ def _resume_state(out_dir:Path, config:dict):
         raise CheckpointError(f"{last}: written by a run with another configuration; use another --out or delete the folder")
     return model.state_dict(), ckpt["extra"]
 
-# %% ../../nbs/12_training.ipynb #be0c340a
+# %% ../../nbs/12_training.ipynb #9f805afe
+def _run_settings(protocol, dataset, bs, seed, variant, model_name, subset, fp16, **overrides)->tuple:
+    "The protocol's settings with the run's `overrides`, and the config that a finished run's summary must match to be reused."
+    settings = protocol_settings(protocol, **overrides)
+    if settings["schedule"] not in SCHEDULES: raise RadiomicNetError(f"unknown schedule {settings['schedule']!r}: choose one of {', '.join(SCHEDULES)}")
+    config = dict(protocol=protocol, dataset=dataset, bs=bs, seed=seed, variant=variant, model_name=model_name, subset=subset, **settings,
+                  **({"fp16": True} if fp16 else {}))  # absent when off: folders of earlier runs keep their config
+    return settings, config
+
+# %% ../../nbs/12_training.ipynb #04594da9
+def _run_learner(dataset, data_dir, settings, bs, seed, subset, num_workers, device, model_name, variant, out_dir, fp16)->Learner:
+    "The run's `Learner` on its data (rank 0 prepares the data first), in mixed precision with `fp16`."
+    dls = rank0_first_call(get_dls, dataset, data_dir=data_dir, img_size=settings["img_size"], bs=bs, seed=seed, subset=subset,
+                           num_workers=num_workers, device=device)
+    learn = build_learner(dls, model_name, variant, pretrained=settings["pretrained"], lr=settings["lr"], encoder_lr=settings["encoder_lr"],
+                          sqr_mom=settings["sqr_mom"], eps=settings["eps"], path=out_dir)
+    return learn.to_fp16() if fp16 else learn
+
+# %% ../../nbs/12_training.ipynb #40830eda
+def _resume(learn:Learner, out_dir:Path, config:dict, settings:dict)->tuple:
+    "Restore a stopped run's weights and optimiser: (its state or None, first epoch, seconds trained); sets `learn.stop_reason`."
+    resume, start, used = _resume_state(out_dir, config), 0, 0.
+    if resume:
+        learn.model.load_state_dict(resume[0]); learn.create_opt(); learn.opt.load_state_dict(resume[1]["opt_state"])
+        start = resume[1]["epoch"] + 1
+        if (out_dir/"history.csv").exists():
+            hist = pd.read_csv(out_dir/"history.csv"); used = float(hist.loc[hist.epoch < start, "seconds"].sum())
+    learn.stop_reason = "epochs"
+    if resume and settings["patience"] is not None and resume[1]["wait"] >= settings["patience"]: learn.stop_reason = "patience"
+    if resume and settings["time_budget"] is not None and used >= 60*settings["time_budget"]: learn.stop_reason = "time budget"
+    return resume, start, used
+
+# %% ../../nbs/12_training.ipynb #38725231
+def _fit(learn:Learner, settings:dict, out_dir:Path, cbs:list, budget:TimeBudget, start:int, device)->float:
+    "Train from epoch `start` unless the run already stopped, then score the test split: its Dice, gathered over ranks."
+    with distributed_context(learn, device):
+        if start < settings["epochs"] and learn.stop_reason == "epochs":
+            sched = BudgetScheduler(schedule_callback(settings["schedule"], learn.peak_lrs, settings["epochs"]).scheds, budget)
+            learn.fit(settings["epochs"], lr=learn.peak_lrs, start_epoch=start,
+                      cbs=[sched, *cbs, budget, HistoryCSV(out_dir/"history.csv", start)])
+        return float(learn.validate(dl=learn.dls.test)[1])  # all ranks: each scores its share, the Dice is gathered
+
+# %% ../../nbs/12_training.ipynb #3752eb35
+def _write_run(out_dir:Path, config:dict, learn:Learner, seed:int, command, device, test_dice:float, train_seconds:float, t_start:float)->dict:
+    "The learning curves and `summary.json` of a finished run (rank 0 writes them): the summary."
+    history = pd.read_csv(out_dir/"history.csv")
+    fig = plot_history(history)
+    with atomic_path(out_dir/"curves.png") as tmp: fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    best = load_checkpoint(out_dir/"best.pt")[2]["extra"]
+    summary = dict(config=config, protocol=config["protocol"], weights=learn.protocol, seed=seed,
+                   command=portable_text(command or shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])), git_commit=git_commit(),
+                   device=str(device), device_name=device_name(device), machine=platform.platform(), cpu_count=os.cpu_count(),
+                   torch=torch.__version__, radiomicnet=radiomicnet.__version__, **({"processes": num_distrib()} if distributed() else {}),
+                   epochs_run=int(history.epoch.max())+1, stopped_by=learn.stop_reason,
+                   best_epoch=int(best["epoch"]), valid_dice=float(best["dice"]),
+                   test_dice=test_dice, train_seconds=train_seconds, train_seconds_total=round(float(history.seconds.sum()), 1),
+                   wall_seconds=round(time.time()-t_start, 1),
+                   load_average_15min=round(os.getloadavg()[2], 2))  # above cpu_count: the run shared the machine, its times are inflated
+    with atomic_path(out_dir/"summary.json") as tmp: tmp.write_text(json.dumps(summary, indent=2))
+    return summary
+
+# %% ../../nbs/12_training.ipynb #6dd8a0b6
 def train_run(dataset="synthetic",  # synthetic | busi | kvasir-seg
               data_dir=None,        # Folder holding BUSI/ and Kvasir-SEG/ (default: `resolve_data_dir()`)
               img_size=None,        # Network input size (default: the protocol's)
@@ -340,60 +402,19 @@ def train_run(dataset="synthetic",  # synthetic | busi | kvasir-seg
               fp16=False,           # Mixed precision (fastai's `to_fp16`; CUDA only)
              )->dict:
     "Train one model on one dataset under a protocol, writing checkpoints, history, curves and a summary to `out_dir`."
-    t_start = time.time()
-    out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
-    settings = protocol_settings(protocol, img_size=img_size, epochs=epochs, pretrained=pretrained, patience=patience, lr=lr,
-                                 encoder_lr=encoder_lr, schedule=schedule, time_budget=time_budget)
-    if settings["schedule"] not in SCHEDULES: raise RadiomicNetError(f"unknown schedule {settings['schedule']!r}: choose one of {', '.join(SCHEDULES)}")
-    config = dict(protocol=protocol, dataset=dataset, bs=bs, seed=seed, variant=variant, model_name=model_name, subset=subset, **settings,
-                  **({"fp16": True} if fp16 else {}))  # absent when off: folders of earlier runs keep their config
-    summary_path = out_dir/"summary.json"
-    if summary_path.exists() and json.loads(summary_path.read_text()).get("config") == config:
-        return json.loads(summary_path.read_text())
+    t_start, out_dir = time.time(), Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
+    settings, config = _run_settings(protocol, dataset, bs, seed, variant, model_name, subset, fp16, img_size=img_size, epochs=epochs, pretrained=pretrained,
+                                     patience=patience, lr=lr, encoder_lr=encoder_lr, schedule=schedule, time_budget=time_budget)
+    if (done := out_dir/"summary.json").exists() and json.loads(done.read_text()).get("config") == config: return json.loads(done.read_text())
     torch.manual_seed(seed); np.random.seed(seed)
     device = join_process_group(default_device(device))
     if fp16 and device.type != "cuda": raise RadiomicNetError(f"--fp16 needs a CUDA device (got {device})")
-    dls = rank0_first_call(get_dls, dataset, data_dir=data_dir, img_size=settings["img_size"], bs=bs, seed=seed, subset=subset,
-                           num_workers=num_workers, device=device)
-    learn = build_learner(dls, model_name, variant, pretrained=settings["pretrained"], lr=settings["lr"], encoder_lr=settings["encoder_lr"],
-                          sqr_mom=settings["sqr_mom"], eps=settings["eps"], path=out_dir)
-    if fp16: learn.to_fp16()
-    resume = _resume_state(out_dir, config)
-    info = dict(config=config, protocol=protocol, weights=learn.protocol)
-    start, used = 0, 0.
-    if resume:
-        learn.model.load_state_dict(resume[0]); learn.create_opt(); learn.opt.load_state_dict(resume[1]["opt_state"])
-        start = resume[1]["epoch"] + 1
-        if (out_dir/"history.csv").exists():
-            hist = pd.read_csv(out_dir/"history.csv"); used = float(hist.loc[hist.epoch < start, "seconds"].sum())
-    ckpt_cb = RunCheckpoint(out_dir, model_name, learn.model_kwargs, dls.scaler, info, settings["patience"], resume[1] if resume else None, start)
-    budget = TimeBudget(settings["time_budget"], used)
-    learn.stop_reason = "epochs"
-    if resume and settings["patience"] is not None and resume[1]["wait"] >= settings["patience"]: learn.stop_reason = "patience"
-    if resume and settings["time_budget"] is not None and used >= 60*settings["time_budget"]: learn.stop_reason = "time budget"
+    learn = _run_learner(dataset, data_dir, settings, bs, seed, subset, num_workers, device, model_name, variant, out_dir, fp16)
+    resume, start, used = _resume(learn, out_dir, config, settings)
+    ckpt_cb = RunCheckpoint(out_dir, model_name, learn.model_kwargs, learn.dls.scaler, dict(config=config, protocol=protocol, weights=learn.protocol),
+                            settings["patience"], resume[1] if resume else None, start)
     t0 = time.time()
-    with distributed_context(learn, device):
-        if start < settings["epochs"] and learn.stop_reason == "epochs":
-            sched = BudgetScheduler(schedule_callback(settings["schedule"], learn.peak_lrs, settings["epochs"]).scheds, budget)
-            learn.fit(settings["epochs"], lr=learn.peak_lrs, start_epoch=start,
-                      cbs=[sched, ckpt_cb, budget,
-                           HistoryCSV(out_dir/"history.csv", start)])
-        test_dice = float(learn.validate(dl=dls.test)[1])  # all ranks: each scores its share, the Dice is gathered
+    test_dice = _fit(learn, settings, out_dir, [ckpt_cb], TimeBudget(settings["time_budget"], used), start, device)
     train_seconds = round(time.time()-t0, 1)
     if rank_distrib(): return dict(rank=rank_distrib(), world_size=num_distrib())  # rank 0 writes the run folder
-    history = pd.read_csv(out_dir/"history.csv")
-    fig = plot_history(history)
-    with atomic_path(out_dir/"curves.png") as tmp: fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    best = load_checkpoint(out_dir/"best.pt")[2]["extra"]
-    summary = dict(config=config, protocol=protocol, weights=learn.protocol, seed=seed,
-                   command=portable_text(command or shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])), git_commit=git_commit(),
-                   device=str(device), device_name=device_name(device), machine=platform.platform(), cpu_count=os.cpu_count(),
-                   torch=torch.__version__, radiomicnet=radiomicnet.__version__, **({"processes": num_distrib()} if distributed() else {}),
-                   epochs_run=int(history.epoch.max())+1, stopped_by=learn.stop_reason,
-                   best_epoch=int(best["epoch"]), valid_dice=float(best["dice"]),
-                   test_dice=test_dice, train_seconds=train_seconds, train_seconds_total=round(float(history.seconds.sum()), 1),
-                   wall_seconds=round(time.time()-t_start, 1),
-                   load_average_15min=round(os.getloadavg()[2], 2))  # above cpu_count: the run shared the machine, its times are inflated
-    with atomic_path(summary_path) as tmp: tmp.write_text(json.dumps(summary, indent=2))
-    return summary
+    return _write_run(out_dir, config, learn, seed, command, device, test_dice, train_seconds, t_start)
