@@ -17,7 +17,7 @@ from torch import nn
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.models.vision_transformer_hybrid import checkpoint_filter_fn
 from ..core import CheckpointError
-from .net import check_image_batch, create_model, parameter_breakdown, register_model
+from .net import check_image_batch, create_model, model_meta, parameter_breakdown, register_model
 
 # %% auto #0
 __all__ = ['PAPER_PARAMS_M', 'BASELINES', 'ImageOnlyModel', 'conv_bn_relu', 'conv_block', 'param_summary', 'UNet', 'UNetPlusPlus',
@@ -80,13 +80,13 @@ def param_summary(name:str, # A registered baseline name
                  )->pd.DataFrame: # One row: ours, original architecture, the paper's figure, ours relative to each
     "Parameter count of baseline `name` (built on the `meta` device) beside its original architecture's and the paper's."
     with torch.device("meta"): model = create_model(name)
-    ours, original, paper = parameter_breakdown(model)["total"], type(model).original_param_count(), PAPER_PARAMS_M[name]
+    ours, original, paper = parameter_breakdown(model)["total"], type(model).original_param_count(), model_meta(name)["cfg"]["paper_params_m"]
     return pd.DataFrame({"ours (M)": ours / 1e6, "original architecture (M)": original / 1e6,
                          "paper, Tables I & V (M)": paper, "ours vs original (%)": 100 * (ours / original - 1),
                          "ours vs paper (%)": 100 * (ours / (paper * 1e6) - 1)}, index=[name]).round(3)
 
 # %% ../../nbs/04_baselines.ipynb #9ca81499
-@register_model("unet")
+@register_model("unet", cfg=dict(label="U-Net", paper_params_m=PAPER_PARAMS_M["unet"], reference="Ronneberger et al. 2015"))
 class UNet(ImageOnlyModel):
     "U-Net (Ronneberger et al. 2015): 4 down / 4 up levels of VGG-style blocks, transposed-conv up-sampling, skips."
     original_kwargs = dict(batch_norm=False)
@@ -113,7 +113,7 @@ class UNet(ImageOnlyModel):
         return self.head(x)
 
 # %% ../../nbs/04_baselines.ipynb #edd3922a
-@register_model("unetpp")
+@register_model("unetpp", cfg=dict(label="UNet++", paper_params_m=PAPER_PARAMS_M["unetpp"], reference="Zhou et al. 2018"))
 class UNetPlusPlus(ImageOnlyModel):
     "UNet++ (Zhou et al. 2018): U-Net with nested dense skip pathways; deep supervision off."
     original_kwargs = dict(batch_norm=False)
@@ -243,7 +243,8 @@ class CascadedUpsampler(nn.Module):
         return x
 
 # %% ../../nbs/04_baselines.ipynb #61f9745d
-@register_model("transunet", pretrained_encoder=True)
+@register_model("transunet", pretrained_encoder=True,
+                cfg=dict(label="TransUNet", paper_params_m=PAPER_PARAMS_M["transunet"], reference="Chen et al. 2021"))
 class TransUNet(ImageOnlyModel):
     "TransUNet (Chen et al.), R50-ViT-B/16: timm's hybrid ViT encoder, cascaded upsampler with 3 ResNet skips, 3x3 head."
     def __init__(self, img_size:int=224, # Position-embedding grid x 16 (TransUNet: 224); any multiple of 16 runs
@@ -343,7 +344,7 @@ class OverlapPatchEmbed(nn.Sequential):
         return to_map(self[1](to_tokens(x)), *x.shape[-2:])
 
 # %% ../../nbs/04_baselines.ipynb #e8ade81c
-@register_model("ukan")
+@register_model("ukan", cfg=dict(label="U-KAN", paper_params_m=PAPER_PARAMS_M["ukan"], reference="Li et al., AAAI 2025"))
 class UKAN(ImageOnlyModel):
     "U-KAN (Li et al., AAAI 2025) as released: 3 conv stages, 2 tokenised KAN stages, mirrored decoder with additive skips."
     size_multiple = 32

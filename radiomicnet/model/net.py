@@ -270,6 +270,7 @@ def register_model(name_or_factory=None, # A factory to register under its own n
                    takes_radiomics:bool=False, # Its forward uses the radiomics (RadiomicNet's gates); image-only models ignore them
                    splitter=None, # fastai parameter-group splitter (default: one group, `trainable_params`)
                    pretrained_encoder:bool=False, # It can load pretrained encoder weights (its constructor takes `pretrained`)
+                   cfg:dict|None=None, # timm-style configuration: `label`, the paper's parameter count `paper_params_m`, `reference`
                   ):
     "Decorator registering a model factory (a class or function taking keyword arguments) and its metadata in the model registry."
     def register(factory, name):
@@ -277,20 +278,21 @@ def register_model(name_or_factory=None, # A factory to register under its own n
         if old is not None and old.__qualname__ != factory.__qualname__:
             raise RadiomicNetError(f"model name {name!r} is already registered by {old.__module__}.{old.__qualname__}")
         _MODELS[name] = factory
-        _MODEL_META[name] = dict(takes_radiomics=takes_radiomics, splitter=splitter or trainable_params, pretrained_encoder=pretrained_encoder)
+        _MODEL_META[name] = dict(takes_radiomics=takes_radiomics, splitter=splitter or trainable_params, pretrained_encoder=pretrained_encoder, cfg=dict(cfg or {}))
         return factory
     if callable(name_or_factory): return register(name_or_factory, name_or_factory.__name__)
     return lambda factory: register(factory, name_or_factory or factory.__name__)
 
 def model_meta(name:str # A registered model name
               )->dict:
-    "What the registry knows of a model besides how to build it: `takes_radiomics`, `splitter`, `pretrained_encoder` (as timm's `default_cfgs`, fastai's `model_meta`)."
+    "What the registry knows of a model besides how to build it: `takes_radiomics`, `splitter`, `pretrained_encoder`, `cfg` (as timm's `default_cfgs`, fastai's `model_meta`)."
     _resolve(name)
     if name not in _MODEL_META: raise RadiomicNetError(f"unknown model {name!r}; known models: {', '.join(sorted(_MODELS))}")
-    return dict(_MODEL_META[name])
+    return dict(_MODEL_META[name], cfg=dict(_MODEL_META[name]["cfg"]))
 
 # %% ../../nbs/03_model.ipynb #4fc1125a
-register_model("radiomicnet", takes_radiomics=True, splitter=radiomicnet_splitter, pretrained_encoder=True)(RadiomicNet);
+register_model("radiomicnet", takes_radiomics=True, splitter=radiomicnet_splitter, pretrained_encoder=True,
+               cfg=dict(label="RadiomicNet", paper_params_m=3.27, reference="arXiv 2607.02185"))(RadiomicNet);
 
 # %% ../../nbs/03_model.ipynb #41e345d7
 def list_models()->list[str]:
