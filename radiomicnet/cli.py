@@ -336,12 +336,13 @@ def radiomicnet_docs(out:Out="_site",        # Output folder of the site
                     ):
     "Build README.md and the documentation site with the results pages, offline (needs the docs extra: pip install -e '.[docs]')."
     docs = import_extra("radiomicnet.docs.site", "docs", "radiomicnet-docs")
+    readme = import_extra("radiomicnet.docs.readme", "docs", "radiomicnet-docs")
     nbs_path = Path(nbs) if nbs else PROJECT_DIR/"nbs"
     if lean:
         for f in sorted(nbs_path.glob("*.ipynb")):
             before, after = docs.lean_notebook(f)
             if after < before: print(f"{f.name}: {before/1e3:.0f} KB -> {after/1e3:.0f} KB")
-    with atomic_path(nbs_path.parent/"README.md") as tmp: tmp.write_text(docs.render_readme(nbs_path), encoding="utf-8")
+    with atomic_path(nbs_path.parent/"README.md") as tmp: tmp.write_text(readme.render_readme(nbs_path), encoding="utf-8")
     print(f"wrote {nbs_path.parent/'README.md'}")
     if readme_only: return
     pages = docs.build_site(out, nbs_path, results_root)

@@ -198,7 +198,7 @@ def test_every_page_in_chromium(site, served, browser):
     print(f"\nsite build {site.build_s:.1f} s; {len(pages)} pages opened in Chromium in {time.perf_counter() - start:.1f} s")
     assert not problems, "\n".join(problems)
     if local_mathjax:
-        assert rendered["results-synthetic-16_evaluation.html"] >= 1 and rendered["docs.html"] >= 1, rendered
+        assert rendered["results-synthetic-16_evaluation.html"] >= 1 and rendered["site.html"] >= 1, rendered
 
     browser.get(served + "results-synthetic.html")
     cells = browser.execute_script("return [...document.querySelectorAll('table.results-table td')].map(td => td.textContent);")

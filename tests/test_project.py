@@ -3,7 +3,7 @@ import json, os, shutil, subprocess, sys
 from pathlib import Path
 import nbformat
 import pytest
-from radiomicnet.docs.site import render_readme
+from radiomicnet.docs.readme import render_readme
 
 REPO = Path(__file__).resolve().parent.parent
 NBS = REPO/"nbs"
