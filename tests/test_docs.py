@@ -88,6 +88,9 @@ def test_one_page_per_sidebar_entry_plus_results(site):
     index = (site.out/"index.html").read_text(encoding="utf-8")
     assert '<h4>Results</h4>\n<a href="results-busi.html">BUSI</a>\n<a href="results-synthetic.html">Synthetic</a>' in index
     assert (site.out/"results"/"busi"/"cpu"/"tables"/"table1_2_methods.csv").is_file()
+    # the front page's markers are filled from the site's results, and its links into the published site stay in this one
+    assert "<!-- measured results" not in index and "<!-- gates verdict" not in index and "Paper: RadiomicNet DSC" in index
+    assert 'href="use.html"' in index and 'href="results-busi.html"' in index and "results-kvasir-seg.html" not in index
 
 def test_missing_results_give_no_results_pages(tmp_path):
     nbs = copy_nbs(tmp_path/"nbs", keep={"index.ipynb"})

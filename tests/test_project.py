@@ -1,5 +1,5 @@
 "The notebook-first contract: README generated from the index notebook, clean notebooks, kept papermill tags."
-import json, os, shutil, subprocess, sys
+import json, os, re, shutil, subprocess, sys
 from pathlib import Path
 import nbformat
 import pytest
@@ -14,8 +14,31 @@ def test_readme_is_up_to_date():
 
 def test_readme_states_the_two_commands():
     readme = (REPO/"README.md").read_text(encoding="utf-8")
-    assert "pip install -e . && radiomicnet-run" in readme
-    assert "make test" in readme and "pyproject.toml" in readme and "settings.ini" in readme
+    assert "```sh\npip install -e . && radiomicnet-run\n```" in readme and "```sh\nmake test\n```" in readme
+    cli = "".join("".join(c.source) for c in nbformat.read(NBS/"34_cli.ipynb", as_version=4).cells if c.cell_type == "markdown")
+    assert "pyproject.toml" in cli and "settings.ini" in cli, "the CLI reference's install section says where nbdev's configuration lives"
+
+def test_readme_is_a_front_page():
+    "Under 100 lines: what it is, the two commands, the data, one table of measured results, and links that each name a page of the site."
+    from radiomicnet.docs.readme import results_page_name, site_url
+    from radiomicnet.docs.site import diagnosis_folders, page_name, result_datasets, sidebar_sections
+    readme = (REPO/"README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) < 100, f"README.md has {len(readme.splitlines())} lines: move the detail to a page of the site"
+    heads = [l for l in readme.splitlines() if l.startswith("## ")]
+    assert heads == ["## Two commands", "## Data", "## Measured: RadiomicNet with and without its gates", "## Read on"], heads
+    assert sum(l.startswith("|---") for l in readme.splitlines()) == 1 and "| Paper: RadiomicNet DSC |" in readme and "| Protocol | Seeds |" in readme   # one table, the paper's columns labelled
+    assert "**The radiomics gates " in readme and "data/README.md" in readme
+    notebooks = [p for _, ps in sidebar_sections(NBS) for p in ps]
+    pages = {page_name(p) for p in notebooks} | {results_page_name(d) for d in result_datasets(REPO/"results")}
+    pages |= {results_page_name("diagnosis")} if diagnosis_folders(REPO/"results") else set()
+    links = re.findall(r"\]\((" + re.escape(site_url("")) + r"[^)#]*)", readme)
+    dead = [l for l in links if l.removeprefix(site_url("")) not in pages]
+    assert not dead, f"README links to pages the site does not have: {dead}"
+    linked = {l.removeprefix(site_url("")) for l in links}
+    wanted = {"use": "27_use", "cli": "34_cli", "speed": "33_speed", "reproducing the paper": "28_"}
+    for what, nb in wanted.items():
+        assert any(page_name(p) in linked for p in notebooks if p.startswith(nb)), f"README lacks its link to {what} ({nb}*)"
+    assert {results_page_name("busi"), results_page_name("kvasir-seg")} <= linked
 
 def _clean_copy(path, tmp_path):
     "Run nbdev-clean on a copy of `path` inside the project (so it reads our [tool.nbdev]); return the cleaned JSON."
@@ -133,7 +156,7 @@ def test_notebooks_are_lean(nb):
     "Committed outputs stay small: each notebook under 250 KB (`radiomicnet-docs --lean --readme-only` shrinks their figures)."
     assert nb.stat().st_size < 250_000, f"{nb.name}: {nb.stat().st_size/1e3:.0f} KB; run `radiomicnet-docs --lean --readme-only`"
 
-MACHINE_ROOTS = __import__("re").compile(r"(?<![\w.])/(?:work|root|home|tmp|Users|mnt|var|opt|srv|scratch|media)/")
+MACHINE_ROOTS = re.compile(r"(?<![\w.])/(?:work|root|home|tmp|Users|mnt|var|opt|srv|scratch|media)/")
 
 def committed_result_files()->list:
     "The JSON and CSV files under results/ that git tracks (every one under results/ outside a checkout)."

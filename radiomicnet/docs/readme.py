@@ -10,20 +10,21 @@ import json, re, warnings
 from pathlib import Path
 import nbformat, numpy as np, pandas as pd, yaml
 from fastcore.nbio import read_nb
+from nbdev.config import get_config
 from nbdev.processors import FilterDefaults, add_show_docs, exec_show_docs
 from nbconvert import MarkdownExporter
 from ..core import RadiomicNetError, mean_std, PROJECT_DIR
-from ..diagnosis.net import diagnosis_verdict
 from ..data.datasets import DATASETS, read_split_file
 from ..data.duplicates import dedup_test_ids
-from ..eval.stats import COMPARISON_METHOD, decimals, effect_words, interval_text, number_cell, p_cell, seeds_text, signed
+from ..eval.stats import decimals, effect_words, interval_text, number_cell, p_cell, seeds_text, signed
 from ..study.compare import ABLATION_LABELS, PAPER_ABLATION_BUSI, PAPER_ABLATION_DATASETS, PAPER_METHODS, calibration_verdict, gate_verdict, radiomics_verdict, tta_verdict
 
 # %% auto #0
 __all__ = ['NB_CELL_KEYS', 'DATASET_TITLES', 'COLUMN_HEADERS', 'MISSING', 'TTA_COST_CSV', 'RESULTS_MARKER', 'PROTOCOL_ROWS',
-           'DIAGNOSIS_MARKER', 'README_HEADER', 'RecordProcs', 'process_notebook', 'dataset_title', 'format_table',
-           'row_comparison', 'gates_words', 'baselines_markdown', 'tta_cost_words', 'radiomics_words',
-           'discussion_markdown', 'long_words', 'results_markdown', 'headline_markdown', 'render_readme']
+           'RESULTS_HEAD', 'GATES_MARKER', 'README_HEADER', 'RecordProcs', 'process_notebook', 'dataset_title',
+           'format_table', 'row_comparison', 'gates_words', 'baselines_markdown', 'tta_cost_words', 'radiomics_words',
+           'discussion_markdown', 'long_words', 'site_url', 'results_page_name', 'results_links', 'results_markdown',
+           'gates_headline', 'fill_markers', 'headline_markdown', 'render_readme']
 
 # %% ../../nbs/31_readme.ipynb #8d897638
 NB_CELL_KEYS = {"cell_type", "id", "metadata", "source", "attachments", "outputs", "execution_count"}
@@ -289,32 +290,86 @@ def _dedup_note(results:Path)->str:
             "found by notebook 11: " + "; ".join(f"{dataset_title(d)} {n - k} of {n}" for d, n, k in counts) + ".")
 
 # %% ../../nbs/31_readme.ipynb #d73f2d3e
+def _headline_rows(results:str|Path)->list[tuple]:
+    "(dataset, protocol, folder, full row, no_rag row) of every Table III the front page reads: per data set, `long` then `cpu`."
+    folders = [(d, b, Path(results)/d/b) for d in DATASETS for b in PROTOCOL_ROWS]
+    return [(d, b, f, *r) for d, b, f in folders if (r := _ablation_rows(f)) is not None]
+
+def _results_row(dataset:str, protocol:str, full, norag)->str:
+    "One row of the front page's table: RadiomicNet with and without the gates under one protocol, beside the paper's."
+    paper_norag = f"{PAPER_ABLATION_BUSI.loc['no_rag', 'dsc']:.3f}" if dataset in PAPER_ABLATION_DATASETS else MISSING
+    c = row_comparison(norag, full, "full", flip=True) if norag.n_seeds else None
+    return (f"| {dataset_title(dataset)} | {protocol} | {seeds_text(full.n_seeds)} | {int(full.n_test_dedup)} / {int(full.n_test)} | "
+            f"{_ms_dedup(full)} | {_ms_dedup(norag) if norag.n_seeds else MISSING} | "
+            f"{interval_text(c['delta'], c['ci_low'], c['ci_high']).removeprefix('Δ = ') if c else MISSING} | {_ms(full)} | "
+            f"{PAPER_METHODS.loc['radiomicnet', f'{dataset}_dsc']:.3f} | {paper_norag} |")
+
+# %% ../../nbs/31_readme.ipynb #b7ce4889
+def site_url(page:str # A page of the site, e.g. 'use.html'
+            )->str:
+    "The published address of a page of the site (`doc_host` and `doc_baseurl` in pyproject.toml); the site makes such links relative."
+    cfg = get_config()
+    return f"{cfg.doc_host}{cfg.doc_baseurl}".rstrip("/") + "/" + page
+
+def results_page_name(dataset:str)->str: return f"results-{dataset}.html"
+
+def results_links(results:str|Path, # Results root
+                  diagnosis:bool=True, # Link the Diagnosis page too
+                 )->str:
+    "Links to the results pages the site builds from `results`: each real data set with a folder, then Diagnosis when it has one (and `diagnosis`)."
+    names = [d for d in DATASETS if (Path(results)/d).is_dir()] + (["diagnosis"] if diagnosis and any(p.is_dir() for p in Path(results).glob("*/*/diagnosis")) else [])
+    return ", ".join(f"[{dataset_title(d)}]({site_url(results_page_name(d))})" for d in names)
+
+# %% ../../nbs/31_readme.ipynb #ec55116a
+RESULTS_HEAD = ("| Data set | Protocol | Seeds | Test images (dedup / all) | RadiomicNet DSC, test_dedup | w/o RAG DSC, test_dedup | "
+                "full − w/o RAG, test_dedup | RadiomicNet DSC, all test | Paper: RadiomicNet DSC | Paper: w/o RAG DSC |\n|---|---|---|---|---|---|---|---|---|---|\n")
+
 def results_markdown(results:str|Path=PROJECT_DIR/"results", # Results root
                     )->str:
-    "The README's table of measured results: RadiomicNet with and without the gates per data set and protocol (long, then cpu), test_dedup first, beside the paper's."
-    rows, sizes = [], set()
-    for dataset in DATASETS:
-        for budget in PROTOCOL_ROWS:
-            folder = Path(results)/dataset/budget
-            if (r := _ablation_rows(folder)) is None: continue
-            full, norag = r
-            paper_norag = f"{PAPER_ABLATION_BUSI.loc['no_rag', 'dsc']:.3f}" if dataset in PAPER_ABLATION_DATASETS else MISSING
-            c = row_comparison(norag, full, "full", flip=True) if norag.n_seeds else None
-            sizes.add(_sizes(folder))
-            rows.append(f"| {dataset_title(dataset)} | {budget} | {seeds_text(full.n_seeds)} | {int(full.n_test_dedup)} / {int(full.n_test)} | "
-                        f"{_ms_dedup(full)} | {_ms_dedup(norag) if norag.n_seeds else MISSING} | "
-                        f"{interval_text(c['delta'], c['ci_low'], c['ci_high']).removeprefix('Δ = ') if c else MISSING} | {_ms(full)} | "
-                        f"{PAPER_METHODS.loc['radiomicnet', f'{dataset}_dsc']:.3f} | {paper_norag} |")
+    "The front page's table: RadiomicNet with and without the gates per data set and protocol (long, then cpu), test_dedup first, beside the paper's; what its cells are."
+    rows = _headline_rows(results)
     if not rows: return "No real-data result has been committed yet."
-    words = [f"- {dataset_title(d)}: {w.removeprefix('**What do the radiomics add?** ')}" for d in DATASETS if (w := radiomics_words(Path(results)/d/"cpu"))]
-    head = ("| Data set | Protocol | Seeds | Test images (dedup / all) | RadiomicNet DSC, test_dedup | w/o RAG DSC, test_dedup | full − w/o RAG, test_dedup | "
-            "RadiomicNet DSC, all test | Paper: RadiomicNet DSC | Paper: w/o RAG DSC |\n|---|---|---|---|---|---|---|---|---|---|\n")
-    return (head + "\n".join(rows) + "\n\nDSC: mean ± std over seeds of the per-image mean, scored at each image's native resolution. "
-            + _dedup_note(Path(results)) + f" {COMPARISON_METHOD}. The paper's numbers come from an ImageNet-pretrained encoder at 256 px on a "
-            f"GPU, on its own (not deduplicated) test split; ours from scratch at {' / '.join(sorted(sizes))} px on 2 CPU cores. Tables I–IV, figures and "
-            "the discussion: `results/<dataset>/<protocol>/` and the results pages of the documentation site."
-            + "".join(f"\n\n{w}" for d in DATASETS if (w := long_words(results, d)))
-            + ("\n\n**What do the radiomics add?** Controls that keep the gates and take away the information (cpu protocol):\n" + "\n".join(words) if words else ""))
+    sizes = {b: " / ".join(sorted({_sizes(f) for _, b2, f, *_ in rows if b2 == b})) for b in dict.fromkeys(r[1] for r in rows)}
+    links = results_links(results)
+    return (RESULTS_HEAD + "\n".join(_results_row(d, b, full, norag) for d, b, _, full, norag in rows)
+            + "\n\nDSC: mean ± std over seeds of the per-image mean, scored at each image's native resolution; full − w/o RAG: the difference "
+            "in mean DSC with its 95% bootstrap CI over test images and seeds. " + _dedup_note(Path(results)) + " Ours: from scratch on 2 CPU cores, "
+            + ", ".join(f"`{b}` at {s} px" for b, s in sizes.items()) + " (notebook 12). The paper's: an ImageNet-pretrained encoder at 256 px on a GPU, "
+            "on its own (not deduplicated) test split."
+            + (f"\n\nEvery table and figure, and what they say under each protocol: the results pages ({links}); the files: `results/<dataset>/<protocol>/`." if links else ""))
+
+# %% ../../nbs/31_readme.ipynb #a61adac6
+def gates_headline(results:str|Path=PROJECT_DIR/"results", # Results root
+                  )->str:
+    "The front page's answer, from the rows of `results_markdown`'s table: do the radiomics gates raise DSC? ('' without a row with both arms)."
+    cs = [(d, b, row_comparison(norag, full, "full", flip=True)) for d, b, _, full, norag in _headline_rows(results) if norag.n_seeds]
+    if not cs: return ""
+    n, deltas = len(cs), [c["delta"] for *_, c in cs]
+    above, below = sum(c["ci_low"] > 0 for *_, c in cs), sum(c["ci_high"] < 0 for *_, c in cs)
+    lead = "do not raise DSC" if not above else "raise DSC" if above == n else f"raise DSC in {above} of {n} settings"
+    protocols = list(dict.fromkeys(b for _, b, _ in cs))
+    where = (f"{' and '.join(dict.fromkeys(dataset_title(d) for d, *_ in cs))} under protocol{'s' if len(protocols) > 1 else ''} "
+             + " and ".join(f"`{b}`" for b in protocols))
+    seeds = sorted({int(c[k]) for *_, c in cs for k in ("seeds_a", "seeds_b")})
+    counts = ("each 95% CI holds zero" if above + below == 0 else "of their 95% CIs, " + ", ".join(
+              f"{k} {one if k == 1 else more} {rest}" for k, one, more, rest in
+              ((above, "lies", "lie", "above zero"), (below, "lies", "lie", "below zero"), (n - above - below, "holds", "hold", "zero")) if k))
+    links = results_links(results, diagnosis=False)
+    return (f"**The radiomics gates {lead}.** On the deduplicated test set, RadiomicNet with its gates against the same network without them "
+            f"(`full` − `no_rag`, {seeds_text(seeds[0]) if len(seeds) == 1 else f'{seeds[0]}–{seeds[-1]} seeds'} a side) differs in mean DSC by "
+            + (f"{signed(min(deltas))} to {signed(max(deltas))}" if n > 1 else signed(deltas[0])) + f" across {n} setting{'s' if n > 1 else ''} ({where}); {counts}."
+            + (f" Why, and what the controls that feed the gates another image's or the mean radiomics show: the results pages ({links})." if links else ""))
+
+# %% ../../nbs/31_readme.ipynb #cfb3f7ab
+GATES_MARKER = "<!-- gates verdict: generated from results/ -->"
+
+def fill_markers(text:str, # Markdown of a notebook cell, or the README
+                 results:str|Path, # Results root
+                )->str:
+    "`text` with each marker replaced by what it stands for, written from `results`: the gates' verdict and the table of measured results."
+    if GATES_MARKER in text: text = text.replace(GATES_MARKER, gates_headline(results))
+    if RESULTS_MARKER in text: text = text.replace(RESULTS_MARKER, results_markdown(results))
+    return text
 
 # %% ../../nbs/31_readme.ipynb #e4f9578a
 def headline_markdown(results:str|Path, # Results root
@@ -336,9 +391,6 @@ def headline_markdown(results:str|Path, # Results root
     if gates := gates_words(full, norag): text += f" Against the same network without the gates, {gates}."
     return text + "\n\n" + table
 
-# %% ../../nbs/31_readme.ipynb #3182b7ae
-DIAGNOSIS_MARKER = "<!-- diagnosis results: generated from results/busi/cpu/diagnosis -->"  # where the README and the site put `diagnosis_verdict`
-
 # %% ../../nbs/31_readme.ipynb #76c0ef16
 README_HEADER = "<!-- Generated from nbs/index.ipynb by `radiomicnet-docs --readme-only`: edit the notebook, not this file. -->\n\n"
 
@@ -349,8 +401,7 @@ def render_readme(nbs_path:str|Path=PROJECT_DIR/"nbs", # Folder holding `index.i
     nb, front = process_notebook(Path(nbs_path)/"index.ipynb")
     body, _ = MarkdownExporter().from_notebook_node(nb)
     body = re.sub(r"<!-- WARNING: THIS FILE WAS AUTOGENERATED! DO NOT EDIT! -->\s*", "", body)
-    results = Path(results) if results is not None else Path(nbs_path).parent/"results"
-    body = body.replace(RESULTS_MARKER, results_markdown(results)).replace(DIAGNOSIS_MARKER, diagnosis_verdict(results/"busi"/"cpu"/"diagnosis"))
+    body = fill_markers(body, Path(results) if results is not None else Path(nbs_path).parent/"results")
     head = f"# {front.get('title', 'radiomicnet')}\n\n"
     if front.get("description"): head += f"> {front['description']}\n\n"
     return README_HEADER + head + body.strip() + "\n"

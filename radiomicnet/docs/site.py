@@ -19,16 +19,15 @@ from ..core import RadiomicNetError, atomic_path, PROJECT_DIR
 from ..train.learner import PROTOCOLS
 from ..diagnosis.net import DIAGNOSIS_CAPTIONS, diagnosis_verdict
 from ..eval.stats import COMPARISON_METHOD, mixed_commits_note
-from .readme import (DATASET_TITLES, DIAGNOSIS_MARKER, PROTOCOL_ROWS, RESULTS_MARKER, dataset_title, discussion_markdown,
-                                     format_table, headline_markdown, process_notebook, results_markdown)
+from .readme import (DATASET_TITLES, PROTOCOL_ROWS, dataset_title, discussion_markdown, fill_markers, format_table,
+                                     headline_markdown, process_notebook, results_page_name)
 
 # %% auto #0
 __all__ = ['MATHJAX_CDN', 'MATHJAX_FILES', 'PAGE_TEMPLATE', 'SITE_CSS', 'RESULT_KINDS', 'TABLE_TITLES', 'BUDGET_TITLES',
            'DIAGNOSIS_CAPTION', 'sidebar_sections', 'page_name', 'mathjax_dir', 'mathjax_script', 'apply_cell_options',
-           'nav_html', 'SiteWriter', 'result_datasets', 'result_files', 'results_page_name', 'results_notebook_name',
-           'file_heading', 'markdown_html', 'csv_table_html', 'figure_html', 'budget_dirs', 'run_summaries',
-           'protocol_caption', 'results_body', 'diagnosis_folders', 'diagnosis_body', 'build_site', 'lean_png',
-           'lean_notebook']
+           'nav_html', 'SiteWriter', 'result_datasets', 'result_files', 'results_notebook_name', 'file_heading',
+           'markdown_html', 'csv_table_html', 'figure_html', 'budget_dirs', 'run_summaries', 'protocol_caption',
+           'results_body', 'diagnosis_folders', 'diagnosis_body', 'build_site', 'lean_png', 'lean_notebook']
 
 # %% ../../nbs/32_site.ipynb #0a7b052c
 def sidebar_sections(nbs_path:str|Path=PROJECT_DIR/"nbs" # Folder holding `sidebar.yml`
@@ -159,7 +158,6 @@ def result_files(folder:Path, kind:str)->list[Path]:
     "The files of one `kind` ('tables', 'figures' or 'notebooks') of a results folder, sorted by name."
     return sorted((Path(folder)/kind).glob(RESULT_KINDS[kind]))
 
-def results_page_name(dataset:str)->str: return f"results-{dataset}.html"
 def results_notebook_name(dataset:str, nb:Path, budget:str=None)->str:
     "The page of an executed notebook: `results-<dataset>[-<budget>]-<notebook>.html`."
     return f"results-{dataset}{'' if budget is None else '-' + budget}-{Path(nb).stem.lower()}.html"
@@ -337,6 +335,7 @@ def diagnosis_body(results:str|Path, max_rows:int=100)->tuple[str, list]:
         tables, figures = _section_tables(folder, base, dataset, prefix, max_rows, assets), result_files(folder, "figures")
         parts.append(f'<p class="caption">{html.escape(DIAGNOSIS_CAPTION)}</p>' if tables or figures else
                      "<p>Not yet run: see the Diagnosis chapter for the commands (<code>radiomicnet-diagnose</code>).</p>")
+        if verdict := diagnosis_verdict(folder): parts.append(markdown_html(verdict))
         parts += tables
         for f in figures:
             assets.append((f, f"{base}/figures/{f.name}")); parts.append(figure_html(assets[-1][1], f.name))
@@ -357,8 +356,7 @@ def build_site(out:str|Path=PROJECT_DIR/"_site", # Output folder (replaced)
     docs = {p: process_notebook(nbs_path/p) for _, ps in sections for p in ps}
     for nb, _ in docs.values():
         for c in nb.cells:
-            if c.cell_type == "markdown" and RESULTS_MARKER in c.source: c.source = c.source.replace(RESULTS_MARKER, results_markdown(results))
-            if c.cell_type == "markdown" and DIAGNOSIS_MARKER in c.source: c.source = c.source.replace(DIAGNOSIS_MARKER, diagnosis_verdict(results/"busi"/"cpu"/"diagnosis"))
+            if c.cell_type == "markdown": c.source = fill_markers(c.source, results)
     bodies = {d: results_body(results/d, max_rows) for d in result_datasets(results)}
     if diagnosis_folders(results): bodies["diagnosis"] = diagnosis_body(results, max_rows)
     runs = {(d, None if f == results/d else f.name, n): process_notebook(n, show_docs=False)
