@@ -37,8 +37,8 @@ import torch
 from fastcore.script import call_parse
 from radiomicnet.core import DataError, RadiomicNetError, cli_errors, resolve_data_dir
 from radiomicnet.features import FeatureScaler, radiomics_features_torch
-from radiomicnet.infer.predictor import (OnnxBackend, Predictor, build_int8, export_network, load_pretrained, preprocess, pretrained_folder,
-                               radiomics_of, read_config)
+from radiomicnet.infer.predictor import OnnxBackend, Predictor, build_int8, export_network, preprocess, radiomics_of
+from radiomicnet.infer.pretrained import load_pretrained, pretrained_folder, read_config
 from radiomicnet.model.net import create_model, load_checkpoint, pretrained_cfg
 from radiomicnet.train.learner import VARIANTS
 from common import MACHINE_COLUMNS, RESULTS_DIR, append_rows, bench_images, load_average, machine_row, warn_if_unreliable

@@ -7,7 +7,7 @@
 - `python -c "import radiomicnet.cli"`, the median of as many runs: what every console script pays first;
 - the first prediction, `radiomicnet-predict --model busi <a BUSI test image> --out <a temporary folder>`, wall time
   (interpreter, imports, model loading and one image; a synthetic image when the data are not found);
-- and it prints the 10 slowest imports of `python -X importtime -c "import radiomicnet.infer.predict"` (by cumulative time),
+- and it prints the 10 slowest imports of `python -X importtime -c "import radiomicnet.infer.video"` (by cumulative time),
   where the first prediction's start-up goes.
 
 Appends one row to bench/results/startup.csv (older rows kept) with the machine and its load before and after; the row is
@@ -76,7 +76,7 @@ def main(runs:int=5,            # Fresh processes per timing (the median is kept
         imports = [wall([sys.executable, "-c", "import radiomicnet.cli"]) for _ in range(runs)]
         first = wall([exe, "--model", model, str(image), "--out", str(Path(tmp)/"predictions")], env=dict(os.environ, RADIOMICNET_DATA=str(resolve_data_dir(data_root))))
         after = load_average()
-    slowest = import_times("radiomicnet.infer.predict")
+    slowest = import_times("radiomicnet.infer.video")
     help_median = statistics.median(helps)
     row = dict(run_id=datetime.now(timezone.utc).isoformat(timespec="seconds"), runs=runs, help_seconds_median=round(help_median, 3),
                help_seconds_all=" ".join(f"{s:.3f}" for s in helps), import_cli_seconds_median=round(statistics.median(imports), 3),
@@ -89,7 +89,7 @@ def main(runs:int=5,            # Fresh processes per timing (the median is kept
     print(f"python -c 'import radiomicnet.cli': median {row['import_cli_seconds_median']:.2f} s")
     print(f"first prediction (radiomicnet-predict --model {model}, one {source} image): {first:.1f} s")
     print(f"load average {before:.2f} -> {after:.2f}")
-    print("the 10 slowest imports of `import radiomicnet.infer.predict` (cumulative ms, self ms):")
+    print("the 10 slowest imports of `import radiomicnet.infer.video` (cumulative ms, self ms):")
     for name, self_ms, cumulative_ms in slowest: print(f"  {cumulative_ms:8.0f} {self_ms:8.0f}  {name}")
     warn_if_unreliable(before, after, 1)
     print(f"appended to {path}")

@@ -16,7 +16,7 @@ resident memory, and the encoder's options with the bitrate and the PSNR of the 
 
 A second table (bench/results/video-encoder.csv) times libx264 alone on the clip's first `--encoder-frames` frames at
 several presets and thread counts, with the bitrate and PSNR each gives at CRF 23: the evidence for
-`radiomicnet.infer.predict.ENCODER_OPTIONS`.
+`radiomicnet.infer.video.ENCODER_OPTIONS`.
 
 Target on 2 cores: >= 30 frames/s end to end on the 720x576 clip.
 
@@ -34,8 +34,8 @@ import torch
 from fastcore.script import call_parse
 from PIL import Image
 from radiomicnet.core import RadiomicNetError, cli_errors, resolve_data_dir
-from radiomicnet.infer.predictor import load_predictor
-from radiomicnet.infer.predict import ENCODER_OPTIONS, VIDEO_STAGES, VideoReader, VideoWriter
+from radiomicnet.infer.pretrained import load_predictor
+from radiomicnet.infer.video import ENCODER_OPTIONS, VIDEO_STAGES, VideoReader, VideoWriter
 from common import MACHINE_COLUMNS, RESULTS_DIR, append_rows, load_average, machine_row, synthetic_images, warn_if_unreliable
 
 TARGET_FPS = 30.0
@@ -101,7 +101,7 @@ def predict_command(clip:Path, out:Path, model:str, fast:bool, batch:int, every:
 
 def overlay_psnr(out:Path, model:str, fast:bool, video:Path, n:int=25)->float:
     "PSNR (dB) of the overlay video's first n frames against the same overlays drawn uncompressed: what the encoder's options give up."
-    from radiomicnet.infer.predict import StageClock, segment_frames
+    from radiomicnet.infer.video import StageClock, segment_frames
     net = load_predictor(model=model, fast=fast, device="cpu")
     written = [f for _, f in zip(range(n), VideoReader(video))]
     source = [f for _, f in zip(range(n), VideoReader(out.parent/"clip.mp4"))]

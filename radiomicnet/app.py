@@ -62,7 +62,7 @@ class ModelCache:
     def get(self, model:str|Path, # A shipped model's name or a model folder
             fast:bool=False,      # The int8 backend (the fast path) instead of torch
            ):
-        from radiomicnet.infer.predictor import load_predictor, pretrained_folder
+        from radiomicnet.infer.pretrained import load_predictor, pretrained_folder
         key = (str(pretrained_folder(model).resolve()), bool(fast))
         with self.lock:
             if key not in self.models:
@@ -109,7 +109,7 @@ def first_frame(path:str|Path, # An upload
         from radiomicnet.data.dicom import read_dicom
         return read_dicom(path).frames[0]
     if kind == "video":
-        from radiomicnet.infer.predict import VideoReader
+        from radiomicnet.infer.video import VideoReader
         for _, _, frame in VideoReader(path): return frame
         raise DataError(f"{Path(path).name}: no frame could be decoded")
     from radiomicnet.infer.predict import read_input_image
@@ -123,7 +123,7 @@ def segment_uploads(paths:list,              # The uploaded files
                     max_mb:float=MAX_MB,     # Largest upload, in MB
                    )->tuple: # (accepted [(path, kind)], report, lesions, one line per file refused or failed)
     "Check the uploads, then segment those that pass with `predict_files`: every file gets a result or one line saying why not."
-    from radiomicnet.infer.predict import predict_files
+    from radiomicnet.infer.video import predict_files
     accepted, problems = [], []
     for p in map(Path, paths):
         try: accepted.append((p, check_upload(p, max_mb)))
@@ -260,7 +260,7 @@ def build_app(model:str="busi",      # The model chosen when the page opens: a s
              ):
     "The app's page as a `gr.Blocks`: inputs on the left; overlay, probability map, attention, lesions, diagnosis and downloads on the right."
     gr = gradio_module()
-    from radiomicnet.infer.predictor import list_pretrained
+    from radiomicnet.infer.pretrained import list_pretrained
     names, cache, work = list_pretrained(), cache or ModelCache(), Path(work or tempfile.mkdtemp(prefix="radiomicnet-app-"))
     with gr.Blocks(title="RadiomicNet", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         gr.Markdown("## RadiomicNet: segment and measure lesions\n"

@@ -203,13 +203,14 @@ def radiomicnet_predict(*inputs:str,             # Image, video or DICOM files, 
     "Segment images with a trained RadiomicNet and measure every lesion: masks, 16-bit probability maps, overlays, report.csv, lesions.csv."
     inputs = [*inputs, *([images] if images else [])]
     if not inputs: raise RadiomicNetError("no input: give one or more image files or folders")
-    from radiomicnet.infer.predictor import load_predictor
+    from radiomicnet.infer.pretrained import load_predictor
     if (checkpoint is None) == (model is None): load_predictor(checkpoint, model)  # says what to give, in one line
     if not 0 <= threshold <= 1: raise RadiomicNetError(f"--threshold {threshold}: expected a probability in [0, 1]")
     if spacing is not None and not spacing > 0: raise RadiomicNetError(f"--spacing {spacing}: expected a positive number of millimetres")
     for name, value in (("--every", every), ("--batch", batch)):
         if value < 1: raise RadiomicNetError(f"{name} {value}: expected a whole number from 1")
-    from radiomicnet.infer.predict import collect_inputs, predict_files
+    from radiomicnet.infer.predict import collect_inputs
+    from radiomicnet.infer.video import predict_files
     net = load_predictor(checkpoint, model, fast, device, data_root)
     files, problems = collect_inputs(inputs, exclude=out)
     for p in problems: print(f"error: {p}", file=sys.stderr)
@@ -238,7 +239,7 @@ def radiomicnet_evaluate(images:Images=None,  # A folder holding images/ and mas
         if value is None: raise RadiomicNetError(f"{name} is missing: radiomicnet-evaluate --checkpoint CKPT (or --model NAME) --images FOLDER (or --split test) --out DIR")
     if split is not None and images is not None: raise RadiomicNetError("give --images FOLDER or --split SPLIT, not both")
     from radiomicnet.eval.evaluate import class_subfolders, evaluate_checkpoint, evaluate_folder, evaluate_labelled
-    from radiomicnet.infer.predictor import load_predictor
+    from radiomicnet.infer.pretrained import load_predictor
     pred = load_predictor(checkpoint, model, fast, device, data_root)
     if split is not None: result = evaluate_checkpoint(pred, out, split, data_root, device, temperature_scaling=temperature_scaling, tta=tta)
     elif class_subfolders(images): return evaluate_labelled(pred, images, out, device, mask_threshold, temperature_scaling, tta=tta)
@@ -266,7 +267,7 @@ def radiomicnet_export(model:Model=None,
 @command
 def radiomicnet_models():
     "List the shipped models (use one with radiomicnet-predict --model NAME, or Predictor.from_pretrained(NAME))."
-    from radiomicnet.infer.predictor import models_dirs, pretrained_table
+    from radiomicnet.infer.pretrained import models_dirs, pretrained_table
     table = pretrained_table()
     if table.empty: return print(f"no shipped models in {', '.join(map(str, models_dirs()))}")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="–"))

@@ -16,11 +16,11 @@ MAX_MB = 5  # the test server's upload limit: small, so that a file over it is q
 SHOTS = REPO/"nbs"/"images"
 
 def predict_reads_dicom()->bool:
-    "Whether `radiomicnet.infer.predict.predict_files` routes DICOM files (the app shows whatever it writes)."
-    import radiomicnet.infer.predict
-    return "is_dicom" in Path(radiomicnet.infer.predict.__file__).read_text()
+    "Whether `radiomicnet.infer.video.predict_files` routes DICOM files (the app shows whatever it writes)."
+    import radiomicnet.infer.video
+    return "is_dicom" in Path(radiomicnet.infer.video.__file__).read_text()
 
-NO_DICOM = "radiomicnet.infer.predict.predict_files does not route DICOM yet: the app's DICOM input arrives with it"
+NO_DICOM = "radiomicnet.infer.video.predict_files does not route DICOM yet: the app's DICOM input arrives with it"
 
 # --- inputs -----------------------------------------------------------------------------------------------------
 

@@ -5,7 +5,8 @@ Its masks must be non-empty, agree with the torch backend's within `INT8_MASK_TO
 truth that neither an empty nor an all-foreground mask can reach."""
 import numpy as np, pytest
 from radiomicnet.data.datasets import load_split
-from radiomicnet.infer.predictor import INT8_MASK_TOLERANCE, Predictor, load_predictor
+from radiomicnet.infer.predictor import INT8_MASK_TOLERANCE, Predictor
+from radiomicnet.infer.pretrained import load_predictor
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")   # conftest: one torch thread per module
 N_TEST = 4                                                  # the first test images of each shipped model's split

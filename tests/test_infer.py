@@ -1,4 +1,4 @@
-"""The inference engine (nbs/13_predictor.ipynb): the same images through the three backends and through every caller
+"""The inference engine (nbs/13_predictor.ipynb, model folders nbs/14_pretrained.ipynb): the same images through the three backends and through every caller
 (radiomicnet-predict, radiomicnet-evaluate, the interpretation, the diagnosis code), the masks agreeing within each
 backend's stated tolerance; model folders (hashes, fp16, huggingface_hub's helpers); the shipped models."""
 import json, os, shutil, subprocess
@@ -8,8 +8,8 @@ from PIL import Image
 from radiomicnet.core import CheckpointError, RadiomicNetError
 from radiomicnet.data.datasets import synthetic_pair, synthetic_samples, resized_pair, cached_radiomics
 from radiomicnet.features import FeatureScaler
-from radiomicnet.infer.predictor import (BACKENDS, INT8_MASK_TOLERANCE, MASK_TOLERANCE, MODELS_DIR, MODELS_ENV, Predictor, int8_cache_path,
-                               list_pretrained, load_pretrained, preprocess, write_pretrained)
+from radiomicnet.infer.predictor import BACKENDS, INT8_MASK_TOLERANCE, MASK_TOLERANCE, Predictor, int8_cache_path, preprocess
+from radiomicnet.infer.pretrained import MODELS_DIR, MODELS_ENV, list_pretrained, load_pretrained, write_pretrained
 from radiomicnet.model.net import RadiomicNet
 
 REPO = Path(__file__).resolve().parent.parent
@@ -39,8 +39,8 @@ def disagreement(a, b): return float((np.asarray(a) != np.asarray(b)).mean())
 
 def test_tolerances_are_stated_once():
     assert MASK_TOLERANCE["int8"] is INT8_MASK_TOLERANCE and MASK_TOLERANCE["torch"] == 0 and set(BACKENDS) == {"torch", "onnx", "int8"}
-    import radiomicnet.study.speed, radiomicnet.infer.predict, radiomicnet.eval.evaluate
-    for module in (radiomicnet.study.speed, radiomicnet.infer.predict, radiomicnet.eval.evaluate):   # no second definition anywhere
+    import radiomicnet.study.speed, radiomicnet.infer.predict, radiomicnet.infer.video, radiomicnet.eval.evaluate
+    for module in (radiomicnet.study.speed, radiomicnet.infer.predict, radiomicnet.infer.video, radiomicnet.eval.evaluate):   # no second definition anywhere
         assert not any(n.endswith("TOLERANCE") and getattr(module, n) is not INT8_MASK_TOLERANCE for n in vars(module) if n.isupper())
 
 def test_preprocess_is_the_training_pipeline(tmp_path):

@@ -6,7 +6,8 @@ from PIL import Image
 from radiomicnet.data.datasets import load_split, read_image, synthetic_pair
 from radiomicnet.infer.report import MIN_LESION_AREA, lesion_columns
 from radiomicnet.infer.predictor import Predictor, preprocess, upsample_probs
-from radiomicnet.infer.predict import export_onnx, predict_files, read_prob_png
+from radiomicnet.infer.predict import export_onnx, read_prob_png
+from radiomicnet.infer.video import predict_files
 from radiomicnet.cli import radiomicnet_predict
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")   # conftest: one torch thread per module
@@ -257,7 +258,7 @@ def decoded(path):
     return len(shapes), set(shapes)
 
 def test_video_in_video_out(checkpoint, kvasir_frames, tmp_path):
-    from radiomicnet.infer.predict import frame_row
+    from radiomicnet.infer.video import frame_row
     clip = write_video(tmp_path/"clip.mov", kvasir_frames)
     res = run("radiomicnet-predict", "--checkpoint", checkpoint, clip, "--out", tmp_path/"out", "--batch", "4")
     assert res.returncode == 0 and "1 succeeded, 0 failed" in res.stdout, res.stderr

@@ -21,7 +21,8 @@ from fastprogress.fastprogress import progress_bar
 from ..core import RadiomicNetError, DataError, atomic_path, default_device, device_name, portable_path
 from ..features import FeatureScaler
 from ..data.datasets import load_split, resized_pair, cached_radiomics, folder_samples, read_image
-from ..infer.predictor import Predictor, as_predictor, load_predictor, preprocess, upsample_probs
+from ..infer.predictor import Predictor, as_predictor, preprocess, upsample_probs
+from ..infer.pretrained import load_predictor
 from .metrics import METRICS, _as_batch, _binarise, confusion_counts, ratio_metrics
 
 # %% auto #0

@@ -13,7 +13,8 @@ from ..core import RadiomicNetError, PROJECT_DIR, RENAMED_FLAGS, portable_path
 from ..eval.metrics import DIAGNOSIS_CLASSES, confusion_counts, diagnosis_metrics, ratio_metrics
 from ..eval.evaluate import predict_split, native_masks, samples_test_set, score_native, summarize
 from ..eval.stats import effect_words, verdict
-from .predictor import Predictor, load_pretrained, read_config, write_pretrained
+from .predictor import Predictor
+from .pretrained import load_pretrained, read_config, write_pretrained
 from ..diagnosis.net import diagnosis_samples
 
 # %% auto #0
@@ -233,7 +234,7 @@ radiomicnet-predict --model {name} my_images/ --out predictions
 ```
 
 ```python
-from radiomicnet.infer.predictor import Predictor
+from radiomicnet.infer.pretrained import Predictor
 predictor = Predictor.from_pretrained("{name}")        # or a folder in this layout
 mask = predictor.predict(image)                       # (H, W) bool, any image array
 ```

@@ -1,4 +1,4 @@
-"""Use a trained model without writing code: `radiomicnet-predict` segments a user's own images (with a shipped model by name, or one's own checkpoint) and measures every lesion it finds, `radiomicnet-export` writes the network as ONNX and checks it against PyTorch.
+"""One image file in, its mask, probability map, overlay and lesion report out (`predict_file`), the inputs of `radiomicnet-predict` collected and named, and `radiomicnet-export`, which writes the network as ONNX and checks it against PyTorch.
 
 Docs: https://radiomicnet.github.io/radiomicnet/predict.html.md"""
 
@@ -6,30 +6,24 @@ Docs: https://radiomicnet.github.io/radiomicnet/predict.html.md"""
 
 # %% ../../nbs/23_predict.ipynb #4ca35fc3
 from __future__ import annotations
-import json, math, queue, shutil, sys, tempfile, threading, time, warnings
-from contextlib import contextmanager
-from fractions import Fraction
-from scipy import ndimage
+import math, shutil, tempfile, warnings
 from pathlib import Path
 import numpy as np, pandas as pd
 import matplotlib.pyplot as plt
 from PIL import Image
-from fastprogress.fastprogress import progress_bar
-from ..core import RadiomicNetError, DataError, atomic_path, import_extra
+from ..core import RadiomicNetError, DataError, atomic_path
 from ..features import check_image_size
-from ..data.dicom import DicomFrames, DicomImage, is_dicom, read_dicom, write_dicom_seg
 from ..data.datasets import IMAGE_EXTS, load_split, read_image, synthetic_pair
-from .predictor import (INT8_MASK_TOLERANCE, OnnxBackend, Prediction, Predictor, calibration_input, export_network, load_predictor,
-                               network_pixels, preprocess, quantize_int8, upsample_probs)
+from .predictor import (INT8_MASK_TOLERANCE, OnnxBackend, Prediction, Predictor, calibration_input, export_network, preprocess,
+                               quantize_int8)
+from .pretrained import load_predictor
 from ..eval.interpret import save_figure
 from .report import MIN_LESION_AREA, lesion_report
 
 # %% auto #0
-__all__ = ['VIDEO_EXTS', 'ENCODER_OPTIONS', 'VIDEO_STAGES', 'read_input_image', 'write_mask_png', 'write_prob_png',
-           'read_prob_png', 'overlay_figure', 'diagnosis_probs', 'diagnosis_caption', 'predict_file', 'collect_inputs',
-           'output_stems', 'predict_files', 'pyav', 'VideoReader', 'VideoWriter', 'mask_box', 'outline', 'tint_table',
-           'draw_overlay', 'frame_row', 'StageClock', 'Stage', 'put', 'get', 'segment_frames', 'predict_video',
-           'dicom_spacing', 'predict_dicom', 'parity_images', 'onnx_parity', 'export_onnx']
+__all__ = ['VIDEO_EXTS', 'read_input_image', 'write_mask_png', 'write_prob_png', 'read_prob_png', 'overlay_figure',
+           'diagnosis_probs', 'diagnosis_caption', 'predict_file', 'collect_inputs', 'output_stems', 'parity_images',
+           'onnx_parity', 'export_onnx']
 
 # %% ../../nbs/23_predict.ipynb #50defcbb
 def read_input_image(path:str|Path, # An image file: PNG, JPEG, BMP or TIFF; grey, RGB, RGBA, palette or 16-bit
@@ -123,7 +117,7 @@ def predict_file(net:Predictor,            # The model, in any backend
     return row, lesions
 
 # %% ../../nbs/23_predict.ipynb #106b089e
-VIDEO_EXTS = (".mp4", ".avi", ".mov")  # read with PyAV (see "Video in, video out")
+VIDEO_EXTS = (".mp4", ".avi", ".mov")  # read with PyAV (notebook 24)
 
 def collect_inputs(inputs, # Image and video files, and folders
                    exclude:str|Path|None=None, # A folder whose files are never inputs (the output folder)
@@ -155,315 +149,6 @@ def output_stems(files:list,   # Image files, e.g. from `collect_inputs`
         while stem in used or (stem != name and stem in reserved): n += 1; stem = f"{name}_{n}"
         used.add(stem); stems.append(stem)
     return stems
-
-# %% ../../nbs/23_predict.ipynb #0633035f
-def _write_csv(table:pd.DataFrame, path:Path):
-    with atomic_path(path) as tmp: table.to_csv(tmp, index=False)
-
-def predict_files(net:Predictor, files:list, out_dir:str|Path,
-                  threshold:float=0.5, tta:bool=False, spacing:float|None=None, min_area:int=MIN_LESION_AREA, # As in `predict_file`
-                  progress:bool=False,  # Show a fastai progress bar
-                  roots:list=(),        # The folders the files were found in (see `output_stems`)
-                  every:int=1,          # Videos: predict every N-th frame
-                  batch:int=8,          # Videos: frames per network batch
-                 )->tuple: # (report, lesions, failed) DataFrames
-    "Predict every file, going on past bad ones (one line each on stderr); report.csv, lesions.csv and, if needed, failed.csv are rewritten after each file."
-    out, rows, lesions, failed = Path(out_dir), [], [], []
-    out.mkdir(parents=True, exist_ok=True)
-    for path, stem in zip(progress_bar(files, leave=False) if progress else files, output_stems(files, roots)):
-        try:
-            if is_dicom(path):
-                row, les, stopped = predict_dicom(net, path, out, stem, threshold, tta, spacing, min_area, every, batch); rows.append(row)
-                if les is not None: lesions.append(les)
-                if stopped: raise DataError(stopped)
-            elif Path(path).suffix.lower() in VIDEO_EXTS:
-                row, stopped = predict_video(net, path, out, stem, threshold, spacing, min_area, every, batch, progress=True); rows.append(row)
-                if stopped: raise DataError(stopped)  # the frames before it are in the outputs, the file counts as failed
-            else: row, les = predict_file(net, path, out, stem, threshold, tta, spacing, min_area); rows.append(row); lesions.append(les)
-        except RadiomicNetError as e:
-            msg = str(e) if str(path) in str(e) else f"{path}: {e}"
-            failed.append(dict(image=str(path), error=msg)); print(f"error: {msg}", file=sys.stderr)
-        tables = _tables(rows, lesions, failed)  # an interrupted run keeps the rows of the files done
-        _write_csv(tables[0], out/"report.csv"); _write_csv(tables[1], out/"lesions.csv")
-        if failed: _write_csv(tables[2], out/"failed.csv")
-    return _tables(rows, lesions, failed)
-
-def _tables(rows, lesions, failed)->tuple:
-    return (pd.DataFrame(rows), pd.concat(lesions, ignore_index=True) if lesions else pd.DataFrame(columns=["image"]),
-            pd.DataFrame(failed, columns=["image", "error"]))
-
-# %% ../../nbs/23_predict.ipynb #ef22e8b2
-def pyav():
-    "PyAV, which reads and writes video: the `deploy` extra; without it, a one-line error naming the extra."
-    return import_extra("av", "deploy", "Video (MP4, AVI, MOV)")
-
-class VideoReader:
-    "A video file's frames decoded by PyAV one at a time: (index, time in s, (H,W,3) uint8 RGB); a decoding problem ends them and is kept in `stopped`."
-    def __init__(self, path:str|Path, # An MP4, AVI or MOV file
-                 every:int=1,          # Yield every N-th frame only (all are decoded: later frames depend on earlier ones)
-                ):
-        av = pyav()
-        self.path, self.every, self.stopped, self.n_decoded = Path(path), every, None, 0
-        if not self.path.is_file(): raise DataError(f"{path}: video file missing")
-        try: self.container = av.open(str(path))
-        except av.error.FFmpegError as e: raise DataError(f"{path}: unreadable video ({type(e).__name__}: {e})") from None
-        if not self.container.streams.video: self.container.close(); raise DataError(f"{path}: holds no video stream")
-        self.stream = self.container.streams.video[0]; self.stream.thread_type = "AUTO"
-        self.rate = self.stream.average_rate or self.stream.guessed_rate or Fraction(25)
-        self.width, self.height, self.declared = self.stream.codec_context.width, self.stream.codec_context.height, self.stream.frames
-
-    def __iter__(self):
-        av = pyav()
-        n = 0
-        try:
-            for frame in self.container.decode(self.stream):
-                if n % self.every == 0: yield n, float(frame.time) if frame.time is not None else n / float(self.rate), frame.to_ndarray(format="rgb24")
-                n = self.n_decoded = n + 1
-        except av.error.FFmpegError as e: self.stopped = f"{self.path}: decoding stopped at frame {n} ({type(e).__name__}: {e}); the {n} frames before it are kept"
-        finally: self.container.close()
-        if self.stopped is None and self.declared and n < self.declared:
-            self.stopped = f"{self.path}: decoding stopped at frame {n} of the {self.declared} the file declares (truncated?); the {n} frames before it are kept"
-
-# %% ../../nbs/23_predict.ipynb #48c6a945
-ENCODER_OPTIONS = dict(preset="superfast", crf="23")  # libx264: chosen for speed by bench/video.py, which states the bitrate and PSNR it gives
-
-class VideoWriter:
-    "An MP4 written frame by frame with PyAV (H.264 when its FFmpeg has libx264, else MPEG-4), under a temporary name renamed when closed."
-    def __init__(self, path:str|Path, # The .mp4 file to write
-                 rate,                 # Frames per second (a `Fraction` keeps 30000/1001 exact)
-                 width:int, height:int, # Frame size in pixels
-                 options:dict|None=None, # libx264's options (default: `ENCODER_OPTIONS`)
-                 threads:int=0,        # Encoder threads (0: FFmpeg's choice)
-                ):
-        av = pyav()
-        self._atomic = atomic_path(path); tmp = self._atomic.__enter__()
-        self.container = av.open(str(tmp), "w", format="mp4")
-        x264 = "libx264" in av.codecs_available
-        self.stream = self.container.add_stream("libx264" if x264 else "mpeg4", rate=Fraction(rate).limit_denominator(100_000),
-                                                options={k: str(v) for k, v in (ENCODER_OPTIONS if options is None else options).items()} if x264 else {})
-        self.stream.width, self.stream.height, self.stream.codec_context.thread_count = width, height, threads
-        self.stream.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"  # 4:2:0 needs even sides
-        self.n_frames = 0
-
-    def write(self, rgb:np.ndarray): # (H,W,3) uint8 RGB frame
-        av = pyav()
-        for packet in self.stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")): self.container.mux(packet)
-        self.n_frames += 1
-
-    def close(self, ok:bool=True): # False: drop the file (an error happened)
-        try:
-            if ok:
-                for packet in self.stream.encode(): self.container.mux(packet)
-        finally:
-            self.container.close()
-            self._atomic.__exit__(*((None,) * 3 if ok else (RadiomicNetError, RadiomicNetError("dropped"), None)))
-
-# %% ../../nbs/23_predict.ipynb #0997817e
-def mask_box(mask:np.ndarray # (H,W) bool
-            )->tuple|None:   # (row slice, column slice) of the smallest box holding every True pixel; None for an empty mask
-    "The mask's bounding box, so that per-frame work touches the lesion's pixels, not the whole frame."
-    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    return None if not len(rows) else (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
-
-def outline(mask:np.ndarray # (h,w) bool, a crop of a frame's mask
-           , edges:tuple=(True,) * 4, # Whether the crop's top, bottom, left, right sides are the frame's own edges
-           )->np.ndarray:   # (h,w) bool
-    "Mask pixels with a background 4-neighbour; beyond the frame's edge counts as foreground (as `binary_erosion(border_value=1)`), beyond a crop's inner side as background."
-    m = np.pad(mask, 1)
-    for side, (r, c) in zip(edges, ((0, slice(None)), (-1, slice(None)), (slice(None), 0), (slice(None), -1))):
-        if side: m[r, c] = True
-    inner = m[1:-1, 1:-1] & m[:-2, 1:-1] & m[2:, 1:-1] & m[1:-1, :-2] & m[1:-1, 2:]
-    return mask & ~inner
-
-# %% ../../nbs/23_predict.ipynb #3b1107c3
-def tint_table(alpha:float=0.3, colour=(0, 255, 0))->np.ndarray:
-    "(3,256) uint8: channel value v tinted, `((1 - alpha) * v + alpha * colour)` truncated, as a lookup table (one table read per pixel instead of float arithmetic)."
-    return ((1 - alpha) * np.arange(256)[None] + alpha * np.array(colour)[:, None]).astype(np.uint8)
-
-def draw_overlay(rgb:np.ndarray,  # (H,W,3) uint8 frame
-                 mask:np.ndarray, # (H,W) bool predicted mask
-                 alpha:float=0.3, # Opacity of the green tint on the lesion
-                )->np.ndarray: # (H,W,3) uint8 frame with the lesion tinted and outlined
-    "The predicted lesion on the frame: tinted green, its outline (pixels with a background 4-neighbour) in lime; only the lesion's box is touched."
-    out, box = rgb.copy(), mask_box(mask)
-    if box is None: return out
-    m, o, lut = mask[box], out[box], tint_table(alpha)
-    for ch in range(3): np.copyto(o[..., ch], np.take(lut[ch], o[..., ch]), where=m)
-    (r, c), (h, w) = box, mask.shape
-    o[outline(m, (r.start == 0, r.stop == h, c.start == 0, c.stop == w))] = (0, 255, 0)
-    return out
-
-# %% ../../nbs/23_predict.ipynb #8bef548f
-def frame_row(index:int, time_s:float, # The frame's index and time
-              prob:np.ndarray,          # (H,W) probabilities
-              threshold:float=0.5, min_area:int=MIN_LESION_AREA, spacing:float|None=None, # As in `predict_file`
-              ms:float=math.nan,        # Milliseconds the frame took, end to end
-             )->dict:
-    "One row of frames.csv: whether a lesion is there, how many, the largest one's area (px, or mm² with `spacing`), the mean confidence inside the mask."
-    mask = prob > threshold
-    box = mask_box(mask)
-    labels, n = ndimage.label(mask[box]) if box else (None, 0)   # components inside the box are the frame's components
-    areas = np.bincount(labels.ravel())[1:] if n else np.zeros(0, int)
-    areas = areas[areas >= min_area]
-    scale, unit = (1.0, "px") if spacing is None else (spacing ** 2, "mm2")
-    return {"frame": index, "time_s": round(time_s, 4), "lesion_present": bool(len(areas)), "lesion_count": len(areas),
-            f"largest_area_{unit}": float(areas.max() * scale) if len(areas) else 0.0,
-            "mean_confidence": float(prob[box][mask[box]].mean()) if box else math.nan, "ms_per_frame": round(ms, 2)}
-
-# %% ../../nbs/23_predict.ipynb #7aff953b
-VIDEO_STAGES = ("decode", "resize", "features", "network", "overlay", "encode")
-
-class StageClock:
-    "Seconds spent in each stage of a pipeline (`with clock('network'): ...`); each stage is timed by the one thread that runs it."
-    def __init__(self, stages=VIDEO_STAGES): self.seconds = dict.fromkeys(stages, 0.0)
-    @contextmanager
-    def __call__(self, stage:str):
-        t0 = time.perf_counter()
-        try: yield
-        finally: self.seconds[stage] += time.perf_counter() - t0
-    def ms_per_frame(self, n:int)->dict:
-        "{'ms_<stage>': milliseconds per frame} over `n` frames."
-        return {f"ms_{k}": round(1000 * v / max(n, 1), 3) for k, v in self.seconds.items()}
-
-# %% ../../nbs/23_predict.ipynb #c6af475e
-class Stage(threading.Thread):
-    "One stage of a pipeline in a thread of its own: what it raises is kept in `error` and sets `stop`, so the other stages end too."
-    def __init__(self, fn, *args, stop:threading.Event):
-        super().__init__(daemon=True); self.fn, self.args, self.stop, self.error = fn, args, stop, None
-    def run(self):
-        try: self.fn(*self.args)
-        except BaseException as e: self.error = e; self.stop.set()
-
-def put(q:queue.Queue, item, stop:threading.Event):
-    "Put `item` on the bounded queue, waiting while it is full, unless the pipeline stops."
-    while not stop.is_set():
-        try: return q.put(item, timeout=0.05)
-        except queue.Full: pass
-
-def get(q:queue.Queue, stop:threading.Event):
-    "The next item of the queue; None once the pipeline stops and the queue is empty."
-    while True:
-        try: return q.get(timeout=0.05)
-        except queue.Empty:
-            if stop.is_set(): return None
-
-# %% ../../nbs/23_predict.ipynb #1aae4466
-def _decode(reader, frames:queue.Queue, clock:StageClock, stop:threading.Event):
-    "Decoder thread: the reader's frames, at the size it declares, then None."
-    it = iter(reader)
-    try:
-        while not stop.is_set():
-            with clock("decode"):
-                frame = next(it, None)
-                if frame is not None and frame[2].shape[:2] != (reader.height, reader.width):
-                    frame = (*frame[:2], np.asarray(Image.fromarray(frame[2]).resize((reader.width, reader.height))))
-            put(frames, frame, stop)
-            if frame is None: return
-    finally: it.close()
-
-def _encode(writer:VideoWriter, frames:queue.Queue, clock:StageClock, stop:threading.Event):
-    "Encoder thread: every overlay frame until None."
-    while (frame := get(frames, stop)) is not None:
-        with clock("encode"): writer.write(frame)
-
-def _batches(frames:queue.Queue, n:int, stop:threading.Event):
-    "The decoded frames, `n` at a time."
-    chunk = []
-    while (frame := get(frames, stop)) is not None:
-        chunk.append(frame)
-        if len(chunk) == n: yield chunk; chunk = []
-    if chunk: yield chunk
-
-# %% ../../nbs/23_predict.ipynb #2394be57
-def segment_frames(net:Predictor, chunk:list, # (index, time, RGB) frames of the same size
-                   clock:StageClock, threshold:float=0.5, # As in `predict_file`
-                  )->tuple: # (probabilities (B,H,W), overlay frames)
-    "One batch of video frames through `preprocess` and the network, each stage timed: the probabilities at the frames' size and the overlays."
-    with clock("resize"): pixels, sizes = network_pixels([f[2] for f in chunk], net.img_size)
-    with clock("features"): x = preprocess(pixels, net.img_size, net.scaler)
-    with clock("network"): prob = net.probs(x.image, x.radiomics, bs=len(chunk))["prob"][:, 0].numpy()
-    with clock("overlay"):
-        prob = upsample_probs(prob, sizes[0])
-        return prob, [draw_overlay(f[2], p > threshold) for f, p in zip(chunk, prob)]
-
-# %% ../../nbs/23_predict.ipynb #8312c872
-def predict_video(net:Predictor, path:str|Path, out_dir:str|Path, stem:str|None=None, # As in `predict_file`
-                  threshold:float=0.5, spacing:float|None=None, min_area:int=MIN_LESION_AREA,
-                  every:int=1,          # Predict every N-th frame
-                  batch:int=8,          # Frames per network batch
-                  progress:bool=False,  # A progress bar with the frames per second
-                  reader=None,          # Frames from elsewhere (a multi-frame DICOM): like `VideoReader`, default `VideoReader(path, every)`
-                  masks:list|None=None, # A list to append each predicted frame's (H,W) bool mask to (for a DICOM SEG)
-                  spacing_source:str|None=None, # Where `spacing` came from (as in `predict_file`)
-                 )->tuple: # (row of report.csv, the line where decoding stopped or None)
-    "Segment a video: `<stem>_overlay.mp4` (lesions drawn, at the source's rate / `every`) and `<stem>_frames.csv` (one row per predicted frame)."
-    reader, out, stem = reader or VideoReader(path, every), Path(out_dir), stem or Path(path).stem
-    files = dict(overlay_file=f"{stem}_overlay.mp4", frames_file=f"{stem}_frames.csv")
-    writer, clock, stop, rows = VideoWriter(out/files["overlay_file"], reader.rate / every, reader.width, reader.height), StageClock(), threading.Event(), []
-    decoded, overlays = queue.Queue(2 * batch), queue.Queue(2 * batch)
-    stages = [Stage(_decode, reader, decoded, clock, stop, stop=stop), Stage(_encode, writer, overlays, clock, stop, stop=stop)]
-    total = -(-reader.declared // every) if reader.declared else None
-    bar = progress_bar(range(total), leave=False) if progress and total else None
-    if bar is not None: bar.update(0)
-    ok, t0 = False, time.perf_counter()
-    try:
-        for s in stages: s.start()
-        for chunk in _batches(decoded, batch, stop):
-            probs, frames = segment_frames(net, chunk, clock, threshold)
-            for f in frames: put(overlays, f, stop)
-            if masks is not None: masks += [p > threshold for p in probs]
-            ms, t0 = 1000 * (time.perf_counter() - t0) / len(chunk), time.perf_counter()
-            with clock("overlay"): rows += [frame_row(i, t, p, threshold, min_area, spacing, ms) for (i, t, _), p in zip(chunk, probs)]
-            if bar is not None: bar.update(min(len(rows), total)); bar.comment = f"{1000 / ms:.1f} frames/s"
-        ok = not stop.is_set()
-    finally:
-        if ok: put(overlays, None, stop)
-        else: stop.set()
-        for s in stages: s.join()
-        errors = [s.error for s in stages if s.error is not None]
-        writer.close(ok=ok and not errors)
-    if errors: raise errors[0]
-    frames = pd.DataFrame(rows, columns=["frame", "time_s", "lesion_present", "lesion_count", f"largest_area_{'px' if spacing is None else 'mm2'}",
-                                         "mean_confidence", "ms_per_frame"])
-    _write_csv(frames, out/files["frames_file"])
-    row = dict(image=str(path), height=reader.height, width=reader.width, n_frames=reader.n_decoded, frames_predicted=len(frames),
-               fps_source=float(reader.rate), every=every, frames_with_lesion=int(frames.lesion_present.sum()), threshold=threshold,
-               spacing_mm=spacing, spacing_source=spacing_source or ("--spacing" if spacing else "pixels"),
-               ms_per_frame=float(frames.ms_per_frame.mean()) if len(frames) else math.nan, **clock.ms_per_frame(len(frames)), **files)
-    return row, reader.stopped
-
-# %% ../../nbs/23_predict.ipynb #d76483a6
-def dicom_spacing(image:DicomImage,       # `read_dicom`'s result
-                  spacing:float|None=None, # The user's `--spacing` in mm, which wins
-                 )->tuple: # (pixel side in mm or None, where it came from)
-    "The pixel side a DICOM image is measured with, and its source in words."
-    if spacing: return spacing, "--spacing"
-    if image.spacing is None: return None, image.spacing_note
-    r, c = image.spacing
-    note = "" if np.isclose(r, c) else f" (pixels {r:g} x {c:g} mm: lengths use their geometric mean, areas are exact)"
-    return float(np.sqrt(r * c)), image.spacing_note + note
-
-def predict_dicom(net:Predictor, path:str|Path, out_dir:str|Path, stem:str|None=None, # As in `predict_file`
-                  threshold:float=0.5, tta:bool=False, spacing:float|None=None, min_area:int=MIN_LESION_AREA,
-                  every:int=1, batch:int=8, progress:bool=False, # For a cine loop, as in `predict_video`
-                 )->tuple: # (row of report.csv, lesions DataFrame or None for a loop, the line where decoding stopped or None)
-    "A DICOM file: one frame as an image, a cine loop as a video; the mask also as DICOM SEG `<stem>_seg.dcm` referencing the source."
-    image, out, stem = read_dicom(path), Path(out_dir), stem or Path(path).stem
-    px, source = dicom_spacing(image, spacing)
-    masks, lesions, stopped = [], None, None
-    if image.multiframe:
-        reader = DicomFrames(image, every)
-        row, stopped = predict_video(net, path, out, stem, threshold, px, min_area, every, batch, progress, reader=reader, masks=masks, spacing_source=source)
-        row["rate_source"] = reader.rate_source
-    else:
-        row, lesions = predict_file(net, path, out, stem, threshold, tta, px, min_area, spacing_source=source, rgb=image.frames[0])
-        masks = [np.asarray(Image.open(out/row["mask_file"])) > 0]
-    row["seg_file"] = ""
-    if len(masks) == len(image.frames):
-        write_dicom_seg(np.stack(masks) if image.multiframe else masks[0], image, out/f"{stem}_seg.dcm", model=net.cfg.get("model_name", "unknown"))
-        row["seg_file"] = f"{stem}_seg.dcm"
-    else: row["seg_note"] = f"no DICOM SEG: only every {every}th frame was predicted"
-    return {**row, "study_uid": image.study_uid, "series_uid": image.series_uid, "sop_uid": image.sop_uid}, lesions, stopped
 
 # %% ../../nbs/23_predict.ipynb #73676f69
 def parity_images(data_dir:str|Path=None, # Folder holding BUSI/ and Kvasir-SEG/ (default: `resolve_data_dir()`)

@@ -1,4 +1,4 @@
-"""One way to apply a trained model: `preprocess()` turns any image into the network's input and its radiomics, and a `Predictor` runs the network in PyTorch, ONNX Runtime (fp32) or ONNX Runtime (int8), loaded from a checkpoint or from a shipped model by name.
+"""One way to apply a trained model: `preprocess()` turns any image into the network's input and its radiomics, and a `Predictor` runs the network in PyTorch, ONNX Runtime (fp32) or ONNX Runtime (int8), loaded from a checkpoint or from a model in memory.
 
 Docs: https://radiomicnet.github.io/radiomicnet/predictor.html.md"""
 
@@ -9,24 +9,22 @@ from __future__ import annotations
 import json, sys, tempfile, warnings
 from dataclasses import dataclass
 from pathlib import Path
-import numpy as np, pandas as pd, torch
+import numpy as np, torch
 import torch.nn.functional as F
 from torch import nn
 from fastcore.basics import patch
-from ..core import CheckpointError, DataError, RadiomicNetError, PROJECT_DIR, atomic_path, default_device, import_extra
+from ..core import CheckpointError, DataError, RadiomicNetError, atomic_path, default_device, import_extra
 from ..features import FeatureScaler, _torch_threads, radiomics_features_torch
-from ..model.net import create_model, file_sha256, image_to_rgb_uint8, load_checkpoint, pretrained_cfg, resize_rgb
+from ..model.net import file_sha256, image_to_rgb_uint8, load_checkpoint, pretrained_cfg, resize_rgb
 from ..eval.metrics import DIAGNOSIS_CLASSES
-from ..data.datasets import default_cache_dir, load_split
+from ..data.datasets import load_split
 
 # %% auto #0
-__all__ = ['ONNX_META_KEY', 'INT8_MASK_TOLERANCE', 'MASK_TOLERANCE', 'BACKENDS', 'INT8_CALIBRATION', 'MODELS_DIR', 'MODELS_ENV',
-           'WEIGHTS_NAME', 'CONFIG_NAME', 'CARD_NAME', 'radiomics_of', 'NetworkInput', 'network_pixels', 'preprocess',
-           'gate_values', 'NetworkOutputs', 'TorchBackend', 'trace_to_onnx', 'deploy_module', 'export_network',
-           'quantize_int8', 'onnx_cfg', 'OnnxBackend', 'calibration_input', 'build_int8', 'int8_cache_path',
-           'upsample_probs', 'Prediction', 'Predictor', 'as_predictor', 'models_dirs', 'list_pretrained',
-           'pretrained_folder', 'check_files', 'read_config', 'load_pretrained', 'write_pretrained', 'load_predictor',
-           'pretrained_table']
+__all__ = ['ONNX_META_KEY', 'INT8_MASK_TOLERANCE', 'MASK_TOLERANCE', 'BACKENDS', 'INT8_CALIBRATION', 'radiomics_of',
+           'NetworkInput', 'network_pixels', 'preprocess', 'gate_values', 'NetworkOutputs', 'TorchBackend',
+           'trace_to_onnx', 'deploy_module', 'export_network', 'quantize_int8', 'onnx_cfg', 'OnnxBackend',
+           'calibration_input', 'build_int8', 'int8_cache_path', 'upsample_probs', 'Prediction', 'Predictor',
+           'as_predictor']
 
 # %% ../../nbs/13_predictor.ipynb #93603310
 def radiomics_of(pixels:torch.Tensor # (B,3,S,S) uint8 network inputs
@@ -389,132 +387,3 @@ def from_checkpoint(cls:Predictor, path:str|Path,    # A run's best.pt (`save_ch
     if backend == "onnx": return _onnx_predictor(model, cfg, path, temperature)
     if backend == "int8": return cls(OnnxBackend(build_int8(model, cfg, int8_cache_path(path), data_dir, path, log)), cfg, path, temperature)
     return cls(TorchBackend(model, device), cfg, path, temperature)
-
-# %% ../../nbs/13_predictor.ipynb #dd3b42e8
-MODELS_DIR = PROJECT_DIR/"models"  # the shipped models
-MODELS_ENV = "RADIOMICNET_MODELS"  # more model folders, searched first
-WEIGHTS_NAME, CONFIG_NAME, CARD_NAME = "model.safetensors", "config.json", "README.md"
-
-def models_dirs()->list:
-    "The folders holding named models: `$RADIOMICNET_MODELS` when set, then the project's `models/`."
-    import os
-    return [Path(d) for d in (os.environ.get(MODELS_ENV), MODELS_DIR) if d]
-
-def list_pretrained()->list:
-    "Names of the models that `from_pretrained` finds by name."
-    return sorted({p.parent.name for d in models_dirs() if d.is_dir() for p in d.glob(f"*/{CONFIG_NAME}")})
-
-def pretrained_folder(name_or_folder:str|Path # A shipped model's name, or a folder in the model layout
-                     )->Path:
-    "The model folder of a name or a path, or a one-line error listing the names."
-    folder = Path(name_or_folder)
-    if (folder/CONFIG_NAME).is_file(): return folder
-    for d in models_dirs():
-        if (d/str(name_or_folder)/CONFIG_NAME).is_file(): return d/str(name_or_folder)
-    raise CheckpointError(f"{name_or_folder}: no such model (a folder with {CONFIG_NAME}, or one of: {', '.join(list_pretrained()) or 'none shipped'})")
-
-# %% ../../nbs/13_predictor.ipynb #0757514b
-def check_files(folder:Path, # A model folder
-                cfg:dict,    # Its config.json, read
-               ):
-    "Refuse, in one line, a file of the folder whose SHA-256 differs from the one recorded in `cfg['files']` (or that is missing)."
-    for name, want in (cfg.get("files") or {}).items():
-        path = Path(folder)/name
-        if not path.is_file(): raise CheckpointError(f"{path}: missing (listed in {CONFIG_NAME})")
-        got = file_sha256(path)
-        if got != want: raise CheckpointError(f"{path}: SHA-256 {got[:12]}... is not the {want[:12]}... recorded in {CONFIG_NAME}: "
-                                              "the file was changed or damaged; restore it (git checkout) or re-package the model")
-
-def read_config(folder:Path)->dict:
-    "A model folder's config.json, or a one-line error."
-    try: return json.loads((Path(folder)/CONFIG_NAME).read_text())
-    except (OSError, ValueError) as e: raise CheckpointError(f"{Path(folder)/CONFIG_NAME}: unreadable ({type(e).__name__}: {e})") from None
-
-# %% ../../nbs/13_predictor.ipynb #ae50e1fa
-def load_pretrained(name_or_folder:str|Path # A shipped model's name, or a folder in the model layout
-                   )->tuple:                # (model in eval mode, fp32, on the CPU; its config; its folder)
-    "Rebuild a model from its folder, after checking every file's SHA-256."
-    from safetensors.torch import load_file
-    folder = pretrained_folder(name_or_folder)
-    cfg = read_config(folder)
-    check_files(folder, cfg)
-    try: model = create_model(cfg["model_name"], **cfg["model_kwargs"])
-    except (KeyError, RadiomicNetError, TypeError, ValueError) as e: raise CheckpointError(f"{folder/CONFIG_NAME}: cannot rebuild the model ({e})") from None
-    try: state = load_file(str(folder/WEIGHTS_NAME))
-    except Exception as e: raise CheckpointError(f"{folder/WEIGHTS_NAME}: not a readable safetensors file ({type(e).__name__}: {e})") from None
-    try: model.load_state_dict(state)  # copies cast fp16 parameters to the model's fp32
-    except RuntimeError as e: raise CheckpointError(f"{folder/WEIGHTS_NAME}: weights do not fit {cfg['model_name']!r} ({str(e).splitlines()[0]} ...)") from None
-    return model.float().eval(), cfg, folder
-
-# %% ../../nbs/13_predictor.ipynb #f8f6fed1
-def write_pretrained(model:nn.Module, # The model
-                    cfg:dict,         # Its `pretrained_cfg` (written to config.json, with the files' SHA-256)
-                    folder:str|Path,  # The model folder to write
-                    half:bool=True,   # Store the parameters in fp16 (buffers stay fp32)
-                    card:str|None=None, # The model card (README.md), if any
-                   )->Path:
-    "Write a model folder: model.safetensors, README.md and config.json, each atomically; config.json last, with the others' SHA-256."
-    from safetensors.torch import save_file
-    folder, params = Path(folder), {k for k, _ in model.named_parameters()}
-    state = {k: (v.half() if half and k in params and v.is_floating_point() else v).detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(folder/WEIGHTS_NAME) as tmp: save_file(state, str(tmp), metadata={"format": "pt"})
-    files = {WEIGHTS_NAME: file_sha256(folder/WEIGHTS_NAME)}
-    if card is not None:
-        with atomic_path(folder/CARD_NAME) as tmp: tmp.write_text(card)
-        files[CARD_NAME] = file_sha256(folder/CARD_NAME)
-    with atomic_path(folder/CONFIG_NAME) as tmp:
-        tmp.write_text(json.dumps(dict(cfg, weights_dtype="float16" if half else "float32", files=files), indent=2) + "\n")
-    return folder
-
-# %% ../../nbs/13_predictor.ipynb #672f5e76
-def _pretrained_cache(folder:Path, cfg:dict)->Path:
-    "Where the int8 network of a model folder is cached: the cache folder's int8/, named by the folder and its weights' hash."
-    sha = (cfg.get("files") or {}).get(WEIGHTS_NAME) or file_sha256(folder/WEIGHTS_NAME)   # a folder written by other tools records none
-    return default_cache_dir()/"int8"/f"{folder.name}-{sha[:16]}.onnx"
-
-@patch(cls_method=True)
-def from_pretrained(cls:Predictor, name_or_folder:str|Path, # A shipped model's name ('busi', ...; see `list_pretrained()`), or a model folder
-                     backend:str="torch",          # torch | onnx | int8
-                     device=None,                  # torch: cpu | cuda (default: cuda when available)
-                     data_dir:str|Path=None,       # int8: data folder of the training images, to calibrate on the first call
-                     temperature:float|None=None,  # Divide the logits by this (None: 1; the model's fitted T is `cfg['temperature']`)
-                     log=None,                     # int8: called with the line saying it quantises
-                    )->Predictor:
-    "A `Predictor` of a shipped model or of a model folder, in the backend asked for."
-    _check_backend(backend)
-    model, cfg, folder = load_pretrained(name_or_folder)
-    t = 1.0 if temperature is None else temperature
-    if backend == "onnx": return _onnx_predictor(model, cfg, folder, t)
-    if backend == "int8": return cls(OnnxBackend(build_int8(model, cfg, _pretrained_cache(folder, cfg), data_dir, folder, log)), cfg, folder, t)
-    return cls(TorchBackend(model, device), cfg, folder, t)
-
-@patch
-def save_pretrained(self:Predictor, folder:str|Path, half:bool=True, card:str|None=None)->Path:
-    "Write this (torch) predictor's model as a model folder (see `write_pretrained`)."
-    if self.model is None: raise RadiomicNetError(f"{self.source}: only a torch predictor has weights to save")
-    return write_pretrained(self.model, self.cfg, folder, half, card)
-
-# %% ../../nbs/13_predictor.ipynb #b01fddd3
-def load_predictor(checkpoint:str|Path=None, # A run's best.pt or an exported .onnx file
-                   model:str|Path=None,      # A shipped model's name or a model folder
-                   fast:bool=False,          # The int8 backend (calibrated once, cached)
-                   device=None, data_dir=None, log=None, # As in `Predictor.from_checkpoint`
-                  )->Predictor:
-    "The `Predictor` of a command's `--checkpoint` or `--model` (exactly one of them), int8 with `--fast`."
-    if (checkpoint is None) == (model is None):
-        raise RadiomicNetError("give --model NAME (a shipped model: " + (", ".join(list_pretrained()) or "none") + "; or a model folder) "
-                               "or --checkpoint FILE (a run's best.pt), not " + ("both" if checkpoint else "neither"))
-    backend = "int8" if fast else "torch"
-    if model is not None: return Predictor.from_pretrained(model, backend, device, data_dir, log=log)
-    return Predictor.from_checkpoint(checkpoint, backend, device, data_dir, log=log)
-
-# %% ../../nbs/13_predictor.ipynb #543d4335
-def pretrained_table()->pd.DataFrame:
-    "One row per shipped model: name, task, data set, input size, test DSC (all images; de-duplicated), weights, size."
-    rows = []
-    for name in list_pretrained():
-        folder = pretrained_folder(name); cfg = read_config(folder); m = cfg.get("metrics") or {}
-        rows.append(dict(name=name, task="diagnosis" if cfg.get("diagnosis_classes") else "segmentation", dataset=cfg.get("dataset"),
-                         input_size=cfg.get("img_size"), test_dsc=m.get("dsc_mean"), test_dsc_dedup=m.get("dsc_mean_dedup"),
-                         weights=cfg.get("weights_dtype"), size_mb=round(sum(f.stat().st_size for f in folder.iterdir() if f.is_file()) / 2**20, 1)))
-    return pd.DataFrame(rows, columns=["name", "task", "dataset", "input_size", "test_dsc", "test_dsc_dedup", "weights", "size_mb"])
