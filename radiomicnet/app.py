@@ -6,20 +6,19 @@ Docs: https://radiomicnet.github.io/radiomicnet/app.html.md"""
 
 # %% ../nbs/26_app.ipynb #2c773993
 from __future__ import annotations
-import contextlib, os, shutil, signal, sys, tempfile, threading, time, uuid
+import contextlib, os, shutil, signal, tempfile, threading, time, uuid
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 import numpy as np
-from fastcore.script import call_parse
-from .core import RadiomicNetError, DataError, atomic_path, cli_errors, import_extra
+from .core import RadiomicNetError, DataError, atomic_path, import_extra
 
 # %% auto #0
 __all__ = ['MAX_MB', 'LESION_VIEW', 'QUEUE_SIZE', 'gradio_module', 'check_upload', 'LockedBackend', 'ModelCache',
            'level_attention', 'colour_map', 'save_png', 'first_frame', 'segment_uploads', 'still_views',
            'attention_views', 'lesion_view', 'spacing_words', 'units_note', 'AppResult', 'diagnosis_label',
            'status_markdown', 'segment_request', 'respond', 'discard', 'build_app', 'cpu_cores', 'concurrency_limit',
-           'offline_theme', 'serve', 'radiomicnet_app']
+           'offline_theme', 'serve']
 
 # %% ../nbs/26_app.ipynb #45a031da
 def gradio_module():
@@ -311,7 +310,7 @@ def offline_theme(gr):
 def _stop(signum, frame): raise KeyboardInterrupt  # SIGTERM ends the server as Ctrl-C does: cleanly, temporary folder removed
 
 # %% ../nbs/26_app.ipynb #62c16ee6
-def serve(model:str="busi", port:int=7860, host:str="127.0.0.1", max_mb:float=MAX_MB, fast:bool=False): # As `radiomicnet_app`
+def serve(model:str="busi", port:int=7860, host:str="127.0.0.1", max_mb:float=MAX_MB, fast:bool=False): # As `radiomicnet.cli.radiomicnet_app`
     "Serve the app until interrupted; uploads, outputs and gradio's cache live in one temporary folder, removed on exit."
     with tempfile.TemporaryDirectory(prefix="radiomicnet-app-") as root:
         os.environ.update(GRADIO_TEMP_DIR=str(Path(root)/"gradio"), GRADIO_ANALYTICS_ENABLED="False", MPLBACKEND="Agg")
@@ -329,16 +328,3 @@ def serve(model:str="busi", port:int=7860, host:str="127.0.0.1", max_mb:float=MA
                          show_error=True, share=False, inbrowser=False, enable_monitoring=False, mcp_server=False, pwa=False)
         except OSError: raise RadiomicNetError(f"{host}:{port}: cannot serve there (the port is taken, or the address is not this machine's): "
                                                "choose another --port or --host") from None
-
-# %% ../nbs/26_app.ipynb #b01af28e
-@call_parse
-@cli_errors
-def radiomicnet_app(model:str="busi",     # A shipped model (radiomicnet-models lists them) or a model folder, chosen when the page opens
-                    port:int=7860,        # Port to serve on
-                    host:str="127.0.0.1", # Address to serve on (127.0.0.1: this machine only; 0.0.0.0: the local network too)
-                    max_mb:int=MAX_MB,    # Largest upload accepted, in MB
-                    fast:bool=False,      # Tick the fast path (int8 in ONNX Runtime) when the page opens
-                   ):
-    "Serve the local web app: segment images, videos and DICOM files in the browser, offline, on this machine."
-    if max_mb <= 0: raise RadiomicNetError(f"--max-mb {max_mb}: expected a positive number of megabytes")
-    serve(model, port, host, max_mb, fast)

@@ -15,11 +15,11 @@ from .core import DATA_ENV, PROJECT_DIR, RENAMED_FLAGS, RadiomicNetError, atomic
 # %% auto #0
 __all__ = ['DEVICES', 'DATASETS', 'ARCHIVED', 'DIAGNOSIS_DATASETS', 'PROTOCOLS', 'PAPER_PROTOCOLS', 'MODELS', 'VARIANTS',
            'SCHEDULES', 'SPLITS', 'ARMS', 'HEADS', 'MIN_AREA', 'DataRoot', 'Images', 'Dataset', 'Protocol', 'Seeds',
-           'Out', 'Model', 'Checkpoint', 'Device', 'Folder', 'File', 'COMMANDS', 'Devices', 'ListOf', 'seed_list',
-           'parse_command', 'command', 'help_text', 'command_line', 'radiomicnet_run', 'radiomicnet_paper',
+           'Out', 'Model', 'Checkpoint', 'Device', 'Folder', 'File', 'APP_MAX_MB', 'COMMANDS', 'Devices', 'ListOf',
+           'seed_list', 'parse_command', 'command', 'help_text', 'command_line', 'radiomicnet_run', 'radiomicnet_paper',
            'radiomicnet_tables', 'radiomicnet_download', 'radiomicnet_predict', 'radiomicnet_evaluate',
            'radiomicnet_export', 'radiomicnet_models', 'radiomicnet_diagnose', 'radiomicnet_package',
-           'radiomicnet_docs']
+           'radiomicnet_docs', 'radiomicnet_app']
 
 # %% ../nbs/34_cli.ipynb #83630ede
 class Devices(tuple):
@@ -249,6 +249,7 @@ def radiomicnet_evaluate(images:Images=None,  # A folder holding images/ and mas
           f"{m['ms_per_image']:.1f} ms per image{' with TTA' if tta else ''}")
     print(f"evaluated {m['n_images']} images, refused {m.get('n_refused', 0)} files; tables and figures in {out}")
 
+# %% ../nbs/34_cli.ipynb #c8c2de2c
 @command
 def radiomicnet_export(model:Model=None,
                        checkpoint:Checkpoint=None,
@@ -264,6 +265,7 @@ def radiomicnet_export(model:Model=None,
     for line in summary["not_checked"]: print(f"note: not checked on {line}", file=sys.stderr)
     print(json.dumps(summary, indent=2))
 
+# %% ../nbs/34_cli.ipynb #7cbc9351
 @command
 def radiomicnet_models():
     "List the shipped models (use one with radiomicnet-predict --model NAME, or Predictor.from_pretrained(NAME))."
@@ -349,6 +351,22 @@ def radiomicnet_docs(out:Out="_site",        # Output folder of the site
     pages = docs.build_site(out, nbs_path, results_root)
     print(f"wrote {len(pages)} pages to {out}")
 
+# %% ../nbs/34_cli.ipynb #3af4949c
+APP_MAX_MB = 100  # radiomicnet.app.MAX_MB: the largest upload by default, written here so that --help imports neither gradio nor torch
+
+@command
+def radiomicnet_app(model:Model="busi",     # A shipped model by name (radiomicnet-models lists them) or a model folder, chosen when the page opens
+                    port:int=7860,        # Port to serve on
+                    host:str="127.0.0.1", # Address to serve on (127.0.0.1: this machine only; 0.0.0.0: the local network too)
+                    max_mb:int=APP_MAX_MB, # Largest upload accepted, in MB
+                    fast:bool=False,      # Tick the fast path (int8 in ONNX Runtime) when the page opens
+                   ):
+    "Serve the local web app: segment images, videos and DICOM files in the browser, offline, on this machine (needs the app extra)."
+    if max_mb <= 0: raise RadiomicNetError(f"--max-mb {max_mb}: expected a positive number of megabytes")
+    from radiomicnet.app import serve
+    serve(model, port, host, max_mb, fast)
+
 # %% ../nbs/34_cli.ipynb #76a2ca7d
 COMMANDS = {f.__name__.replace("_", "-"): f for f in (radiomicnet_run, radiomicnet_paper, radiomicnet_tables, radiomicnet_download, radiomicnet_evaluate,
-            radiomicnet_predict, radiomicnet_export, radiomicnet_diagnose, radiomicnet_models, radiomicnet_package, radiomicnet_docs)}
+            radiomicnet_predict, radiomicnet_export, radiomicnet_diagnose, radiomicnet_models, radiomicnet_package, radiomicnet_docs,
+            radiomicnet_app)}

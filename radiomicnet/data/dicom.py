@@ -242,7 +242,7 @@ def read_dicom(path:str|Path # A DICOM image file: one frame or a cine loop, any
 DEFAULT_CINE_RATE = 25.0  # frames per second of a cine loop whose file gives no timing (said in `DicomFrames.rate_source`)
 
 class DicomFrames:
-    "A DICOM image's frames with the interface of `radiomicnet.infer.predict.VideoReader`, so that a cine loop takes the video path."
+    "A DICOM image's frames with the interface of `radiomicnet.infer.video.VideoReader`, so that a cine loop takes the video path."
     def __init__(self, image:DicomImage, # `read_dicom`'s result
                  every:int=1,            # Yield every N-th frame only
                 ):

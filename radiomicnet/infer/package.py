@@ -194,14 +194,12 @@ def _limitations(cfg:dict)->str:
     lines.append("- It saw one public data set from one centre: expect lower scores on images from other scanners, centres or acquisition settings.")
     return "\n".join(lines)
 
-# %% ../../nbs/25_package.ipynb #4678640e
-def model_card(name:str, # The model's name (its folder)
-               cfg:dict, # Its config, as `package_model` writes it
-              )->str:
-    "The model card (README.md) of a packaged model, from its config alone."
+# %% ../../nbs/25_package.ipynb #efdbf307
+def _card_intro(name:str, cfg:dict)->str:
+    "The card's title, intended use, and training data, split and protocol."
     facts, p = DATASET_FACTS[cfg["dataset"]], cfg.get("packaging") or {}
     what = "segments " + facts["target"] + (" and classifies the image as normal, benign or malignant" if cfg.get("diagnosis_classes") else "")
-    return _card_header(name, cfg) + f"""
+    return f"""
 # radiomicnet `{name}`
 
 RadiomicNet ({cfg['model_name']}, variant `{cfg['variant']}`, {cfg['img_size']} px input, {len(cfg['feature_names'])} radiomics features) that
@@ -218,15 +216,12 @@ Research on radiomics-guided segmentation: reproducing, comparing and explaining
 - Protocol `{cfg['protocol']}`, seed {cfg['seed']}: {json.dumps({k: v for k, v in (cfg.get('train_config') or {}).items() if k in ('img_size', 'epochs', 'lr', 'schedule', 'bs', 'pretrained')})}.
 - Weights: {cfg['weights_dtype']} parameters ({p.get('fp16_note', '')}); the packaged checkpoint reproduces its run's per-image test results to {_f(p.get('reproduced_max_abs_diff'), 6)} (largest absolute difference).
 
-## Evaluation ({"test split, normal images included" if cfg.get("diagnosis_classes") else "test split, scored at each image's native resolution"})
+"""
 
-{_evaluation(cfg)}
-
-## Known limitations
-
-{_limitations(cfg)}
-
-## How to use
+# %% ../../nbs/25_package.ipynb #8c0eb5a3
+def _card_usage(name:str)->str:
+    "The card's How to use section: the command, and the Python lines that load the model by name."
+    return f"""## How to use
 
 ```sh
 pip install -e .      # in a clone of the repository
@@ -239,7 +234,13 @@ predictor = Predictor.from_pretrained("{name}")        # or a folder in this lay
 mask = predictor.predict(image)                       # (H, W) bool, any image array
 ```
 
-## Reproduce
+"""
+
+# %% ../../nbs/25_package.ipynb #8f1892e0
+def _card_reproduce(cfg:dict)->str:
+    "The card's Reproduce and Licences sections."
+    facts, p = DATASET_FACTS[cfg["dataset"]], cfg.get("packaging") or {}
+    return f"""## Reproduce
 
 ```sh
 {chr(10).join(p.get('commands') or [])}
@@ -254,6 +255,22 @@ of the same protocol and seed whose per-image scores differ, so `radiomicnet-pac
 - Code: Apache-2.0.
 - {facts['licence_text']}
 """
+
+# %% ../../nbs/25_package.ipynb #11c69d8d
+def model_card(name:str, # The model's name (its folder)
+               cfg:dict, # Its config, as `package_model` writes it
+              )->str:
+    "The model card (README.md) of a packaged model, from its config alone."
+    evaluation = "test split, normal images included" if cfg.get("diagnosis_classes") else "test split, scored at each image's native resolution"
+    return _card_header(name, cfg) + _card_intro(name, cfg) + f"""## Evaluation ({evaluation})
+
+{_evaluation(cfg)}
+
+## Known limitations
+
+{_limitations(cfg)}
+
+""" + _card_usage(name) + _card_reproduce(cfg)
 
 # %% ../../nbs/25_package.ipynb #c0018e07
 def _scores(pred:Predictor, data_dir)->pd.DataFrame:
