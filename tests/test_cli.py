@@ -37,6 +37,13 @@ def helps()->dict:
 def test_every_script_answers_help(helps):
     assert set(helps) == set(SCRIPTS) and all("--help" in flags for flags in helps.values())
 
+def test_every_script_is_a_command_of_the_cli_module(helps):
+    "Every console script is a function of radiomicnet.cli (notebook 34), the web app's included, and shares its flags' declarations."
+    scripts = tomllib.loads((REPO/"pyproject.toml").read_text())["project"]["scripts"]
+    assert {s: t for s, t in scripts.items() if t != f"radiomicnet.cli:{s.replace('-', '_')}"} == {}
+    assert {s for s, f in helps.items() if "--model" in f and f["--model"][0] == "NAME"} == {
+        "radiomicnet-evaluate", "radiomicnet-predict", "radiomicnet-export", "radiomicnet-app"}   # the shared --model (run's is an architecture)
+
 def test_no_old_flag_is_a_primary_flag(helps):
     for script, flags in helps.items():
         assert not set(flags) & set(OLD_FLAGS), (script, set(flags) & set(OLD_FLAGS))

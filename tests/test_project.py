@@ -117,7 +117,8 @@ def test_every_console_script_answers_help_without_the_extras(tmp_path):
         ("radiomicnet-export", ("--model", "busi", "--out", str(tmp_path/"m.onnx"))): "error: " + line(onnx, "deploy", "onnx"),
         ("radiomicnet-predict", ("--checkpoint", str(tmp_path/"m.onnx"), str(image), "--out", str(tmp_path/"p"))): "error: " + line(onnx, "deploy", "onnxruntime"),
         ("radiomicnet-predict", ("--model", "busi", str(tmp_path/"clip.mp4"), "--out", str(tmp_path/"v"))):
-            f"error: {tmp_path/'clip.mp4'}: " + line("Video (MP4, AVI, MOV)", "deploy", "av")}
+            f"error: {tmp_path/'clip.mp4'}: " + line("Video (MP4, AVI, MOV)", "deploy", "av"),
+        ("radiomicnet-app", ("--port", "0")): "error: " + line("radiomicnet-app", "app", "gradio")}
     main_job = ("radiomicnet-run", ("--subset", "4", "--epochs", "1", "--img-size", "64", "--device", "cpu", "--out", str(tmp_path/"run")))
     results = run_as_plain_install(tmp_path, [(s, ["--help"]) for s in project_scripts()] + [(s, list(a)) for s, a in [*needs, main_job]])
     for call, (code, out, err) in results.items():
