@@ -308,7 +308,7 @@ def _dedup_note(results:Path)->str:
     "How many of the segmentation test images (the classes the split sizes count) test_dedup leaves out per data set, and why."
     def count(d):
         test = read_split_file(d).query("split == 'test'")
-        test = test[test["class"].isin(DATASETS[d]["split_classes"])]
+        test = test[test["class"].isin(DATASETS[d].split_classes)]
         return d, len(test), len(set(test.id) & set(dedup_test_ids(d)))
     counts = [count(d) for d in DATASETS]
     return ("test_dedup leaves out the test images that have a near-duplicate (the same scan re-saved, re-encoded or shifted) in train or valid, "
@@ -585,7 +585,7 @@ def _section_tables(folder:Path, base:str, dataset:str, prefix:str, max_rows:int
     files += ([folder/"sweep.csv"] if (folder/"sweep.csv").exists() else []) + sorted(folder.glob("external/*.csv"))
     for t in files:
         assets.append((t, f"{base}/{t.relative_to(folder).as_posix()}"))
-        title = TABLE_TITLES.get(t.stem, file_heading(t)).format(I_or_II="I" if dataset == "busi" else "II", dataset=dataset_title(dataset))
+        title = TABLE_TITLES.get(t.stem, file_heading(t)).format(I_or_II=DATASETS[dataset].paper_table if dataset in DATASETS else "II", dataset=dataset_title(dataset))
         table = csv_table_html(t, max_rows)   # first: a broken table stops the build with its own message
         note = _provenance_note(t)
         parts.append(f'<h3 id="{quote(prefix + t.stem)}">{html.escape(title)}</h3>\n{table}\n'
