@@ -19,7 +19,7 @@ import numpy as np, pandas as pd, torch
 import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
 from fastcore.script import call_parse
 from radiomicnet.core import PROJECT_DIR, atomic_path, git_commit
-from radiomicnet.data.datasets import get_dls
+from radiomicnet.data.loaders import get_dls
 from radiomicnet.train.learner import build_learner, train_run
 
 # name: settings that differ from the base (one_cycle, peak 1e-3, 128 px, 20 epochs, no early stopping)

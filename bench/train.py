@@ -2,7 +2,7 @@
 """Training throughput of `radiomicnet-run`'s Learner: images per second on BUSI at 128 and 256 px, batch 8, and the share of
 each step's time spent waiting for the next batch (loading, resizing, augmenting, collating).
 
-Before timing, every training image is resized once (the in-memory cache of `radiomicnet.data.datasets.resized_pair`) and the radiomics
+Before timing, every training image is resized once (the in-memory cache of `radiomicnet.data.loaders.resized_pair`) and the radiomics
 features are cached (`get_dls` does that), so what is left of the data time is fastai's batch assembly and augmentation — the
 target is at most 10% of the step time on the CPU. A callback measures, per batch, the time from the end of the previous step to
 the start of this one (waiting for data) and from there to the end of its step (forward, loss, backward, optimiser).
@@ -21,7 +21,7 @@ import torch
 from fastai.callback.core import Callback, CancelFitException
 from fastcore.script import call_parse
 from radiomicnet.core import DataError, cli_errors, default_device
-from radiomicnet.data.datasets import get_dls, resized_pair
+from radiomicnet.data.loaders import get_dls, resized_pair
 from radiomicnet.train.learner import build_learner
 from common import MACHINE_COLUMNS, RESULTS_DIR, append_rows, load_average, machine_row, warn_if_unreliable
 

@@ -32,7 +32,7 @@ def check_upload(path:str|Path,       # An uploaded file
                  max_mb:float=MAX_MB, # Largest size accepted, in MB
                 )->str:               # 'image', 'video' or 'dicom'
     "The kind of an upload; a missing, empty, oversized or unknown file raises a one-line `DataError` naming it."
-    from radiomicnet.data.datasets import IMAGE_EXTS
+    from radiomicnet.data.images import IMAGE_EXTS
     from radiomicnet.data.dicom import is_dicom
     from radiomicnet.infer.predict import VIDEO_EXTS
     path = Path(path)

@@ -11,9 +11,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['RENAMED_FLAGS', 'DATA_ENV', 'PROJECT_DIR', 'MACHINE_PATH', 'RadiomicNetError', 'DataError', 'CheckpointError',
-           'cli_errors', 'MissingExtra', 'import_extra', 'renamed_flags', 'atomic_path', 'resolve_data_dir',
-           'git_commit', 'portable_path', 'portable_text', 'default_device', 'device_name', 'mean_std']
+__all__ = ['RENAMED_FLAGS', 'DATA_ENV', 'PROJECT_DIR', 'DIAGNOSIS_CLASSES', 'MACHINE_PATH', 'RadiomicNetError', 'DataError',
+           'CheckpointError', 'cli_errors', 'MissingExtra', 'import_extra', 'renamed_flags', 'atomic_path',
+           'resolve_data_dir', 'git_commit', 'portable_path', 'portable_text', 'default_device', 'device_name',
+           'mean_std']
 
 # %% ../nbs/00_core.ipynb #e90d8855
 class RadiomicNetError(Exception):
@@ -107,6 +108,9 @@ def resolve_data_dir(data_dir:str|Path|None=None # Explicit folder; wins over ev
     env = os.environ.get(DATA_ENV)
     if env: return Path(env).expanduser()
     return PROJECT_DIR/"data"
+
+# %% ../nbs/00_core.ipynb #cde0480b
+DIAGNOSIS_CLASSES = ("normal", "benign", "malignant")  # BUSI's classes in their one order: the diagnosis outputs, the metrics, the data registry
 
 # %% ../nbs/00_core.ipynb #dc8f15b6
 def git_commit(exclude:tuple=("results", "bench/results"), # Tracked folders whose changes do not make the code dirty

@@ -34,7 +34,8 @@ def busi_images(data_dir):
 @pytest.fixture(scope="module")
 def kvasir_frames(data_dir):
     "Four Kvasir-SEG test images at one size (320x256): a cine loop's frames."
-    from radiomicnet.data.datasets import load_split, read_image
+    from radiomicnet.data.datasets import load_split
+    from radiomicnet.data.images import read_image
     return [np.asarray(Image.fromarray(read_image(s.image)).resize((320, 256), Image.Resampling.BILINEAR))
             for s in load_split("kvasir-seg", "test", data_dir, subset=4)]
 
@@ -93,7 +94,7 @@ def test_start_up_errors_are_one_line(tmp_path):
 def test_a_dicom_image_is_measured_in_mm(tmp_path, busi_images):
     "A BUSI image as single-frame ultrasound DICOM with its spacing in an ultrasound region: lesions in mm², the source named, a SEG to download."
     from radiomicnet.data.dicom import write_test_dicom
-    from radiomicnet.data.datasets import read_image
+    from radiomicnet.data.images import read_image
     dcm = write_test_dicom(tmp_path/"IM0001", read_image(busi_images[0]), spacing_mm=0.08, ultrasound_regions=True)  # no suffix, as PACS exports
     res = segment_request([dcm], "busi", False, None, tmp_path/"req", ModelCache())
     assert res.status.startswith("Segmented 1 file(s)") and len(res.lesions) and set(res.lesions.unit) == {"mm"}, res

@@ -6,7 +6,7 @@ import torch
 from radiomicnet.features import local_radiomics_map, radiomics_features_torch
 from radiomicnet.model.net import RadiomicNet, load_checkpoint, save_checkpoint
 from radiomicnet.train.learner import VARIANTS, build_learner
-from radiomicnet.data.datasets import get_dls
+from radiomicnet.data.loaders import get_dls
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -1,14 +1,15 @@
-"Tests of radiomicnet.data.datasets: the genuine data sets, committed splits, bad input, the feature cache, DataLoaders, download."
+"Tests of radiomicnet.data.images, .datasets and .loaders: the genuine data sets, committed splits, bad input, the feature cache, DataLoaders, download."
 import functools, http.server, io, os, subprocess, sys, threading, zipfile
 from collections import Counter
 from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
 from PIL import Image
-import radiomicnet.data.datasets as rd
+import radiomicnet.data.loaders as rl
 from radiomicnet.core import DataError
-from radiomicnet.data.datasets import (DATASETS, SPLITS, SPLITS_DIR, FileSample, cached_radiomics, dataset_root, download_dataset,
-                              get_dls, load_split, make_split_table, read_image, read_mask,
-                              read_split_file, scan_dataset, split_csv, synthetic_pair, synthetic_samples)
+from radiomicnet.data.images import FileSample, read_image, read_mask, synthetic_pair, synthetic_samples
+from radiomicnet.data.datasets import (DATASETS, SPLITS, SPLITS_DIR, dataset_root, download_dataset, load_split, make_split_table,
+                                       read_split_file, scan_dataset, split_csv)
+from radiomicnet.data.loaders import cached_radiomics, get_dls
 from radiomicnet.cli import radiomicnet_download
 from radiomicnet.features import FEATURE_NAMES
 
@@ -69,7 +70,7 @@ def test_kvasir_masks_are_thresholded_at_128(data_dir):
     assert (mask == (grey >= 128)).mean() > 0.999
 
 def test_committed_splits_are_regenerated_byte_for_byte(data_dir):
-    "The generator in 08_datasets reproduces radiomicnet/splits/*.csv exactly (reads all 1780 images once)."
+    "The generator in 09_datasets reproduces radiomicnet/splits/*.csv exactly (reads all 1780 images once)."
     for d in DATASETS:
         assert split_csv(make_split_table(d, data_dir)) == (SPLITS_DIR/f"{d}.csv").read_text(), d
 
@@ -209,8 +210,8 @@ def test_feature_cache_second_run_extracts_nothing(tmp_path, monkeypatch):
     (tmp_path/"splits").mkdir()
     (tmp_path/"splits"/"busi.csv").write_text(split_csv(make_split_table("busi", tmp_path/"data", sizes=(2, 1, 1))))
     samples = load_split("busi", data_dir=tmp_path/"data", splits_dir=tmp_path/"splits", include_normal=True)
-    calls, real = [], rd.radiomics_features_torch
-    monkeypatch.setattr(rd, "radiomics_features_torch", lambda x: (calls.append(len(x)), real(x))[1])
+    calls, real = [], rl.radiomics_features_torch
+    monkeypatch.setattr(rl, "radiomics_features_torch", lambda x: (calls.append(len(x)), real(x))[1])
     first = cached_radiomics(samples, 32, tmp_path/"cache")
     assert sum(calls) == len(samples) == 6
     second = cached_radiomics(samples, 32, tmp_path/"cache")
@@ -223,7 +224,7 @@ def test_feature_cache_second_run_extracts_nothing(tmp_path, monkeypatch):
 
 def test_feature_cache_survives_a_corrupt_file(tmp_path):
     samples = synthetic_samples(3, 32)
-    path = rd.feature_cache_file("synthetic", 32, tmp_path)
+    path = rl.feature_cache_file("synthetic", 32, tmp_path)
     path.write_bytes(b"garbage")
     with pytest.warns(UserWarning, match="unreadable feature cache"): feats = cached_radiomics(samples, 32, tmp_path)
     assert feats.shape == (3, 13) and np.isfinite(feats).all()
@@ -234,11 +235,11 @@ def test_feature_cache_that_cannot_be_written(tmp_path):
         assert cached_radiomics(synthetic_samples(2, 32), 32, tmp_path/"a_file").shape == (2, 13)
 
 def test_cache_dir_default(monkeypatch, tmp_path):
-    monkeypatch.delenv(rd.CACHE_ENV, raising=False)
+    monkeypatch.delenv(rl.CACHE_ENV, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert rd.default_cache_dir() == tmp_path/"radiomicnet"
-    monkeypatch.setenv(rd.CACHE_ENV, str(tmp_path/"c"))
-    assert rd.default_cache_dir() == tmp_path/"c" and rd.default_cache_dir("/x") == Path("/x")
+    assert rl.default_cache_dir() == tmp_path/"radiomicnet"
+    monkeypatch.setenv(rl.CACHE_ENV, str(tmp_path/"c"))
+    assert rl.default_cache_dir() == tmp_path/"c" and rl.default_cache_dir("/x") == Path("/x")
 
 
 # ---------------------------------------------------------------- DataLoaders

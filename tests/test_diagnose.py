@@ -8,7 +8,7 @@ from radiomicnet.diagnosis.net import (DIAGNOSIS_CLASSES, UncertaintyWeighting, 
                                   diagnosis_tables, diagnosis_test_sets, diagnosis_verdict, paired_auc_difference)
 from radiomicnet.eval.stats import p_cell
 from radiomicnet.eval.metrics import auc_ci, classification_ece, diagnosis_metrics, sensitivity_at_specificity
-from radiomicnet.data.datasets import synthetic_pair
+from radiomicnet.data.images import synthetic_pair
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -2,7 +2,7 @@
 import highdicom
 import numpy as np
 import pytest
-from radiomicnet.data.datasets import read_image, read_mask
+from radiomicnet.data.images import read_image, read_mask
 from radiomicnet.data.dicom import is_dicom, read_dicom, write_dicom_seg, write_test_dicom
 
 def kvasir_pair(data_dir):

@@ -1,7 +1,7 @@
 "Distributed training through fastai: `train_run` under `torchrun` with 2 CPU processes (gloo) against the same run in one process."
 import os, subprocess, sys, textwrap
 import numpy as np, pytest, torch
-from radiomicnet.data.datasets import get_dls
+from radiomicnet.data.loaders import get_dls
 from radiomicnet.model.net import load_checkpoint
 from radiomicnet.train import learner as train
 

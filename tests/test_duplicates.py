@@ -4,13 +4,14 @@ from types import SimpleNamespace
 import numpy as np, pandas as pd, pytest
 import imagehash
 from PIL import Image
-from radiomicnet.data.datasets import load_split, read_image, read_split_file, synthetic_pair
+from radiomicnet.data.images import read_image, synthetic_pair
+from radiomicnet.data.datasets import DATASETS, load_split, read_split_file
 from radiomicnet.data.duplicates import (DUP_RULES, NEAR_DUP_COLUMNS, TEST_SETS, PairScores, borderline_pairs, correlations, dataset_scores,
                                     dedup_counts, dedup_test_ids, dup_rule, hash_distances, is_near_duplicate, label_conflicts,
                                     near_duplicates, near_duplicates_csv, near_duplicates_path, pair_scores, phash_bits,
                                     read_near_duplicates, thumbnail, write_near_duplicates)
 
-REAL = ("busi", "kvasir-seg")
+REAL = tuple(DATASETS)
 
 
 # ---------------------------------------------------------------- helpers

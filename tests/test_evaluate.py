@@ -231,7 +231,8 @@ import json, os, shutil, subprocess
 from pathlib import Path
 from PIL import Image
 from radiomicnet.core import DataError
-from radiomicnet.data.datasets import synthetic_pair, load_split
+from radiomicnet.data.images import synthetic_pair
+from radiomicnet.data.datasets import load_split
 from radiomicnet.eval.evaluate import evaluate_folder
 
 def _folder(root, n=3, size=(40, 56)):

@@ -14,7 +14,7 @@ RTOL = np.array(FEATURE_RTOL)
 SIZE = 256  # the network's input side; features are computed on the image as the network sees it
 
 def network_input(path, size=SIZE)->np.ndarray:
-    "An image file as the network sees it: RGB, resized to size x size with PIL's bilinear filter (as radiomicnet.data.datasets.resized_pair)."
+    "An image file as the network sees it: RGB, resized to size x size with PIL's bilinear filter (as radiomicnet.data.loaders.resized_pair)."
     return np.asarray(Image.open(path).convert("RGB").resize((size, size), Image.Resampling.BILINEAR))
 
 def as_batch(images:list)->torch.Tensor:

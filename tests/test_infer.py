@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np, pytest, torch
 from PIL import Image
 from radiomicnet.core import CheckpointError, RadiomicNetError
-from radiomicnet.data.datasets import synthetic_pair, synthetic_samples, resized_pair, cached_radiomics
+from radiomicnet.data.images import synthetic_pair, synthetic_samples
+from radiomicnet.data.loaders import resized_pair, cached_radiomics
 from radiomicnet.features import FeatureScaler
 from radiomicnet.infer.predictor import BACKENDS, INT8_MASK_TOLERANCE, MASK_TOLERANCE, Predictor, int8_cache_path, preprocess
 from radiomicnet.infer.pretrained import MODELS_DIR, MODELS_ENV, list_pretrained, load_pretrained, write_pretrained

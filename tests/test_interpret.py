@@ -7,7 +7,8 @@ from PIL import Image
 from radiomicnet.core import CheckpointError, RadiomicNetError
 from radiomicnet.features import FEATURE_NAMES, FeatureScaler
 from radiomicnet.model.net import RadiomicNet, save_checkpoint
-from radiomicnet.data.datasets import cached_radiomics, load_split
+from radiomicnet.data.datasets import load_split
+from radiomicnet.data.loaders import cached_radiomics
 from radiomicnet.eval.evaluate import ERROR_COLOURS, error_overlay
 from radiomicnet.eval.interpret import (agreement_sentence, attention_level, gate_table,
                                    gradient_importance, importance_percent, importance_table, interpret_checkpoint,

@@ -3,7 +3,8 @@ import shutil, struct, subprocess, zlib
 from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
 from PIL import Image
-from radiomicnet.data.datasets import load_split, read_image, synthetic_pair
+from radiomicnet.data.images import read_image, synthetic_pair
+from radiomicnet.data.datasets import DATASETS, load_split
 from radiomicnet.infer.report import MIN_LESION_AREA, lesion_columns
 from radiomicnet.infer.predictor import Predictor, preprocess, upsample_probs
 from radiomicnet.infer.predict import export_onnx, read_prob_png
@@ -172,7 +173,7 @@ def test_onnx_parity_and_same_masks_on_real_images(checkpoint, data_dir, tmp_pat
     assert summary["max_abs_diff"] <= 1e-4 and summary["not_checked"] == []
     assert sum(i.startswith("busi/") for i in summary["images"]) == 2 and sum(i.startswith("kvasir-seg/") for i in summary["images"]) == 2
     inputs = tmp_path/"real"; inputs.mkdir()
-    for ds in ("busi", "kvasir-seg"):
+    for ds in DATASETS:
         for s in load_split(ds, "test", data_dir, subset=2): shutil.copy(s.image, inputs/s.image.name)
     for model, out in ((checkpoint, "torch"), (tmp_path/"model.onnx", "onnx")):
         res = run("radiomicnet-predict", "--checkpoint", model, inputs, "--out", tmp_path/out)

@@ -143,7 +143,7 @@ def test_wheel_without_the_source_tree_loads_splits_and_trains(tmp_path, data_di
     work = tmp_path/"elsewhere"; work.mkdir()  # not the repository: nothing can be found through it
     env = dict(os.environ, RADIOMICNET_DATA=str(data_dir), RADIOMICNET_CACHE=str(tmp_path/"cache"), PYTHONPATH="")
     probe = ("import radiomicnet, radiomicnet.data.datasets as d; print(radiomicnet.__file__); "
-             "print(*(len(d.read_split_file(s)) for s in ('busi', 'kvasir-seg')))")
+             "print(*(len(d.read_split_file(s)) for s in d.DATASETS))")
     out = subprocess.run([str(py), "-c", probe], cwd=work, env=env, capture_output=True, text=True, check=True).stdout.split("\n")
     assert str(tmp_path/"env") in out[0] and str(repo) not in out[0], out    # the wheel's copy, not the repository's
     assert out[1] == "780 1000", out                                          # BUSI with its normal class, Kvasir-SEG

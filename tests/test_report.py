@@ -2,7 +2,7 @@
 import math
 import numpy as np, pandas as pd, pytest
 from scipy import ndimage, stats
-from radiomicnet.data.datasets import load_split
+from radiomicnet.data.datasets import DATASETS, load_split
 from radiomicnet.features import GLCM_ANGLES, GLCM_DISTANCES, glcm_offsets, to_gray_uint8
 from radiomicnet.infer.report import first_order_features, lesion_columns, lesion_report, masked_glcm_features
 
@@ -40,7 +40,7 @@ def test_first_order_matches_numpy_and_scipy():
                                [v.mean(), np.median(v), v.std(), stats.skew(v), stats.kurtosis(v), (v.astype(float)**2).sum(),
                                 stats.entropy(p, base=2), np.percentile(v, 10), np.percentile(v, 90)], rtol=1e-12)
 
-@pytest.mark.parametrize("dataset", ["busi", "kvasir-seg"])
+@pytest.mark.parametrize("dataset", list(DATASETS))
 def test_real_masks_against_scipy_labelling(dataset, data_dir):
     "On ground-truth masks of the genuine data: lesions are scipy's 8-connected components of >= 16 px, with their pixel statistics."
     for s in load_split(dataset, "test", data_dir, subset=3):

@@ -3,7 +3,8 @@ import subprocess, shutil
 import numpy as np, pandas as pd, pytest, torch
 from radiomicnet.core import CheckpointError
 from radiomicnet.model.net import load_checkpoint
-from radiomicnet.data.datasets import load_split, resized_pair, cached_radiomics, get_dls
+from radiomicnet.data.datasets import DATASETS, load_split
+from radiomicnet.data.loaders import resized_pair, cached_radiomics, get_dls
 from radiomicnet.train import learner as train
 from conftest import REPO
 
@@ -70,7 +71,7 @@ def network_masks(model, scaler, samples, img_size):
     with torch.no_grad(): probs = torch.sigmoid(model.eval()(image, z))[:, 0]
     return (probs > 0.5).numpy(), np.stack([p[1] > 0 for p in pairs])
 
-@pytest.mark.parametrize("dataset", ["busi", "kvasir-seg"])
+@pytest.mark.parametrize("dataset", list(DATASETS))
 def test_real_data_smoke(dataset, data_dir, tmp_path):
     """2 epochs on 16 images per split at 128 px: the loss goes down, and the reloaded best.pt gives masks whose Dice, computed
     here in numpy, is the Dice the run recorded: on the validation split at the best epoch, and on the test split in the summary."""

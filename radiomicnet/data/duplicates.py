@@ -15,7 +15,8 @@ import matplotlib.pyplot as plt
 import imagehash
 from PIL import Image
 from ..core import DataError, PROJECT_DIR, atomic_path
-from .datasets import SPLITS_DIR, load_split, read_image, read_split_file, synthetic_samples
+from .images import read_image, synthetic_samples
+from .datasets import SPLITS_DIR, load_split, read_split_file
 
 # %% auto #0
 __all__ = ['THUMB_SIZE', 'DUP_RULES', 'DEFAULT_RULE', 'CORR_DECIMALS', 'NEAR_DUP_COLUMNS', 'TEST_SETS', 'thumbnail', 'phash_bits',

@@ -37,7 +37,9 @@ from ..train.losses import CompositeLoss
 from ..eval.metrics import (DIAGNOSIS_CLASSES, auc_ci, binary_tasks, bootstrap_aucs, classification_ece, diagnosis_metrics,
                                  paired_bootstrap_auc)
 from ..eval.stats import LEVEL, RESAMPLES, commits_text, decimals, interval_text, mixed_commits_note, p_cell, p_text, seeds_text
-from ..data.datasets import DATASETS, SPLITS, load_split, radiomics_frame, samples_dls, synthetic_samples
+from ..data.images import synthetic_samples
+from ..data.datasets import DATASETS, SPLITS, load_split
+from ..data.loaders import radiomics_frame, samples_dls
 from ..train.learner import (ContrastTarget, HistoryCSV, MeanDice, RunCheckpoint, BudgetScheduler, TimeBudget,
                                protocol_settings, schedule_callback, _resume_state)
 from ..infer.report import lesion_report

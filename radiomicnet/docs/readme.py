@@ -283,7 +283,7 @@ def _dedup_note(results:Path)->str:
     "How many of the segmentation test images (the classes the split sizes count) test_dedup leaves out per data set, and why."
     def count(d):
         test = read_split_file(d).query("split == 'test'")
-        test = test[test["class"].isin(DATASETS[d]["split_classes"])]
+        test = test[test["class"].isin(DATASETS[d].split_classes)]
         return d, len(test), len(set(test.id) & set(dedup_test_ids(d)))
     counts = [count(d) for d in DATASETS]
     return ("test_dedup leaves out the test images that have a near-duplicate (the same scan re-saved, re-encoded or shifted) in train or valid, "

@@ -256,7 +256,7 @@ def _section_tables(folder:Path, base:str, dataset:str, prefix:str, max_rows:int
     files += ([folder/"sweep.csv"] if (folder/"sweep.csv").exists() else []) + sorted(folder.glob("external/*.csv"))
     for t in files:
         assets.append((t, f"{base}/{t.relative_to(folder).as_posix()}"))
-        title = TABLE_TITLES.get(t.stem, file_heading(t)).format(I_or_II="I" if dataset == "busi" else "II", dataset=dataset_title(dataset))
+        title = TABLE_TITLES.get(t.stem, file_heading(t)).format(I_or_II=DATASETS[dataset].paper_table if dataset in DATASETS else "II", dataset=dataset_title(dataset))
         table = csv_table_html(t, max_rows)   # first: a broken table stops the build with its own message
         note = _provenance_note(t)
         parts.append(f'<h3 id="{quote(prefix + t.stem)}">{html.escape(title)}</h3>\n{table}\n'

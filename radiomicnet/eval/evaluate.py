@@ -20,7 +20,9 @@ from PIL import Image
 from fastprogress.fastprogress import progress_bar
 from ..core import RadiomicNetError, DataError, atomic_path, default_device, device_name, portable_path
 from ..features import FeatureScaler
-from ..data.datasets import load_split, resized_pair, cached_radiomics, folder_samples, read_image
+from ..data.images import read_image
+from ..data.datasets import load_split, folder_samples
+from ..data.loaders import resized_pair, cached_radiomics
 from ..infer.predictor import Predictor, as_predictor, preprocess, upsample_probs
 from ..infer.pretrained import load_predictor
 from .metrics import METRICS, _as_batch, _binarise, confusion_counts, ratio_metrics

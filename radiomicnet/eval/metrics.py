@@ -8,12 +8,11 @@ Docs: https://radiomicnet.github.io/radiomicnet/metrics.html.md"""
 from __future__ import annotations
 import numpy as np
 import torch
-from ..core import RadiomicNetError
+from ..core import DIAGNOSIS_CLASSES, RadiomicNetError
 
 # %% auto #0
-__all__ = ['METRICS', 'DIAGNOSIS_CLASSES', 'confusion_counts', 'ratio_metrics', 'sensitivity_at_specificity', 'rank_auc',
-           'bootstrap_aucs', 'auc_ci', 'paired_bootstrap_auc', 'classification_ece', 'binary_tasks', 'binary_metrics',
-           'diagnosis_metrics']
+__all__ = ['METRICS', 'confusion_counts', 'ratio_metrics', 'sensitivity_at_specificity', 'rank_auc', 'bootstrap_aucs', 'auc_ci',
+           'paired_bootstrap_auc', 'classification_ece', 'binary_tasks', 'binary_metrics', 'diagnosis_metrics']
 
 # %% ../../nbs/06_metrics.ipynb #c36f9b37
 def _as_batch(x, # Array or tensor, (H,W), (B,H,W) or (B,1,H,W)
@@ -119,8 +118,6 @@ def classification_ece(probs,          # (N, K) class probabilities
     return float(np.sum(table["n"] / len(labels) * np.abs(table["acc"] - table["conf"]))), table
 
 # %% ../../nbs/06_metrics.ipynb #6e03618f
-DIAGNOSIS_CLASSES = ("normal", "benign", "malignant")
-
 def binary_tasks(probs, labels)->dict:
     "{task: (binary labels, scores)}: normal vs abnormal on all images, benign vs malignant on the abnormal ones."
     p, y = np.asarray(probs, dtype=np.float64), np.asarray(labels)

@@ -10,6 +10,7 @@ import json, shlex, tempfile
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from ..core import RadiomicNetError, PROJECT_DIR, RENAMED_FLAGS, portable_path
+from ..data.datasets import dataset_spec
 from ..eval.metrics import DIAGNOSIS_CLASSES, confusion_counts, diagnosis_metrics, ratio_metrics
 from ..eval.evaluate import predict_split, native_masks, samples_test_set, score_native, summarize
 from ..eval.stats import effect_words, verdict
@@ -184,7 +185,7 @@ def _limitations(cfg:dict)->str:
                        f"{g['full'][0]:.3f} ± {g['full'][1]:.3f} for this architecture on the deduplicated test set, under this protocol: "
                        f"{effect_words(g['comparison'], '`full`', '`no_rag`')}. "
                        + ("The gates raise the DSC here." if verdict(g["comparison"]) == "higher" else "Under this protocol the gates do not measurably raise the DSC."))
-    if cfg["dataset"] == "busi":
+    if dataset_spec(cfg["dataset"]).many_near_duplicates:
         m = cfg["metrics"]
         lines.append("- BUSI holds many **near-duplicate** images (the same scan saved twice, crops of each other); test images with a near-twin "
                      "in the training data flatter the score" + (f": over the {m['n_images_dedup']} test images without one, DSC is {m['dsc_mean_dedup']:.3f}." if "dsc_mean_dedup" in m else "."))

@@ -13,7 +13,8 @@ import matplotlib.pyplot as plt
 from PIL import Image
 from ..core import RadiomicNetError, DataError, atomic_path
 from ..features import check_image_size
-from ..data.datasets import IMAGE_EXTS, load_split, read_image, synthetic_pair
+from ..data.images import IMAGE_EXTS, read_image, synthetic_pair
+from ..data.datasets import DATASETS, load_split
 from .predictor import (INT8_MASK_TOLERANCE, OnnxBackend, Prediction, Predictor, calibration_input, export_network, preprocess,
                                quantize_int8)
 from .pretrained import load_predictor
@@ -156,7 +157,7 @@ def parity_images(data_dir:str|Path=None, # Folder holding BUSI/ and Kvasir-SEG/
                  )->tuple: # ({name: (H,W,3) uint8}, one line per data set that was not found)
     "The first `n` test images of BUSI and Kvasir-SEG; synthetic images when neither is there."
     images, missing = {}, []
-    for ds in ("busi", "kvasir-seg"):
+    for ds in DATASETS:
         try: images |= {f"{ds}/{s.id}": read_image(s.image) for s in load_split(ds, "test", data_dir, subset=n)}
         except DataError as e: missing.append(f"{ds}: {e}")
     if not images: images = {f"synthetic/{i}": np.array(synthetic_pair(i, 160)[0]) for i in range(n)}

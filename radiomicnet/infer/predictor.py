@@ -18,6 +18,7 @@ from ..features import FeatureScaler, _torch_threads, radiomics_features_torch
 from ..model.net import file_sha256, image_to_rgb_uint8, load_checkpoint, pretrained_cfg, resize_rgb
 from ..eval.metrics import DIAGNOSIS_CLASSES
 from ..data.datasets import load_split
+from ..data.loaders import default_cache_dir
 
 # %% auto #0
 __all__ = ['ONNX_META_KEY', 'INT8_MASK_TOLERANCE', 'MASK_TOLERANCE', 'BACKENDS', 'INT8_CALIBRATION', 'radiomics_of',

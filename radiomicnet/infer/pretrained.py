@@ -13,7 +13,7 @@ from torch import nn
 from fastcore.basics import patch
 from ..core import CheckpointError, RadiomicNetError, PROJECT_DIR, atomic_path
 from ..model.net import create_model, file_sha256
-from ..data.datasets import default_cache_dir
+from ..data.loaders import default_cache_dir
 from .predictor import OnnxBackend, Predictor, TorchBackend, _check_backend, _onnx_predictor, build_int8
 
 # %% auto #0

@@ -391,7 +391,7 @@ def load_checkpoint(path:str|Path # A file written by `save_checkpoint`
 # %% ../../nbs/03_model.ipynb #219d5812
 def image_to_rgb_uint8(image:np.ndarray # (H, W), (H, W, C) or (C, H, W), C in {1, 3, 4}; bool, uint8, uint16, int 0..255 or float in [0, 1]
                       )->np.ndarray: # (H, W, 3) uint8 RGB
-    "Any 2-D/3-D image array as (H, W, 3) uint8 RGB, with the conventions of `radiomicnet.data.datasets`'s image reader."
+    "Any 2-D/3-D image array as (H, W, 3) uint8 RGB, with the conventions of `radiomicnet.data.images.read_image`."
     a = np.asarray(image)
     if a.ndim == 3 and a.shape[-1] not in (1, 3, 4) and a.shape[0] in (1, 3, 4): a = np.moveaxis(a, 0, -1)
     if a.ndim == 2: a = a[..., None]

@@ -24,7 +24,7 @@ from ..core import RadiomicNetError, CheckpointError, atomic_path, default_devic
 from ..model.net import create_model, model_meta, save_checkpoint, load_checkpoint
 from .losses import CompositeLoss
 from ..eval.metrics import confusion_counts, ratio_metrics
-from ..data.datasets import get_dls, resized_image
+from ..data.loaders import get_dls, resized_image
 from ..features import FEATURE_NAMES
 
 # %% auto #0
@@ -251,7 +251,7 @@ class BudgetScheduler(ParamScheduler):
 
 # %% ../../nbs/12_training.ipynb #66d73419
 def training_split_inputs(model, # A model from `create_model`
-                          dls,   # Its DataLoaders (`radiomicnet.data.datasets.get_dls`)
+                          dls,   # Its DataLoaders (`radiomicnet.data.loaders.get_dls`)
                          ):
     "Fill what a radiomics control or a local map takes from the training split: the shuffled bank, the windows' statistics."
     control, train = getattr(model, "radiomics_control", None), dls.radiomics.split == "train"
@@ -262,7 +262,7 @@ def training_split_inputs(model, # A model from `create_model`
         model.fit_local_scaler(torch.stack(images))
     return model
 
-def build_learner(dls,                     # DataLoaders of `radiomicnet.data.datasets.get_dls` (with `.scaler`)
+def build_learner(dls,                     # DataLoaders of `radiomicnet.data.loaders.get_dls` (with `.scaler`)
                   model_name="radiomicnet", # A registered model
                   variant="full",           # One of `VARIANTS`
                   pretrained=False,         # Load ImageNet weights for the encoder when they are on disk (models that have one)
