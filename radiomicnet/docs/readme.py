@@ -14,7 +14,7 @@ from nbdev.config import get_config
 from nbdev.processors import FilterDefaults, add_show_docs, exec_show_docs
 from nbconvert import MarkdownExporter
 from ..core import RadiomicNetError, mean_std, PROJECT_DIR
-from ..data.datasets import DATASETS, read_split_file
+from ..data.datasets import DATASETS, SYNTHETIC, read_split_file
 from ..data.duplicates import dedup_test_ids
 from ..eval.stats import decimals, effect_words, interval_text, number_cell, p_cell, seeds_text, signed
 from ..study.compare import ABLATION_LABELS, PAPER_ABLATION_BUSI, PAPER_ABLATION_DATASETS, PAPER_METHODS, calibration_verdict, gate_verdict, radiomics_verdict, tta_verdict
@@ -56,7 +56,7 @@ def process_notebook(path:str|Path, # A notebook in `nbs/` or an executed one un
     return nbformat.from_dict(json.loads(json.dumps(plain, default=list))), front
 
 # %% ../../nbs/31_readme.ipynb #6cce87c3
-DATASET_TITLES = {"busi": "BUSI", "kvasir-seg": "Kvasir-SEG", "synthetic": "Synthetic", "diagnosis": "Diagnosis"}  # results pages
+DATASET_TITLES = {**{n: s.title for n, s in {**DATASETS, SYNTHETIC.name: SYNTHETIC}.items()}, "diagnosis": "Diagnosis"}  # results pages: the registry's titles
 def dataset_title(dataset:str)->str: return DATASET_TITLES.get(dataset, dataset)
 
 # %% ../../nbs/31_readme.ipynb #f04712de

@@ -16,6 +16,7 @@ from nbconvert import HTMLExporter
 from nbconvert.filters.markdown import markdown2html_mistune
 from pygments.formatters import HtmlFormatter
 from ..core import RadiomicNetError, atomic_path, PROJECT_DIR
+from ..data.datasets import DATASETS
 from ..train.learner import PROTOCOLS
 from ..diagnosis.net import DIAGNOSIS_CAPTIONS, diagnosis_verdict
 from ..eval.stats import COMPARISON_METHOD, mixed_commits_note
