@@ -26,7 +26,8 @@ from fastcore.script import call_parse
 from fastprogress.fastprogress import progress_bar
 from radiomicnet.core import PROJECT_DIR, RadiomicNetError, cli_errors, portable_path
 from radiomicnet.data.datasets import load_split
-from radiomicnet.eval.evaluate import paired_wilcoxon, run_config, segmentation_metrics
+from radiomicnet.eval.evaluate import run_config
+from radiomicnet.eval.scores import paired_wilcoxon, segmentation_metrics
 from radiomicnet.infer.predictor import Predictor
 from common import MACHINE_COLUMNS, RESULTS_DIR, append_rows, load_average, machine_row, warn_if_unreliable
 

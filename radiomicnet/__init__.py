@@ -2,7 +2,11 @@
 
 Modules:
 
-- `radiomicnet.diagnosis.net`: Segment, measure, predict: normal, benign or malignant on BUSI, from radiomics of the segmented lesion (classical pipeline), from the network's own features, and from both through a learned gate, with a hierarchical two-task loss and homoscedastic-uncertainty weighting (issue 21)."""
+- `radiomicnet.diagnosis.classical`: Segment, measure, predict, with nothing learned end to end: the largest predicted lesion's descriptors (notebook 19's report) classified by scikit-learn models chosen by cross-validation on the training split, on predicted masks and on the ground-truth ones.
+- `radiomicnet.diagnosis.net`: Normal, benign or malignant on BUSI from the network's own features, from radiomics, and from both through a learned gate: a classification branch on RadiomicNet's encoder, trained jointly with the segmentation under a hierarchical two-task loss and homoscedastic-uncertainty weighting (issue 21).
+- `radiomicnet.diagnosis.results`: The diagnosis tables, figures and words of a results folder, rebuilt from its prediction and run files alone: the test sets, the provenance of every run, selection on validation, the seed ensemble, paired comparisons, and the verdict in words.
+- `radiomicnet.eval.evaluate`: Score a trained model: one split of its data set, or any folder of images, loaded as the network sees it, predicted, scored at each image's native resolution with notebook 15's scores and written as tables and figures; the temperature of a checkpoint, labelled folders, and an external test (paper §IV-B, §IV-G).
+- `radiomicnet.eval.scores`: Per-image segmentation metrics, their summary with a bootstrap CI, the paired Wilcoxon test, pixel-level calibration (ECE, reliability diagram, temperature scaling), HD95 and the qualitative error grid (paper §IV-B, §IV-G): functions of probabilities and masks alone."""
 
 __version__ = "0.1.0"
 

@@ -295,7 +295,9 @@ def radiomicnet_diagnose(what:Annotated[str, dict(choices=("deep", "classical", 
     "Diagnose normal / benign / malignant: train deep arms, run the classical radiomics pipeline, and rebuild the diagnosis tables."
     out, seeds, arms, heads = Path(out or f"results/{dataset}/{protocol}/diagnosis"), seed_list(seeds), ARMS.items(arm), HEADS.items(head)
     if what not in ("deep", "classical", "tables"): raise RadiomicNetError(f"--what {what!r}: choose from deep, classical, tables")
-    from radiomicnet.diagnosis.net import build_diagnosis_results, classical_run, diagnosis_run
+    from radiomicnet.diagnosis.net import diagnosis_run
+    from radiomicnet.diagnosis.classical import classical_run
+    from radiomicnet.diagnosis.results import build_diagnosis_results
     if what == "classical": print(json.dumps(classical_run(masks, seg_checkpoint, dataset, data_root, out/"classical", img_size, subset), indent=2, default=str))
     if what == "deep":
         for a in arms:

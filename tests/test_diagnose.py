@@ -3,11 +3,13 @@ import json, os, shutil, subprocess, sys
 from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
 from PIL import Image
-from radiomicnet.diagnosis.net import (DIAGNOSIS_CLASSES, UncertaintyWeighting, classical_run, descriptor_table, diagnosis_run, diagnosis_samples,
-                                  hierarchical_losses, hierarchical_probs, inverse_frequency_weights, build_diagnosis_results, auc_columns,
-                                  diagnosis_tables, diagnosis_test_sets, diagnosis_verdict, paired_auc_difference)
+from radiomicnet.diagnosis.net import (UncertaintyWeighting, diagnosis_run, diagnosis_samples, hierarchical_losses, hierarchical_probs,
+                                       inverse_frequency_weights)
+from radiomicnet.diagnosis.classical import classical_run, descriptor_table
+from radiomicnet.diagnosis.results import (build_diagnosis_results, auc_columns, diagnosis_tables, diagnosis_test_sets, diagnosis_verdict,
+                                           paired_auc_difference)
 from radiomicnet.eval.stats import p_cell
-from radiomicnet.eval.metrics import auc_ci, classification_ece, diagnosis_metrics, sensitivity_at_specificity
+from radiomicnet.eval.metrics import DIAGNOSIS_CLASSES, auc_ci, classification_ece, diagnosis_metrics, sensitivity_at_specificity
 from radiomicnet.data.images import synthetic_pair
 
 REPO = Path(__file__).resolve().parent.parent

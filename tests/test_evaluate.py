@@ -1,4 +1,4 @@
-"Cross-checks and bad-input tests of radiomicnet.eval.evaluate (the notebook 16_evaluation shows the known answers)."
+"Cross-checks and bad-input tests of radiomicnet.eval.scores and radiomicnet.eval.evaluate (the notebooks 15_scores and 16_evaluation show the known answers)."
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,9 +10,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from radiomicnet.core import RadiomicNetError
 from radiomicnet.eval.metrics import METRICS, confusion_counts, ratio_metrics
-from radiomicnet.eval.evaluate import (segmentation_metrics, bootstrap_ci,
-                                  summarize, paired_wilcoxon, CalibrationAccumulator, expected_calibration_error,
-                                  reliability_diagram, hd95)
+from radiomicnet.eval.scores import (segmentation_metrics, bootstrap_ci,
+                                     summarize, paired_wilcoxon, CalibrationAccumulator, expected_calibration_error,
+                                     reliability_diagram, hd95)
 
 def _blobs(n, h=40, w=36, seed=0, p=0.5):
     "Random smooth-ish binary masks."

@@ -86,7 +86,7 @@ def test_every_caller_gives_the_predictors_masks(checkpoint, predictors, images,
     from radiomicnet.infer.predict import export_onnx
     from radiomicnet.eval.evaluate import evaluate_folder, predict_probs, samples_test_set
     from radiomicnet.eval.interpret import run_model
-    from radiomicnet.diagnosis.net import lesion_descriptors
+    from radiomicnet.diagnosis.classical import lesion_descriptors
     from radiomicnet.data.datasets import folder_samples
     folder = tmp_path/"set"
     for sub in ("images", "masks"): (folder/sub).mkdir(parents=True)
@@ -102,13 +102,14 @@ def test_every_caller_gives_the_predictors_masks(checkpoint, predictors, images,
             np.testing.assert_array_equal(written, predictors[b].predict(im))
         ev = evaluate_folder(predictors[b], folder, tmp_path/f"eval-{b}", n_resamples=100, log=lambda l: None)
         truth = [s.load()[1] for s in folder_samples(folder, 128)[0]]
-        from radiomicnet.eval.evaluate import segmentation_metrics
+        from radiomicnet.eval.scores import segmentation_metrics
         own = [segmentation_metrics(predictors[b].predict(im)[None], t[None]).dsc.item() for im, t in zip(images[:3], truth)]
         np.testing.assert_allclose(ev["table"].dsc.to_numpy(), own, atol=1e-9)
     test = samples_test_set(synthetic_samples(20, size=64)[-4:], predictors["torch"].scaler, 64, tmp_path/"cache")
     np.testing.assert_allclose(run_model(predictors["torch"], test, device="cpu").probs.numpy(),
                                predict_probs(predictors["torch"], test.images, test.radiomics).numpy(), atol=1e-7)
-    from radiomicnet.diagnosis.net import DESCRIPTOR_COLUMNS, descriptor_table, labelled_synthetic
+    from radiomicnet.diagnosis.net import labelled_synthetic
+    from radiomicnet.diagnosis.classical import DESCRIPTOR_COLUMNS, descriptor_table
     samples = [s for ss in labelled_synthetic(12, 64).values() for s in ss]
     table, refused = descriptor_table(samples, predictors["int8"], 64, tmp_path/"cache")   # as classical_run does with its segmenter
     assert refused == [] and len(table) == len(samples)

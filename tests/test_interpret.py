@@ -9,7 +9,7 @@ from radiomicnet.features import FEATURE_NAMES, FeatureScaler
 from radiomicnet.model.net import RadiomicNet, save_checkpoint
 from radiomicnet.data.datasets import load_split
 from radiomicnet.data.loaders import cached_radiomics
-from radiomicnet.eval.evaluate import ERROR_COLOURS, error_overlay
+from radiomicnet.eval.scores import ERROR_COLOURS, error_overlay
 from radiomicnet.eval.interpret import (agreement_sentence, attention_level, gate_table,
                                    gradient_importance, importance_percent, importance_table, interpret_checkpoint,
                                    load_test_set, permutation_importance, qualitative_grid, rank_agreement, run_model)

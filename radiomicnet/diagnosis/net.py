@@ -1,6 +1,6 @@
-"""Segment, measure, predict: normal, benign or malignant on BUSI, from radiomics of the segmented lesion (classical
-pipeline), from the network's own features, and from both through a learned gate, with a hierarchical two-task loss
-and homoscedastic-uncertainty weighting (issue 21).
+"""Normal, benign or malignant on BUSI from the network's own features, from radiomics, and from both through a learned
+gate: a classification branch on RadiomicNet's encoder, trained jointly with the segmentation under a hierarchical
+two-task loss and homoscedastic-uncertainty weighting (issue 21).
 
 Docs: https://radiomicnet.github.io/radiomicnet/diagnosis.html.md"""
 
@@ -8,53 +8,35 @@ Docs: https://radiomicnet.github.io/radiomicnet/diagnosis.html.md"""
 
 # %% ../../nbs/20_diagnosis.ipynb #ea6048fd
 from __future__ import annotations
-import importlib, json, os, platform, re, shlex, subprocess, sys, time
+import json, os, platform, shlex, sys, time
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 import numpy as np, pandas as pd, torch
 import torch.nn.functional as F
-import matplotlib.pyplot as plt
 from torch import nn
 from fastai.learner import Learner, Metric
 from fastai.callback.training import GradientClip
 from fastai.optimizer import Adam
 from fastai.torch_core import get_model
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score, roc_curve
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.metrics import roc_auc_score
 import radiomicnet
-from ..core import RadiomicNetError, DataError, atomic_path, default_device, device_name, git_commit
-from ..features import FEATURE_NAMES
+from ..core import RadiomicNetError, atomic_path, default_device, device_name, git_commit
 from ..model.net import RadiomicNet, register_model, radiomicnet_splitter, load_checkpoint
-from ..infer.predictor import Predictor
 from ..train.losses import CompositeLoss
-from ..eval.metrics import (DIAGNOSIS_CLASSES, auc_ci, binary_tasks, bootstrap_aucs, classification_ece, diagnosis_metrics,
-                                 paired_bootstrap_auc)
-from ..eval.stats import LEVEL, RESAMPLES, commits_text, decimals, interval_text, mixed_commits_note, p_cell, p_text, seeds_text
+from ..eval.metrics import DIAGNOSIS_CLASSES, binary_tasks
 from ..data.images import synthetic_samples
-from ..data.datasets import DATASETS, SPLITS, load_split
-from ..data.loaders import radiomics_frame, samples_dls
+from ..data.datasets import SPLITS, load_split
+from ..data.loaders import samples_dls
 from ..train.learner import (ContrastTarget, HistoryCSV, MeanDice, RunCheckpoint, BudgetScheduler, TimeBudget,
-                               protocol_settings, schedule_callback, _resume_state)
-from ..infer.report import lesion_report
+                                       protocol_settings, schedule_callback, _resume_state)
 
 # %% auto #0
-__all__ = ['DIAGNOSIS_ARMS', 'DIAGNOSIS_HEADS', 'DESCRIPTOR_COLUMNS', 'TEST_SET_SUFFIX', 'TEST_SET_DEFINITIONS',
-           'REFERENCE_METHOD', 'PUBLISHED_DIAGNOSIS', 'TASK_WORDS', 'DIAGNOSIS_CAPTIONS', 'hierarchical_probs',
-           'inverse_frequency_weights', 'weighted_bce', 'hierarchical_losses', 'UncertaintyWeighting', 'FusionGate',
-           'embedding_block', 'DiagnosisNet', 'live_units', 'DiagnosisBatch', 'DiagnosisLoss', 'JointDice',
-           'mean_task_auc', 'ValidAUC', 'diagnosis_learner', 'labelled_synthetic', 'diagnosis_samples',
-           'test_predictions', 'diagnosis_run', 'lesion_descriptors', 'descriptor_table', 'classical_models',
-           'classical_probs', 'classical_run', 'load_predictions', 'seed_mean', 'diagnosis_test_sets', 'run_provenance',
-           'select_methods', 'auc_columns', 'paired_auc_difference', 'paired_table', 'conflict_table',
-           'diagnosis_tables', 'segmentation_table', 'univariate_table', 'roc_figure', 'reliability_figure',
-           'runs_table', 'commands_markdown', 'diagnosis_verdict', 'build_diagnosis_results']
+__all__ = ['DIAGNOSIS_ARMS', 'DIAGNOSIS_HEADS', 'hierarchical_probs', 'inverse_frequency_weights', 'weighted_bce',
+           'hierarchical_losses', 'UncertaintyWeighting', 'FusionGate', 'embedding_block', 'DiagnosisNet', 'live_units',
+           'DiagnosisBatch', 'DiagnosisLoss', 'JointDice', 'mean_task_auc', 'ValidAUC', 'diagnosis_learner',
+           'labelled_synthetic', 'diagnosis_samples', 'test_predictions', 'fit_diagnosis', 'diagnosis_run']
 
 # %% ../../nbs/20_diagnosis.ipynb #4fbf11dd
 def hierarchical_probs(logits:torch.Tensor, # (B, 2): logit of abnormal, logit of malignant given abnormal
@@ -70,6 +52,7 @@ def inverse_frequency_weights(counts, # Number of training images of each class
     counts = torch.as_tensor(counts, dtype=torch.float32)
     return torch.where(counts > 0, counts.sum() / (len(counts) * counts.clamp_min(1)), torch.zeros_like(counts))
 
+# %% ../../nbs/20_diagnosis.ipynb #6d83397a
 def weighted_bce(logits:torch.Tensor, # (B,) logits
                  target:torch.Tensor, # (B,) 0/1 labels
                  class_weights:torch.Tensor, # (2,) weight of label 0 and label 1
@@ -78,6 +61,7 @@ def weighted_bce(logits:torch.Tensor, # (B,) logits
     w = class_weights.to(logits.device)[target.long()]
     return (w * F.binary_cross_entropy_with_logits(logits, target.float(), reduction="none")).sum() / w.sum().clamp_min(1e-12)
 
+# %% ../../nbs/20_diagnosis.ipynb #f85cc2ef
 def hierarchical_losses(logits:torch.Tensor, # (B, 2) logits of the two heads
                         labels:torch.Tensor, # (B,) class index: 0 normal, 1 benign, 2 malignant
                         w_abnormal:torch.Tensor, # (2,) class weights of normal, abnormal
@@ -118,6 +102,7 @@ def embedding_block(n_in:int, embed_dim:int)->list:
     "Linear, LayerNorm, GELU: the last layers of each arm's embedding (no ReLU, whose units die at our learning rate)."
     return [nn.Linear(n_in, embed_dim), nn.LayerNorm(embed_dim), nn.GELU()]
 
+# %% ../../nbs/20_diagnosis.ipynb #b8de2a6e
 class DiagnosisNet(RadiomicNet):
     "RadiomicNet plus a classification branch on the encoder bottleneck: image, radiomics or fused arm; flat or hierarchical head."
     def __init__(self, arm:str="fused",          # 'image', 'radiomics' or 'fused' (see `DIAGNOSIS_ARMS`)
@@ -207,11 +192,13 @@ class JointDice(MeanDice):
     "`MeanDice` of the mask logits when the predictions are (mask logits, class logits)."
     def accumulate(self, learn): super().accumulate(SimpleNamespace(pred=learn.pred[0], yb=learn.yb, to_detach=learn.to_detach))
 
+# %% ../../nbs/20_diagnosis.ipynb #77b9e850
 def mean_task_auc(probs, labels)->float:
     "Mean of the AUCs of normal vs abnormal and benign vs malignant (the tasks with both classes present; 0.5 if none)."
     aucs = [roc_auc_score(y, s) for y, s in binary_tasks(probs, labels).values() if len(np.unique(y)) == 2]
     return float(np.mean(aucs)) if aucs else 0.5
 
+# %% ../../nbs/20_diagnosis.ipynb #b2f9100d
 class ValidAUC(Metric):
     "fastai metric `auc`: `mean_task_auc` of the class probabilities over a validation pass."
     def reset(self): self.probs, self.labels = [], []
@@ -273,6 +260,26 @@ def test_predictions(learn:Learner, dls)->pd.DataFrame:
     table["dsc"] = ratio_metrics(confusion_counts(torch.sigmoid(seg), mask))["dsc"]
     return table
 
+# %% ../../nbs/20_diagnosis.ipynb #6d01f58f
+def fit_diagnosis(learn:Learner, # `diagnosis_learner`'s, with the run folder as its path
+                  dls,           # Its DataLoaders
+                  out_dir:Path,  # The run folder: best.pt, last.pt, history.csv
+                  config:dict,   # The run's configuration: last.pt is resumed only when it was written with the same one
+                  s:dict,        # `protocol_settings`: epochs, schedule, patience, time budget, image size
+                  protocol:str,  # The protocol's name, recorded in the checkpoints
+                 )->None:
+    "Train, or resume from last.pt, under the protocol's schedule and time budget; best.pt keeps the epoch of best validation AUC."
+    resume, start, used = _resume_state(out_dir, config), 0, 0.
+    if resume:
+        learn.model.load_state_dict(resume[0]); learn.create_opt(); learn.opt.load_state_dict(resume[1]["opt_state"]); start = resume[1]["epoch"] + 1
+        used = float(pd.read_csv(out_dir/"history.csv").query("epoch < @start").seconds.sum()) if (out_dir/"history.csv").exists() else 0.
+    info = dict(config=config, protocol=protocol, weights="from scratch", img_size=s["img_size"])
+    ckpt = RunCheckpoint(out_dir, "radiomicnet_diagnosis", learn.model_kwargs, dls.scaler, info, s["patience"], resume and resume[1], start, monitor="auc")
+    budget, done = TimeBudget(s["time_budget"], used), resume and (resume[1]["wait"] >= s["patience"] or used >= 60*(s["time_budget"] or np.inf))
+    if start < s["epochs"] and not done:
+        sched = BudgetScheduler(schedule_callback(s["schedule"], learn.peak_lrs, s["epochs"]).scheds, budget)
+        learn.fit(s["epochs"], lr=learn.peak_lrs, start_epoch=start, cbs=[sched, ckpt, budget, HistoryCSV(out_dir/"history.csv", start)])
+
 # %% ../../nbs/20_diagnosis.ipynb #ea76036a
 def diagnosis_run(arm:str="fused", head:str="hierarchical", # See `DIAGNOSIS_ARMS`, `DIAGNOSIS_HEADS`
                   dataset:str="busi", data_dir=None, seed:int=0, # Data set, data folder, seed of weights and batch order
@@ -290,16 +297,7 @@ def diagnosis_run(arm:str="fused", head:str="hierarchical", # See `DIAGNOSIS_ARM
     device = default_device(device)
     dls = samples_dls(diagnosis_samples(dataset, data_dir, subset, size=s["img_size"]), dataset, s["img_size"], bs, seed, device=device, classes=DIAGNOSIS_CLASSES)
     learn = diagnosis_learner(dls, arm, head, s["lr"], path=out_dir)
-    resume, start, used = _resume_state(out_dir, config), 0, 0.
-    if resume:
-        learn.model.load_state_dict(resume[0]); learn.create_opt(); learn.opt.load_state_dict(resume[1]["opt_state"]); start = resume[1]["epoch"] + 1
-        used = float(pd.read_csv(out_dir/"history.csv").query("epoch < @start").seconds.sum()) if (out_dir/"history.csv").exists() else 0.
-    info = dict(config=config, protocol=protocol, weights="from scratch", img_size=s["img_size"])
-    ckpt = RunCheckpoint(out_dir, "radiomicnet_diagnosis", learn.model_kwargs, dls.scaler, info, s["patience"], resume and resume[1], start, monitor="auc")
-    budget, done = TimeBudget(s["time_budget"], used), resume and (resume[1]["wait"] >= s["patience"] or used >= 60*(s["time_budget"] or np.inf))
-    if start < s["epochs"] and not done:
-        sched = BudgetScheduler(schedule_callback(s["schedule"], learn.peak_lrs, s["epochs"]).scheds, budget)
-        learn.fit(s["epochs"], lr=learn.peak_lrs, start_epoch=start, cbs=[sched, ckpt, budget, HistoryCSV(out_dir/"history.csv", start)])
+    fit_diagnosis(learn, dls, out_dir, config, s, protocol)
     best = load_checkpoint(out_dir/"best.pt"); learn.model.load_state_dict(best[0].state_dict())
     preds = test_predictions(learn, dls)
     with atomic_path(out_dir/"test_predictions.csv") as tmp: preds.to_csv(tmp, index=False)
@@ -315,532 +313,3 @@ def diagnosis_run(arm:str="fused", head:str="hierarchical", # See `DIAGNOSIS_ARM
                    load_average_15min=round(os.getloadavg()[2], 2))
     with atomic_path(out_dir/"summary.json") as tmp: tmp.write_text(json.dumps(summary, indent=2))
     return summary
-
-# %% ../../nbs/20_diagnosis.ipynb #ae337507
-DESCRIPTOR_COLUMNS = ["area", "perimeter", "equivalent_diameter", "circularity", "solidity", "eccentricity", "major_axis", "minor_axis",
-                      *[f"lesion_{k}" for k in ("mean", "median", "std", "skewness", "kurtosis", "energy", "entropy", "p10", "p90")],
-                      *[f"lesion_glcm_{k}" for k in ("contrast", "homogeneity", "energy", "correlation")],
-                      *[f"image_{n}" for n in FEATURE_NAMES]]
-
-def lesion_descriptors(image:np.ndarray,  # (H,W,3) uint8 image at its own size
-                       mask:np.ndarray,   # (H,W) mask at the same size
-                       image_features,    # The 13 raw image-level features
-                      )->dict:
-    "`DESCRIPTOR_COLUMNS` of the largest lesion of `mask` and `lesion_found` (1/0); lesion columns NaN when there is none."
-    report = lesion_report(image, mask, image_features=image_features)
-    found = len(report) > 0
-    row = report.loc[report.area.idxmax()] if found else {f"image_{n}": float(v) for n, v in zip(FEATURE_NAMES, image_features)}
-    return {c: float(row.get(c, np.nan)) for c in DESCRIPTOR_COLUMNS} | dict(lesion_found=int(found))
-
-# %% ../../nbs/20_diagnosis.ipynb #e9628335
-def descriptor_table(samples:list,        # Labelled samples (`diagnosis_samples`), all splits
-                     segmenter=None,      # A `radiomicnet.infer.predictor.Predictor`; None: use the ground-truth masks
-                     img_size:int=128,    # Input size at which the 13 image-level features are computed (the network's)
-                     cache_dir=None,      # Feature cache folder
-                    )->tuple:             # (table: id, split, label, DESCRIPTOR_COLUMNS, lesion_found; one line per file left out)
-    "Descriptors of every image's largest lesion, from predicted or ground-truth masks; a bad file is named and skipped."
-    feats = radiomics_frame({sp: [s for s in samples if s.split == sp] for sp in SPLITS}, img_size, cache_dir)
-    rows, refused = [], []
-    for s in samples:
-        try:
-            image, truth = s.load()
-            mask = truth if segmenter is None else segmenter.predict(image)
-            rows.append(dict(id=s.id, split=s.split, label=DIAGNOSIS_CLASSES.index(s.label), **lesion_descriptors(image, mask, feats.loc[s.id, list(FEATURE_NAMES)].to_numpy())))
-        except RadiomicNetError as e: refused.append(f"{getattr(s, 'image', s.id)}: {e}")
-    return pd.DataFrame(rows), refused
-
-# %% ../../nbs/20_diagnosis.ipynb #1c959a9b
-def classical_models(seed:int=0, # Seed of the CV folds and of the boosted trees
-                     n_splits:int=5, # Cross-validation folds (on the training split)
-                    )->dict:
-    "The two classical classifiers, each a `GridSearchCV` over its hyper-parameters (macro one-vs-rest AUC)."
-    cv = StratifiedKFold(n_splits, shuffle=True, random_state=seed)
-    logreg = make_pipeline(SimpleImputer(strategy="median"), StandardScaler(), LogisticRegression(max_iter=5000, class_weight="balanced"))
-    gbt = make_pipeline(SimpleImputer(strategy="median"), HistGradientBoostingClassifier(class_weight="balanced", random_state=seed))
-    grids = dict(logreg=(logreg, {"logisticregression__C": [0.01, 0.1, 1.0, 10.0]}),
-                 gbt=(gbt, {"histgradientboostingclassifier__learning_rate": [0.03, 0.1], "histgradientboostingclassifier__max_depth": [2, 3],
-                            "histgradientboostingclassifier__max_iter": [100, 300]}))
-    return {k: GridSearchCV(m, g, cv=cv, scoring="roc_auc_ovr") for k, (m, g) in grids.items()}
-
-def classical_probs(model,             # A fitted classifier (its `classes_` are class indices)
-                    table:pd.DataFrame, # `descriptor_table` rows
-                   )->np.ndarray:      # (N, 3) probabilities
-    "Class probabilities: the model's on images with a lesion; (1, 0, 0), normal, on those without."
-    probs = np.tile([1., 0., 0.], (len(table), 1))
-    found = table.lesion_found.to_numpy() == 1
-    probs[found] = 0.
-    if found.any(): probs[np.ix_(found, model.classes_)] = model.predict_proba(table.loc[found, DESCRIPTOR_COLUMNS].to_numpy())
-    return probs
-
-# %% ../../nbs/20_diagnosis.ipynb #a34d7d23
-def classical_run(masks:str="predicted",   # 'predicted' (segment with `seg_checkpoint`) or 'ground_truth'
-                  seg_checkpoint=None,     # A trained BUSI RadiomicNet's best.pt (needed for 'predicted')
-                  dataset:str="busi", data_dir=None, out_dir="diagnosis/classical", # Data set, data folder, output folder
-                  img_size:int=None,       # Input size of the image-level features (default: the checkpoint's, else 128)
-                  subset:int=None, seed:int=0, # Per-class subset (smoke tests); seed of CV folds and trees
-                 )->dict:
-    "Describe, fit on the training split (CV for hyper-parameters), predict the test split; write descriptors, predictions and cv.json (with its commit and command)."
-    out_dir = Path(out_dir)/masks
-    if masks not in ("predicted", "ground_truth"): raise RadiomicNetError(f"masks {masks!r}: choose 'predicted' or 'ground_truth'")
-    if masks == "predicted" and seg_checkpoint is None: raise RadiomicNetError("the classical pipeline on predicted masks needs --seg-checkpoint (a BUSI run's best.pt)")
-    seg = Predictor.from_checkpoint(seg_checkpoint, device="cpu") if masks == "predicted" else None
-    img_size = img_size or (seg.img_size if seg else 128)
-    samples = [s for ss in diagnosis_samples(dataset, data_dir, subset, size=img_size).values() for s in ss]
-    if not (out_dir/"descriptors.csv").exists():
-        table, refused = descriptor_table(samples, seg, img_size)
-        for line in refused: print(f"error: {line}", file=sys.stderr)
-        with atomic_path(out_dir/"descriptors.csv") as tmp: table.to_csv(tmp, index=False)
-    table = pd.read_csv(out_dir/"descriptors.csv")
-    train, test = table[(table.split == "train") & (table.lesion_found == 1)], table[table.split == "test"]
-    n_splits = int(min(5, train.label.value_counts().min()))
-    report = dict(masks=masks, seg_checkpoint=None if seg_checkpoint is None else str(seg_checkpoint), img_size=img_size, n_train_with_lesion=len(train),
-                  seed=seed, git_commit=git_commit(), command=shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-                  no_lesion={c: int(((test.label == i) & (test.lesion_found == 0)).sum()) for i, c in enumerate(DIAGNOSIS_CLASSES)}, models={})
-    for name, search in classical_models(seed, n_splits).items():
-        search.fit(train[DESCRIPTOR_COLUMNS].to_numpy(), train.label.to_numpy())
-        preds = pd.DataFrame(classical_probs(search.best_estimator_, test), columns=[f"p_{c}" for c in DIAGNOSIS_CLASSES])
-        preds.insert(0, "id", test.id.to_numpy()); preds.insert(1, "label", test.label.to_numpy()); preds["lesion_found"] = test.lesion_found.to_numpy()
-        with atomic_path(out_dir/f"predictions-{name}.csv") as tmp: preds.to_csv(tmp, index=False)
-        report["models"][name] = dict(best_params=search.best_params_, cv_auc=float(search.best_score_))
-    with atomic_path(out_dir/"cv.json") as tmp: tmp.write_text(json.dumps(report, indent=2, default=str))
-    return report
-
-# %% ../../nbs/20_diagnosis.ipynb #9f043ab8
-def _classical_method(model:str, masks:str)->str: return f"classical-{model} ({masks.replace('_', ' ')} masks)"
-
-def load_predictions(folder:str|Path # A diagnosis results folder, e.g. results/busi/cpu/diagnosis
-                    )->dict:         # {method: [prediction table of each seed]}
-    "The test predictions of every finished method: classical ones by model and masks, deep ones by arm-head (one table per seed)."
-    folder, methods = Path(folder), {}
-    for f in sorted(folder.glob("classical/*/predictions-*.csv")):
-        methods[_classical_method(f.stem.removeprefix('predictions-'), f.parent.name)] = [pd.read_csv(f)]
-    for f in sorted(folder.glob("runs/*-s*/test_predictions.csv")):
-        if (f.parent/"summary.json").exists(): methods.setdefault(f.parent.name.rsplit("-s", 1)[0], []).append(pd.read_csv(f))
-    return methods
-
-def seed_mean(tables:list)->pd.DataFrame:
-    "Per-image mean of the probabilities over seeds (images matched by id; label and lesion_found kept)."
-    cols = [f"p_{c}" for c in DIAGNOSIS_CLASSES]
-    merged = pd.concat(tables).groupby("id", sort=False)
-    return merged[cols].mean().join(merged[["label"] + [c for c in ("lesion_found",) if c in tables[0]]].first()).reset_index()
-
-# %% ../../nbs/20_diagnosis.ipynb #306e8a19
-TEST_SET_SUFFIX = {"test": "", "test_dedup": "_dedup", "test_no_conflicts": "_no_conflicts"}  # column suffix of each test set
-TEST_SET_DEFINITIONS = {"test": "the committed test split",
-                        "test_dedup": "test images with no near-duplicate in train or valid (radiomicnet.data.duplicates.dedup_test_ids)",
-                        "test_no_conflicts": "test images in no cross-class near-duplicate pair (radiomicnet.data.duplicates.label_conflicts)"}
-
-def diagnosis_test_sets(dataset:str, # A data set `radiomicnet.data.duplicates` knows, e.g. 'busi'
-                        ids:list,    # The test images the predictions hold
-                       )->tuple:     # ({test set: the ids of `ids` it keeps}, why the other sets are missing: '' when they are not)
-    "The test sets of the AUCs: all `ids`; those with no near-duplicate in train or valid; those in no cross-class near-duplicate pair."
-    sets = {"test": list(ids)}
-    if dataset not in DATASETS: return sets, f"{dataset!r} is not one of radiomicnet.data.datasets's data sets: no near-duplicate lists"
-    try:
-        duplicates = importlib.import_module("radiomicnet.data.duplicates")  # notebook 11: imported here, so that the tables build without it
-        keep, conflicts = set(duplicates.dedup_test_ids(dataset)), set(duplicates.label_conflicts(dataset))
-    except (ImportError, RadiomicNetError, OSError, KeyError, ValueError) as e:
-        return sets, f"radiomicnet.data.duplicates gave no lists for {dataset!r} ({type(e).__name__}: {e})"
-    return sets | {"test_dedup": [i for i in ids if i in keep], "test_no_conflicts": [i for i in ids if i not in conflicts]}, ""
-
-# %% ../../nbs/20_diagnosis.ipynb #74572311
-def _commit_from_git(path:Path)->tuple:
-    "(commit, command) from the subject of the last git commit that touched `path`, '<folder>: <command> (from <commit>)'; ('', '') without one."
-    try: subject = subprocess.run(["git", "log", "-1", "--format=%s", "--", path.name], cwd=path.parent, capture_output=True, text=True).stdout.strip()
-    except OSError: return "", ""
-    m = re.fullmatch(r"[^:]*: (.*) \(from ([0-9a-f]{7,}[^)]*)\)", subject)
-    return (m[2], m[1].split(" && ")[0]) if m else ("", "")
-
-def _mask_provenance(folder:Path, checkpoint)->dict:
-    "The segmentation run behind a checkpoint (the summary.json beside it, found under the budget folder) and how it relates to the segmentation-only runs there."
-    if not checkpoint: return {}
-    budget, parts = folder.parent, Path(checkpoint).parts
-    run = budget.joinpath(*parts[len(parts) - parts[::-1].index(budget.name):-1]) if budget.name in parts else Path(checkpoint).parent
-    s = json.loads((run/"summary.json").read_text()) if (run/"summary.json").exists() else {}
-    twin = budget/"runs"/run.name
-    t = json.loads((twin/"summary.json").read_text()) if (twin/"summary.json").exists() else {}
-    if not s: note = "no summary.json beside the checkpoint: the run that drew the masks is unknown"
-    elif twin.resolve() == run.resolve(): note = f"the checkpoint of the segmentation-only run runs/{run.name} ({s.get('git_commit', '?')})"
-    elif t: note = (f"a re-run of runs/{run.name} with {'the same' if t.get('command') == s.get('command') else 'another'} command"
-                    f"{', from the same commit' if t.get('git_commit') == s.get('git_commit') else ', from another commit'}: not the run behind the segmentation-only rows "
-                    f"({t.get('git_commit', '?')}); test DSC {s.get('test_dice', np.nan):.3f} against {t.get('test_dice', np.nan):.3f}")
-    else: note = f"{run.name} ({s.get('git_commit', '?')}), with no segmentation-only run of that name beside it"
-    return dict(masks_from=str(checkpoint), masks_commit=s.get("git_commit", ""), masks_command=s.get("command", ""), masks_note=note)
-
-def run_provenance(folder:str|Path # A diagnosis results folder
-                  )->pd.DataFrame:
-    "One row per run: method, seed, the score that selects it (never a test number), its commit and command, and for predicted masks the segmentation run behind them."
-    folder, rows = Path(folder), []
-    for f in sorted(folder.glob("runs/*-s*/summary.json")):
-        s = json.loads(f.read_text())
-        rows.append(dict(method=f.parent.name.rsplit("-s", 1)[0], seed=s["seed"], selected_on="validation AUC (mean of the two tasks, kept epoch)",
-                         selection_auc=s["valid_auc"], commit=s.get("git_commit", ""), command=s.get("command", "")))
-    for f in sorted(folder.glob("classical/*/cv.json")):
-        cv = json.loads(f.read_text())
-        commit, command = (cv["git_commit"], cv.get("command", "")) if cv.get("git_commit") else _commit_from_git(f)
-        for model, r in cv["models"].items():
-            rows.append(dict(method=_classical_method(model, f.parent.name), seed=cv.get("seed", 0), selected_on="5-fold CV AUC on train (3-class, macro one-vs-rest)",
-                             selection_auc=r["cv_auc"], commit=commit, command=command, **_mask_provenance(folder, cv.get("seg_checkpoint"))))
-    return pd.DataFrame(rows)
-
-# %% ../../nbs/20_diagnosis.ipynb #8f3bc344
-def select_methods(runs:pd.DataFrame # `run_provenance` rows: method, seed, selected_on, selection_auc
-                  )->pd.DataFrame:   # One row per family: family, method, selected_on, selection_auc (mean over its runs), n_seeds
-    "In each family (the deep arms; the classical models on each mask source) the method with the best mean selection score over its seeds."
-    family = np.where(runs.method.str.startswith("classical-"), "classical, " + runs.method.str.extract(r"\(([^()]*)\)$")[0].fillna(""), "deep arms")
-    g = (runs.assign(family=family).groupby(["family", "method"], sort=True)
-             .agg(selected_on=("selected_on", "first"), selection_auc=("selection_auc", "mean"), n_seeds=("seed", "size")).reset_index())
-    return g.loc[g.groupby("family", sort=True).selection_auc.idxmax()].reset_index(drop=True)
-
-# %% ../../nbs/20_diagnosis.ipynb #d4b17d20
-def auc_columns(tables:list,  # One prediction table per seed (id, label, p_normal, p_benign, p_malignant)
-                ids=None,     # The test images to score (None: all)
-                suffix:str="", # Appended to `auc` and `n` in the column names, e.g. '_dedup'
-                n_resamples:int=RESAMPLES, # Bootstrap resamples of the CI
-               )->dict:       # {task: {column: value}}
-    "Per task: the seed ensemble's AUC with its 95% bootstrap CI and n, and the mean and SD over seeds of the single-seed AUCs."
-    cols = [f"p_{c}" for c in DIAGNOSIS_CLASSES]
-    tables = [t if ids is None else t[t.id.isin(list(ids))] for t in tables]
-    tasks = lambda t: binary_tasks(t[cols].to_numpy(), t.label.to_numpy())
-    out = {}
-    for task, (y, s) in tasks(seed_mean(tables)).items():
-        both = len(np.unique(y)) == 2
-        auc, lo, hi = auc_ci(y, s, n_resamples=n_resamples) if both else (np.nan,) * 3
-        single = [roc_auc_score(*tasks(t)[task]) for t in tables] if both else []
-        out[task] = {f"auc{suffix}": auc, f"auc{suffix}_low": lo, f"auc{suffix}_high": hi, f"n{suffix}": len(y),
-                     f"auc{suffix}_seed_mean": float(np.mean(single)) if single else np.nan,
-                     f"auc{suffix}_seed_sd": float(np.std(single, ddof=1)) if len(single) > 1 else np.nan}
-    return out
-
-# %% ../../nbs/20_diagnosis.ipynb #27604a40
-def paired_auc_difference(y,        # Binary labels of the images both methods scored
-                          score_a,  # Scores of method A
-                          score_b,  # Scores of method B, same images
-                          n_resamples:int=RESAMPLES, seed:int=0, level:float=LEVEL,
-                         )->dict:   # delta, ci_low, ci_high, p, resamples (p's resolution is 1/resamples)
-    "Δ = AUC(A) − AUC(B) on the same images, its percentile-bootstrap CI and the two-sided paired bootstrap p (as `paired_bootstrap_auc`)."
-    delta = float(roc_auc_score(y, score_a) - roc_auc_score(y, score_b))
-    boot = bootstrap_aucs(y, np.c_[score_a, score_b], n_resamples=n_resamples, seed=seed)
-    d, tail = boot[:, 0] - boot[:, 1], (1 - level) / 2
-    return dict(delta=delta, ci_low=float(np.quantile(d, tail)), ci_high=float(np.quantile(d, 1 - tail)),
-                p=float(np.mean(np.abs(d - delta) >= abs(delta) - 1e-12)), resamples=len(d))
-
-# %% ../../nbs/20_diagnosis.ipynb #1be09473
-def paired_table(methods:dict,    # `load_predictions`
-                 references:dict, # {reference method: why it is one}
-                 sets:dict,       # {test set: ids} (`diagnosis_test_sets`)
-                 commits:dict,    # {method: its runs' commits}
-                 n_resamples:int=RESAMPLES,
-                )->pd.DataFrame:
-    "Each method against each reference, per task and test set: Δ AUC (method − reference), its 95% CI and p (`paired_auc_difference`), on the images both scored."
-    cols, means, rows = [f"p_{c}" for c in DIAGNOSIS_CLASSES], {m: seed_mean(ts) for m, ts in methods.items()}, []
-    for ref, why in references.items():
-        for m in [m for m in means if m != ref and ref in means]:
-            for task in ("normal_vs_abnormal", "benign_vs_malignant"):
-                row = dict(method=m, reference=ref, reference_is=why, task=task, seeds_method=len(methods[m]), seeds_reference=len(methods[ref]))
-                for name, ids in sets.items():
-                    keep = set(means[m].id) & set(means[ref].id) & set(ids)
-                    (y, s_a), (_, s_b) = (binary_tasks(t[cols].to_numpy(), t.label.to_numpy())[task]
-                                          for t in (means[x][means[x].id.isin(keep)].sort_values("id") for x in (m, ref)))
-                    r = paired_auc_difference(y, s_a, s_b, n_resamples) if len(np.unique(y)) == 2 else dict(delta=np.nan, ci_low=np.nan, ci_high=np.nan, p=np.nan, resamples=0)
-                    x = TEST_SET_SUFFIX.get(name, f"_{name}")
-                    row |= {f"n{x}": len(y), f"delta{x}": r["delta"], f"delta{x}_low": r["ci_low"], f"delta{x}_high": r["ci_high"],
-                            f"p{x}": p_cell(r["p"], 1 / max(r["resamples"], 1))}
-                both = pd.DataFrame(dict(commits=[commits.get(m, ""), commits.get(ref, "")]))
-                rows.append(row | dict(test="paired bootstrap", commits=commits_text([commits.get(m, ""), commits.get(ref, "")]),
-                                       commit_note=mixed_commits_note(both).replace("The runs of this table", "The two sides")))
-    return pd.DataFrame(rows)
-
-# %% ../../nbs/20_diagnosis.ipynb #3dd545e0
-def conflict_table(methods:dict, # `load_predictions`
-                   sets:dict,    # {test set: ids}, with 'test_no_conflicts' when the conflicts are known
-                   shown:list,   # The methods whose calls are listed (the selected ones)
-                  )->pd.DataFrame:
-    "One row per test image in a cross-class near-duplicate pair and method of `shown`: its class, whether test_dedup keeps it, the class the method calls it, its probability of its own class."
-    if "test_no_conflicts" not in sets: return pd.DataFrame()
-    clean, dedup, cols, rows = set(sets["test_no_conflicts"]), set(sets.get("test_dedup", [])), [f"p_{c}" for c in DIAGNOSIS_CLASSES], []
-    for m in [m for m in shown if m in methods]:
-        t = seed_mean(methods[m]).set_index("id")
-        for i in [i for i in sets["test"] if i not in clean and i in t.index]:
-            p, y = t.loc[i, cols].to_numpy(np.float64), int(t.loc[i, "label"])
-            rows.append(dict(id=i, true_class=DIAGNOSIS_CLASSES[y], in_test_dedup=i in dedup, method=m, called=DIAGNOSIS_CLASSES[int(p.argmax())], p_true_class=float(p[y])))
-    return pd.DataFrame(rows)
-
-# %% ../../nbs/20_diagnosis.ipynb #1d9eb051
-REFERENCE_METHOD = "fused-hierarchical"  # the paper's model: a reference of the paired tests, fixed before any run
-
-def _test_ids(methods:dict)->list: return list(dict.fromkeys(i for ts in methods.values() for t in ts for i in t.id))
-
-def _test_set_rows(methods:dict, sets:dict, why:str)->pd.DataFrame:
-    "Images per class of each test set, its definition, and why a set is missing."
-    labels = pd.concat([ts[0][["id", "label"]] for ts in methods.values()]).drop_duplicates("id").set_index("id").label
-    rows = [dict(test_set=s, images=len(ids), **{c: int((labels.reindex(ids) == i).sum()) for i, c in enumerate(DIAGNOSIS_CLASSES)},
-                 definition=TEST_SET_DEFINITIONS.get(s, s), note="") for s, ids in sets.items()]
-    return pd.DataFrame(rows + [dict(test_set=s, definition=d, note=f"not computed: {why}") for s, d in TEST_SET_DEFINITIONS.items() if s not in sets])
-
-def diagnosis_tables(folder:str|Path, # A diagnosis results folder
-                     n_resamples:int=RESAMPLES, # Bootstrap resamples of the CIs and paired tests
-                     sets:tuple=None, # ({test set: ids}, why some are missing); default: `diagnosis_test_sets` of the folder's data set
-                    )->dict:          # {table name: DataFrame}
-    "The diagnosis tables of a results folder, from its prediction and run files alone."
-    folder, methods, cols = Path(folder), load_predictions(folder), [f"p_{c}" for c in DIAGNOSIS_CLASSES]
-    if not methods: return {}
-    (sets, why), runs = sets or diagnosis_test_sets(folder.parent.parent.name, _test_ids(methods)), run_provenance(folder)
-    chosen = select_methods(runs) if len(runs) else pd.DataFrame(columns=["family", "method", "selected_on", "selection_auc", "n_seeds"])
-    commits = {m: commits_text([*g.commit, *g.get("masks_commit", pd.Series(dtype=str)).dropna()]) for m, g in runs.groupby("method")} if len(runs) else {}
-    family, sfx, out = dict(zip(chosen.method, chosen.family)), {s: TEST_SET_SUFFIX.get(s, f"_{s}") for s in sets}, {k: [] for k in ("metrics", "3class", "confusion")}
-    for m, ts in methods.items():
-        t, c = seed_mean(ts), commits.get(m, "")
-        rows, three = diagnosis_metrics(t[cols].to_numpy(), t.label.to_numpy(), n_resamples=n_resamples)
-        aucs = [auc_columns(ts, ids, sfx[s], n_resamples) for s, ids in sets.items()]
-        out["metrics"] += [dict(method=m, n_seeds=len(ts), task=task, selected=family.get(m, ""), **{k: v for a in aucs for k, v in a[task].items()},
-                                **r[["accuracy", "balanced_accuracy", "sens_at_90spec"]].to_dict(), commits=c) for task, r in rows.iterrows()]
-        acc = {f"accuracy_3class{sfx[s]}": float((u[cols].to_numpy().argmax(1) == u.label.to_numpy()).mean()) if len(u := t[t.id.isin(ids)]) else np.nan for s, ids in sets.items()}
-        out["3class"].append(dict(method=m, n_seeds=len(ts), **acc, ece_3class=three["ece_3class"], commits=c,
-                                  **{f"no_lesion_{k}": int(((t.label == i) & (t.get("lesion_found", 1) == 0)).sum()) for i, k in enumerate(DIAGNOSIS_CLASSES)}))
-        out["confusion"] += [dict(method=m, true=k, **dict(zip([f"pred_{d}" for d in DIAGNOSIS_CLASSES], row)), commits=c) for k, row in zip(DIAGNOSIS_CLASSES, three["confusion"])]
-    metrics, deep = pd.DataFrame(out["metrics"]), [m for m in chosen.method if not m.startswith("classical-")]
-    refs = {REFERENCE_METHOD: "the paper's model, fixed before any run" + ("; also selected on validation" if REFERENCE_METHOD in deep else "")} | {m: "selected on validation" for m in deep if m != REFERENCE_METHOD}
-    return {"diagnosis_metrics": metrics, "diagnosis_selected": chosen.merge(metrics.drop(columns=["n_seeds", "selected"]), on="method"),
-            "diagnosis_paired": paired_table(methods, refs, sets, commits, n_resamples), "diagnosis_test_sets": _test_set_rows(methods, sets, why),
-            "diagnosis_label_conflicts": conflict_table(methods, sets, list(chosen.method)), "diagnosis_3class": pd.DataFrame(out["3class"]),
-            "diagnosis_confusion": pd.DataFrame(out["confusion"]), "diagnosis_provenance": runs}
-
-# %% ../../nbs/20_diagnosis.ipynb #7fef8aea
-def _dsc_selection(run:Path)->dict:
-    "The epoch a run kept (summary.json's `best_epoch` counts from 0, as history.csv; here from 1), its valid DSC, the best valid DSC at any epoch, its commit."
-    s, h = json.loads((run/"summary.json").read_text()), pd.read_csv(run/"history.csv")
-    return dict(kept_epoch_from_1=s["best_epoch"] + 1, valid_dsc_kept=float(h.dice[h.epoch == s["best_epoch"]].iloc[0]), valid_dsc_max=float(h.dice.max()), commit=s.get("git_commit", ""))
-
-def segmentation_table(folder:str|Path # A diagnosis results folder inside a budget folder (results/<dataset>/<budget>/diagnosis)
-                      )->pd.DataFrame:
-    "Test DSC (abnormal test images, network input size) of each multi-task arm against the segmentation-only RadiomicNet runs beside it, with the valid DSC the kept epoch gave up."
-    folder, groups = Path(folder), {}
-    for f in sorted(folder.glob("runs/*-s*/summary.json")):
-        groups.setdefault(f.parent.name.rsplit("-s", 1)[0], []).append(dict(test_dsc=json.loads(f.read_text())["test_dice_abnormal"], **_dsc_selection(f.parent)))
-    for f in sorted(folder.parent.glob("runs/radiomicnet-full-s*/summary.json")):
-        groups.setdefault("segmentation only (radiomicnet-full)", []).append(dict(test_dsc=json.loads(f.read_text())["test_dice"], **_dsc_selection(f.parent) | dict(valid_dsc_kept=np.nan, valid_dsc_max=np.nan)))
-    rows = []
-    for m, v in groups.items():
-        v = pd.DataFrame(v)
-        rows.append(dict(method=m, n_seeds=len(v), dsc_mean=v.test_dsc.mean(), dsc_sd=v.test_dsc.std() if len(v) > 1 else np.nan, kept_epoch_from_1_mean=v.kept_epoch_from_1.mean(),
-                         valid_dsc_kept=v.valid_dsc_kept.mean(), valid_dsc_max=v.valid_dsc_max.mean(), commits=commits_text(v.commit)))
-    return pd.DataFrame(rows)
-
-# %% ../../nbs/20_diagnosis.ipynb #dd87ed06
-def univariate_table(folder:str|Path, # A diagnosis results folder with classical/<masks>/descriptors.csv
-                     sets:dict=None,  # {test set: ids}: the other test sets scored beside the full one (column suffixes of `TEST_SET_SUFFIX`)
-                    )->pd.DataFrame:
-    "Benign against malignant on the test lesions, one descriptor at a time: scikit-learn's AUC of the raw value (malignant as positive) and its separation max(AUC, 1 - AUC), per mask source and test set."
-    rows, runs, sets = [], run_provenance(folder), {k: v for k, v in (sets or {}).items() if k != "test"}
-    for f in sorted(Path(folder).glob("classical/*/descriptors.csv")):
-        d = pd.read_csv(f).query("split == 'test' and label > 0 and lesion_found == 1")
-        if d.label.nunique() < 2: continue
-        r = runs[runs.method.str.endswith(f"({f.parent.name.replace('_', ' ')} masks)")] if len(runs) else runs
-        commits = commits_text([*r.get("commit", []), *r.get("masks_commit", pd.Series(dtype=str)).dropna()])
-        for c in DESCRIPTOR_COLUMNS:
-            row = dict(masks=f.parent.name.replace("_", " "), descriptor=c)
-            for s, u in {"test": d, **{s: d[d.id.isin(ids)] for s, ids in sets.items()}}.items():
-                y, x = (u.label == DIAGNOSIS_CLASSES.index("malignant")).to_numpy(), TEST_SET_SUFFIX.get(s, f"_{s}")
-                auc = roc_auc_score(y, u[c].to_numpy()) if len(np.unique(y)) == 2 else np.nan
-                row |= {f"n{x}": len(u), f"auc_malignant_higher{x}": auc, f"separation{x}": max(auc, 1 - auc) if np.isfinite(auc) else np.nan}
-            rows.append(row | dict(commits=commits))
-    return pd.DataFrame(rows).sort_values(["masks", "separation"], ascending=[True, False], ignore_index=True) if rows else pd.DataFrame()
-
-# %% ../../nbs/20_diagnosis.ipynb #92145b84
-def roc_figure(folder:str|Path,
-               sets:dict=None, # {test set: ids}: the legend adds the AUC on 'test_dedup' when it is there
-              )->plt.Figure|None:
-    "ROC curves of every method (seed-ensemble probabilities, full test split) for the two tasks; None without predictions."
-    means, cols = {m: seed_mean(ts) for m, ts in load_predictions(folder).items()}, [f"p_{c}" for c in DIAGNOSIS_CLASSES]
-    if not means: return None
-    fig, axs = plt.subplots(1, 2, figsize=(10, 4.4))
-    for ax, task in zip(axs, ("normal_vs_abnormal", "benign_vs_malignant")):
-        for m, t in means.items():
-            y, s = binary_tasks(t[cols].to_numpy(), t.label.to_numpy())[task]
-            if len(np.unique(y)) < 2: continue
-            u = t[t.id.isin((sets or {}).get("test_dedup", []))]
-            yd, sd = binary_tasks(u[cols].to_numpy(), u.label.to_numpy())[task]
-            fpr, tpr, _ = roc_curve(y, s)
-            ax.plot(fpr, tpr, lw=1, label=f"{m} ({roc_auc_score(y, s):.3f}" + (f"; dedup {roc_auc_score(yd, sd):.3f})" if len(np.unique(yd)) == 2 else ")"))
-        ax.plot([0, 1], [0, 1], "k:", lw=0.8); ax.axvline(0.1, color="grey", lw=0.6, ls="--")
-        ax.set(xlabel="1 - specificity", ylabel="sensitivity", title=task.replace("_", " ") + " (full test split)", aspect="equal"); ax.legend(fontsize=6, loc="lower right")
-    fig.tight_layout()
-    return fig
-
-def reliability_figure(folder:str|Path)->plt.Figure|None:
-    "Top-label reliability diagram (15 bins) of every method; None without predictions."
-    means = {m: seed_mean(ts) for m, ts in load_predictions(folder).items()}
-    if not means: return None
-    fig, ax = plt.subplots(figsize=(4.8, 4.4))
-    for m, t in means.items():
-        ece, tab = classification_ece(t[[f"p_{c}" for c in DIAGNOSIS_CLASSES]].to_numpy(), t.label.to_numpy())
-        ax.plot(tab["conf"], tab["acc"], "o-", ms=3, lw=1, label=f"{m} (ECE {ece:.3f})")
-    ax.plot([0, 1], [0, 1], "k:", lw=0.8)
-    ax.set(xlabel="confidence (largest class probability)", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1), title="reliability, 3 classes")
-    ax.legend(fontsize=6); fig.tight_layout()
-    return fig
-
-# %% ../../nbs/20_diagnosis.ipynb #c617e7f8
-def runs_table(folder:str|Path # A diagnosis results folder
-              )->pd.DataFrame:
-    "One row per finished deep run: arm, head, seed, kept epoch (from 1), validation AUC, test DSC, live units, minutes, commit."
-    rows = []
-    for f in sorted(Path(folder).glob("runs/*-s*/summary.json")):
-        s = json.loads(f.read_text()); c = s["config"]
-        rows.append(dict(method=f"{c['arm']}-{c['head']}", seed=s["seed"], epochs_run=s["epochs_run"], kept_epoch_from_1=s["best_epoch"] + 1, valid_auc=s["valid_auc"],
-                         test_dsc_abnormal=s["test_dice_abnormal"], **{f"live_{k}": v for k, v in s.get("live_units", {}).items()},
-                         train_minutes=round(s["train_seconds_total"] / 60, 1), commits=s["git_commit"]))
-    return pd.DataFrame(rows)
-
-# %% ../../nbs/20_diagnosis.ipynb #a01a0c8e
-PUBLISHED_DIAGNOSIS = pd.DataFrame([
-    dict(task="benign_vs_malignant", metric="accuracy", value=0.978, source="Jayakrishnan & Katal 2026, doi:10.3389/frai.2026.1752413",
-         protocol="U-Net masks, shape radiomics, classical ML; their own test split"),
-    dict(task="normal_vs_abnormal", metric="auc", value=0.715, source="Zeng 2025, doi:10.54254/2753-8818/2025.AU27948",
-         protocol="780 images, radiomics + LightGBM, 10-fold stratified CV"),
-])
-
-# %% ../../nbs/20_diagnosis.ipynb #a9d45b4b
-def commands_markdown(folder:str|Path # A diagnosis results folder, results/<dataset>/<budget>/diagnosis
-                     )->str:          # Markdown ('' without runs)
-    "COMMANDS.md of a diagnosis folder: the commands that wrote its runs with their commits (run files and git log), and what a rerun on one commit needs."
-    folder = Path(folder); runs, ds, budget = run_provenance(folder), folder.parent.parent.name, folder.parent.name
-    if runs.empty: return ""
-    lines = [f"# Diagnosis on {ds}, protocol {budget}: what was run", "",
-             "Generated by `build_diagnosis_results` (notebook 20) from this folder's run files (`runs/*/summary.json`, `classical/*/cv.json`) and, for a "
-             "classical run that did not record its commit, the subject of the git commit that added it. Run from the repository root with "
-             "`RADIOMICNET_DATA` set; checkpoints (`*.pt`) stay out of git.", ""]
-    classical = runs.method.str.startswith("classical-")
-    for title, part in (("Classical pipeline", runs[classical]), ("Deep arms, one run per command", runs[~classical])):
-        if len(part): lines += [f"## {title}", "", "```sh", *[f"{r.command or '(command not recorded)'}  # from {r.commit or 'an unrecorded commit'}"
-                                                              for r in part.drop_duplicates("command").itertuples()], "```", ""]
-    for r in (runs[classical].dropna(subset=["masks_from"]).drop_duplicates("masks_from").itertuples() if "masks_from" in runs else []):
-        lines += [f"The predicted masks come from `{r.masks_from}`, written by `{r.masks_command or '(command not recorded)'}` at {r.masks_commit or 'an unrecorded commit'}: {r.masks_note}.", ""]
-    lines += ["## Tables, figures and this file", "", "```sh", f"radiomicnet-diagnose --what tables --dataset {ds} --protocol {budget}  # or radiomicnet-tables; no training", "```", ""]
-    commits = sorted({c for c in [*runs.commit, *runs.get("masks_commit", pd.Series(dtype=str)).dropna()] if c})
-    if len(commits) > 1:
-        lines += ["## On one commit", "", f"These runs come from {len(commits)} commits ({', '.join(commits)}). To put every row on one commit, rerun all of them from one "
-                  "checkout: the segmentation run behind the predicted masks (its command above), then the classical commands after deleting "
-                  "`classical/*/descriptors.csv` (`classical_run` reuses one that exists, whatever checkpoint drew it), then the deep arms after deleting "
-                  "their run folders (a finished run with the same configuration is not run again)."]
-    return "\n".join(lines).rstrip() + "\n"
-
-# %% ../../nbs/20_diagnosis.ipynb #2e6cfb6c
-TASK_WORDS = {"benign_vs_malignant": "benign against malignant", "normal_vs_abnormal": "normal against abnormal"}
-
-def _auc_words(r, suffix:str="")->str:
-    "'AUC 0.868 (95% CI 0.782 to 0.938; 98 images)' of one metrics row on one test set, or 'not computed'."
-    auc = r.get(f"auc{suffix}", np.nan)
-    if not np.isfinite(auc): return "not computed"
-    lo, hi = r[f"auc{suffix}_low"], r[f"auc{suffix}_high"]; d = decimals(lo, hi)
-    return f"AUC {auc:.{d}f} ({LEVEL:.0%} CI {lo:.{d}f} to {hi:.{d}f}; {int(r[f'n{suffix}'])} images)"
-
-def _difference_words(paired:pd.DataFrame, a:str, b:str, task:str, suffix:str="")->str:
-    "A against B on one task and test set from the paired table, a row 'B against A' turned round: what the CI says, Δ with its CI, p."
-    rows, sign = paired[(paired.method == a) & (paired.reference == b) & (paired.task == task)], 1
-    if rows.empty: rows, sign = paired[(paired.method == b) & (paired.reference == a) & (paired.task == task)], -1
-    if rows.empty or not np.isfinite(rows.iloc[0].get(f"delta{suffix}", np.nan)): return "not computed"
-    r = rows.iloc[0]; delta, (lo, hi) = sign * r[f"delta{suffix}"], sorted(sign * np.array([r[f"delta{suffix}_low"], r[f"delta{suffix}_high"]]))
-    p = r[f"p{suffix}"] if isinstance(r[f"p{suffix}"], str) else p_cell(r[f"p{suffix}"])
-    return f"{f'{a} higher' if lo > 0 else f'{a} lower' if hi < 0 else 'no detectable difference'}: {interval_text(delta, lo, hi)}, p {p if p.startswith('<') else '= ' + p}"
-
-# %% ../../nbs/20_diagnosis.ipynb #0e40eb58
-def _context_words(t:Path, m:pd.DataFrame, a:str|None)->list:
-    "The bullets after the comparisons, from the tables that hold them: label conflicts, the ground-truth ceiling, the selected arm's masks, live units."
-    out, read = [], lambda name: pd.read_csv(t/f"{name}.csv") if (t/f"{name}.csv").exists() else None
-    if (ts := read("diagnosis_test_sets")) is not None and np.isfinite((ts := ts.set_index("test_set")).images.get("test_no_conflicts", np.nan)):
-        k, n, rows = int(ts.images["test"] - ts.images["test_no_conflicts"]), int(ts.images["test"]), m[m.method == a].set_index("task")
-        out.append(f"- Label conflicts: {k} of the {n} test images {'is' if k == 1 else 'are'} in a cross-class near-duplicate pair" + ("." if not k or rows.empty else
-                   f"; without them {a} reaches " + "; ".join(f"{TASK_WORDS[x]} {_auc_words(rows.loc[x], '_no_conflicts')}" for x in TASK_WORDS if x in rows.index) + "."))
-    if (u := read("diagnosis_univariate")) is not None and len(u := u[u.masks == "ground truth"]) and u.separation.iloc[0] >= 0.9:
-        out.append(f"- The ground-truth ceiling: one descriptor alone, {u.descriptor.iloc[0]}, separates the benign and malignant test lesions at {u.separation.iloc[0]:.3f} "
-                   "on the ground-truth masks: the outlines the annotators drew carry most of the label, so that ceiling measures the annotation as much as the lesion.")
-    if (s := read("diagnosis_segmentation")) is not None and a in set(s.method) and len(o := s[s.method.str.startswith("segmentation only")]):
-        r, o = s.set_index("method").loc[a], o.iloc[0]
-        out.append(f"- Masks: {a}'s test DSC is {r.dsc_mean:.3f} ± {r.dsc_sd:.3f} against {o.dsc_mean:.3f} ± {o.dsc_sd:.3f} for segmentation alone (mean ± SD over seeds, both scored at the network's input size, as training scores them; Table III scores the same segmentation-only runs at each image's native resolution); "
-                   f"its kept epoch, chosen on the AUC, had a validation DSC of {r.valid_dsc_kept:.3f} against {r.valid_dsc_max:.3f} at its best"
-                   + (f" (runs from {r.commits} against {o.commits})." if r.get("commits") != o.get("commits") else "."))
-    if (r := read("diagnosis_runs")) is not None:
-        dead = [f"{x.method}-s{x.seed}" for x in r.itertuples() if any(isinstance(v, str) and v.split("/")[0] != v.split("/")[1] for v in r.filter(like="live_").loc[x.Index])]
-        out.append(f"- In each of the {len(r)} deep runs every embedding unit was still live at the kept epoch." if not dead else
-                   f"- Embedding units had died in {len(dead)} of {len(r)} deep runs ({', '.join(dead)}; see diagnosis_runs.csv).")
-    return out
-
-# %% ../../nbs/20_diagnosis.ipynb #7471a51a
-def diagnosis_verdict(folder:str|Path # A diagnosis results folder with its tables (`build_diagnosis_results`)
-                     )->str:          # Markdown ('' without the tables)
-    "What the diagnosis measured, from the tables' intervals: the deep arm selected on validation first, on the deduplicated and the full test split, then the comparisons."
-    folder = Path(folder); t = folder/"tables"
-    if not (t/"diagnosis_selected.csv").exists(): return ""
-    sel, m = pd.read_csv(t/"diagnosis_selected.csv").drop_duplicates("method"), pd.read_csv(t/"diagnosis_metrics.csv")
-    paired = pd.read_csv(t/"diagnosis_paired.csv") if (t/"diagnosis_paired.csv").exists() else pd.DataFrame(columns=["method", "reference", "task"])
-    sets = [("_dedup", "deduplicated test split"), ("", "full test split")] if "auc_dedup" in m and m.auc_dedup.notna().any() else [("", "full test split")]
-    seeds, ds = m.groupby("method").n_seeds.first(), {"busi": "BUSI", "kvasir-seg": "Kvasir-SEG"}.get(folder.parent.parent.name, folder.parent.parent.name)
-    text = [f"**Measured ({ds} test split, `{folder.parent.name}` protocol, from scratch).** Each family's method is selected on validation, never on test; "
-            "AUCs with their 95% bootstrap CIs" + ("" if len(sets) > 1 else "; the deduplicated test split was not computed (see diagnosis_test_sets.csv)") + "."]
-    for r in sorted(sel.itertuples(), key=lambda r: ["deep arms", "classical, predicted masks"].index(r.family) if r.family in ("deep arms", "classical, predicted masks") else 2):
-        rows, fam = m[m.method == r.method].set_index("task"), "the deep arms" if r.family == "deep arms" else f"the classical models on {r.family.removeprefix('classical, ')}"
-        parts = [f"{TASK_WORDS[k][0].upper()}{TASK_WORDS[k][1:]}: " + "; ".join(f"{_auc_words(rows.loc[k], x)} on the {w}" for x, w in sets)
-                 + (f"; one seed alone {rows.loc[k].auc_seed_mean:.3f} ± {rows.loc[k].auc_seed_sd:.3f} (mean ± SD over {seeds_text(r.n_seeds)}, full test split)" if r.n_seeds > 1 else "")
-                 for k in TASK_WORDS if k in rows.index]
-        text.append(f"- **{r.method}**, selected among {fam} by its {r.selected_on}, {r.selection_auc:.3f} ({seeds_text(r.n_seeds)}"
-                    f"{', probabilities averaged over seeds' if r.n_seeds > 1 else ''}). " + ". ".join(parts) + ".")
-    a = next(iter(sel.method[sel.family == "deep arms"]), None)
-    for b in [x for x in (*sel.method[sel.family == "classical, predicted masks"], REFERENCE_METHOD) if a and x != a and x in seeds]:
-        text.append(f"- **{a} against {b}** ({seeds_text(seeds[a])} against {seeds_text(seeds[b])}; Δ = AUC of {a} − AUC of {b}, paired bootstrap of the test images): "
-                    + ". ".join(f"{TASK_WORDS[k][0].upper()}{TASK_WORDS[k][1:]}: " + "; ".join(f"{_difference_words(paired, a, b, k, x)} on the {w}" for x, w in sets)
-                                for k in TASK_WORDS if k in set(paired.task)) + ".")
-    text += _context_words(t, m, a)
-    if note := mixed_commits_note(m[m.method.isin([*sel.method, REFERENCE_METHOD])]): text.append("- " + note.replace("The runs of this table", "The runs behind these numbers"))
-    return "\n".join(text)
-
-# %% ../../nbs/20_diagnosis.ipynb #5023128d
-DIAGNOSIS_CAPTIONS = {
-    "diagnosis_metrics": "AUC per method and task on the full test split, the deduplicated one (_dedup: no near-duplicate in train or valid) and without label conflicts (_no_conflicts): "
-                         "the seed ensemble's (probabilities averaged over seeds) with its 95% percentile-bootstrap CI (2,000 resamples of the test images), and the mean and SD over seeds "
-                         "of the single-seed AUCs; accuracy, balanced accuracy and sensitivity at 90% specificity on the full test split; selected: the family in which the method has "
-                         "the best validation score; commits of its runs",
-    "diagnosis_selected": "The method selected in each family on validation, never on test: the deep arms by the mean over seeds of their validation AUC (mean of the two tasks at the "
-                          "kept epoch); the classical models, which never see the validation split, by their 5-fold cross-validated AUC on the training split; with their test AUCs",
-    "diagnosis_paired": "A against B: Δ AUC (method − reference) with its 95% percentile CI and two-sided p, paired bootstrap of the test images (2,000 resamples, the same for both "
-                        "methods; seed-ensemble probabilities, so the CI leaves out the seed-to-seed spread), on each test set; a p below 1/2,000 is printed as '< 0.0005'. References: "
-                        "the paper's fused hierarchical model (fixed before any run) and the deep arm selected on validation; commit_note when the two sides come from more than one commit",
-    "diagnosis_test_sets": "The test images behind each AUC, per class, and how each set is defined (radiomicnet.data.duplicates, notebook 11)",
-    "diagnosis_label_conflicts": "Test images in a cross-class near-duplicate pair: their class, whether test_dedup keeps them, and what each selected method calls them",
-    "diagnosis_3class": "3-class accuracy on each test set, top-label ECE (15 bins, full test split), and test images without a predicted lesion (the classical pipeline calls them normal)",
-    "diagnosis_confusion": "Confusion matrix of each method on the full test split (rows: true class; deep arms: the seed ensemble)",
-    "diagnosis_segmentation": "Does the diagnosis help or hurt the masks? Test DSC of the kept checkpoint (abnormal test images), the kept epoch counted from 1, the validation DSC at the "
-                              "kept epoch and the best at any epoch (over the validation images with the normal ones: compare within a row), commits",
-    "diagnosis_runs": "Every deep run: kept epoch counted from 1 (best validation AUC; summary.json's best_epoch counts from 0), validation AUC, test DSC, live units of each "
-                      "embedding at the kept epoch, minutes and commit",
-    "diagnosis_provenance": "Every run: the score that selects it, its commit and command; for predicted masks, the segmentation run behind them and whether it is the one behind "
-                            "the segmentation-only rows",
-    "diagnosis_univariate": "One descriptor at a time: benign against malignant on the test lesions, AUC of the raw value (malignant as positive) and its separation max(AUC, 1 - AUC)",
-    "diagnosis_published": "Published BUSI classification figures, for context: their protocols and splits, not ours (from the papers' abstracts)",
-}
-
-# %% ../../nbs/20_diagnosis.ipynb #de0beb91
-def build_diagnosis_results(folder:str|Path, # A diagnosis results folder, e.g. results/busi/cpu/diagnosis
-                            n_resamples:int=RESAMPLES, # Bootstrap resamples of the CIs and paired tests
-                            sets:tuple=None, # ({test set: ids}, why some are missing); default: `diagnosis_test_sets` of the folder's data set
-                           )->list:         # The files written
-    "Write the diagnosis tables (CSV), figures (PNG) and COMMANDS.md of a results folder from its run files, atomically."
-    folder, written = Path(folder), []
-    methods = load_predictions(folder)
-    sets = sets or diagnosis_test_sets(folder.parent.parent.name, _test_ids(methods))
-    tables = diagnosis_tables(folder, n_resamples, sets) | {"diagnosis_segmentation": segmentation_table(folder), "diagnosis_univariate": univariate_table(folder, sets[0]),
-                                                           "diagnosis_runs": runs_table(folder)}
-    if methods: tables["diagnosis_published"] = PUBLISHED_DIAGNOSIS  # beside ours, never in our tables
-    for name, table in tables.items():
-        if table.empty: (folder/"tables"/f"{name}.csv").unlink(missing_ok=True); continue  # no stale table from runs that are gone
-        with atomic_path(folder/"tables"/f"{name}.csv") as tmp: table.to_csv(tmp, index=False)
-        written.append(folder/"tables"/f"{name}.csv")
-    for name, make in (("diagnosis_roc.png", partial(roc_figure, sets=sets[0])), ("diagnosis_reliability.png", reliability_figure)):
-        if (fig := make(folder)) is None: continue
-        with atomic_path(folder/"figures"/name) as tmp: fig.savefig(tmp, dpi=150, format="png")
-        plt.close(fig); written.append(folder/"figures"/name)
-    if text := commands_markdown(folder):
-        with atomic_path(folder/"COMMANDS.md") as tmp: tmp.write_text(text)
-        written.append(folder/"COMMANDS.md")
-    return written

@@ -18,7 +18,7 @@ from pygments.formatters import HtmlFormatter
 from ..core import RadiomicNetError, atomic_path, PROJECT_DIR
 from ..data.datasets import DATASETS
 from ..train.learner import PROTOCOLS
-from ..diagnosis.net import DIAGNOSIS_CAPTIONS, diagnosis_verdict
+from ..diagnosis.results import DIAGNOSIS_CAPTIONS, diagnosis_verdict
 from ..eval.stats import COMPARISON_METHOD, mixed_commits_note
 from .readme import (DATASET_TITLES, PROTOCOL_ROWS, dataset_title, discussion_markdown, fill_markers, format_table,
                                      headline_markdown, process_notebook, results_page_name)

@@ -1,4 +1,6 @@
-"""Per-image segmentation metrics, their summary with a bootstrap CI, the paired Wilcoxon test, pixel-level calibration (ECE, reliability diagram) and HD95 (paper §IV-B, §IV-G).
+"""Score a trained model: one split of its data set, or any folder of images, loaded as the network sees it, predicted,
+scored at each image's native resolution with notebook 15's scores and written as tables and figures; the temperature
+of a checkpoint, labelled folders, and an external test (paper §IV-B, §IV-G).
 
 Docs: https://radiomicnet.github.io/radiomicnet/evaluation.html.md"""
 
@@ -11,8 +13,6 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
-from matplotlib.patches import Patch
-from scipy import ndimage, stats
 import json, sys, time
 from pathlib import Path
 from dataclasses import dataclass
@@ -25,243 +25,15 @@ from ..data.datasets import load_split, folder_samples
 from ..data.loaders import resized_pair, cached_radiomics
 from ..infer.predictor import Predictor, as_predictor, preprocess, upsample_probs
 from ..infer.pretrained import load_predictor
-from .metrics import METRICS, _as_batch, _binarise, confusion_counts, ratio_metrics
+from .metrics import DIAGNOSIS_CLASSES, diagnosis_metrics
+from .scores import (CalibrationAccumulator, best_median_worst, error_grid, fit_temperature, reliability_diagram,
+                                     segmentation_metrics, summarize)
 
 # %% auto #0
-__all__ = ['ERROR_COLOURS', 'segmentation_metrics', 'bootstrap_ci', 'summarize', 'paired_wilcoxon', 'CalibrationAccumulator',
-           'expected_calibration_error', 'reliability_diagram', 'fit_temperature', 'hd95', 'error_overlay',
-           'best_median_worst', 'error_grid', 'TestSet', 'samples_test_set', 'load_test_set', 'batch_slices',
-           'predict_logits', 'predict_probs', 'run_config', 'predict_split', 'checkpoint_temperature',
-           'model_temperature', 'native_masks', 'score_native', 'write_evaluation', 'evaluate_checkpoint',
-           'usable_samples', 'native_grid', 'evaluate_folder', 'class_subfolders', 'predict_class_probs',
-           'evaluate_labelled', 'resave_folder']
-
-# %% ../../nbs/16_evaluation.ipynb #b6db8b90
-def segmentation_metrics(probs,            # Predicted probabilities (or bool predictions), (H,W), (B,H,W) or (B,1,H,W)
-                         masks,            # Ground truth, same shape; foreground where > 0.5
-                         ids=None,         # One id per image (e.g. file names); default 0..B-1
-                         with_hd95:bool=False, # Add the `hd95` column (a distance transform per image; slower)
-                        )->pd.DataFrame:
-    "One row per image: image_id, tp, fp, fn, tn, dsc, iou, precision, recall, specificity (and hd95)."
-    counts = confusion_counts(probs, masks)
-    n = len(counts['tp'])
-    ids = list(range(n)) if ids is None else list(ids)
-    if len(ids) != n: raise RadiomicNetError(f"segmentation_metrics: {len(ids)} ids for {n} images")
-    table = pd.DataFrame(dict(image_id=ids, **counts, **ratio_metrics(counts)))
-    if with_hd95:
-        pred, true = (t.cpu().numpy() for t in _binarise(probs, masks))
-        table['hd95'] = [hd95(p, t) for p, t in zip(pred, true)]
-    return table
-
-# %% ../../nbs/16_evaluation.ipynb #47787cbb
-def bootstrap_ci(values,            # Per-image values of one metric; NaNs are dropped
-                 n_resamples:int=10_000, # Bootstrap resamples
-                 level:float=0.95,  # Confidence level
-                 seed:int=0,        # Seed of numpy.random.default_rng
-                )->tuple:
-    "Percentile-bootstrap CI (low, high) of the mean of `values`; (nan, nan) with fewer than 2 values."
-    values = np.asarray(values, dtype=np.float64)
-    values = values[~np.isnan(values)]
-    if len(values) < 2: return (np.nan, np.nan)
-    res = stats.bootstrap((values,), np.mean, n_resamples=n_resamples, confidence_level=level,
-                          method='percentile', rng=np.random.default_rng(seed))
-    return (float(res.confidence_interval.low), float(res.confidence_interval.high))
-
-# %% ../../nbs/16_evaluation.ipynb #c22fad60
-def summarize(table:pd.DataFrame,     # Per-image table from `segmentation_metrics`
-              metrics=None,           # Columns to summarise; default METRICS (+ hd95 when present)
-              ci_metrics=('dsc',),    # Metrics that get the bootstrap CI of their mean
-              n_resamples:int=10_000, # Bootstrap resamples
-              seed:int=0,             # Bootstrap seed
-             )->pd.DataFrame:
-    "One row per metric: n, mean, std (ddof=1), a 'mean ± std' string and, for `ci_metrics`, the 95% bootstrap CI."
-    metrics = list(metrics or [m for m in (*METRICS, 'hd95') if m in table])
-    rows = []
-    for m in metrics:
-        v = table[m].to_numpy(dtype=np.float64)
-        v = v[~np.isnan(v)]
-        lo, hi = bootstrap_ci(v, n_resamples, seed=seed) if m in ci_metrics else (np.nan, np.nan)
-        mean, std = (v.mean(), v.std(ddof=1)) if len(v) > 1 else (v.mean() if len(v) else np.nan, np.nan)
-        rows.append(dict(metric=m, n=len(v), mean=mean, std=std, mean_std=f"{mean:.3f} ± {std:.3f}",
-                         ci95_low=lo, ci95_high=hi))
-    return pd.DataFrame(rows).set_index('metric')
-
-# %% ../../nbs/16_evaluation.ipynb #3478df7f
-def _id_diff(a, b):
-    "A short description of the ids in `a` but not `b`: count and the first few."
-    extra = sorted(set(a) - set(b), key=str)
-    return f"{len(extra)} ({', '.join(map(str, extra[:5]))}{', ...' if len(extra) > 5 else ''})"
-
-def paired_wilcoxon(table_a:pd.DataFrame, # Per-image table of method A
-                    table_b:pd.DataFrame, # Per-image table of method B, same images
-                    metric:str='dsc',     # Column to compare
-                    id_col:str='image_id', # Column that identifies an image
-                   )->dict:
-    "Two-sided Wilcoxon signed-rank test of A vs B on `metric`, pairing images by `id_col`."
-    for name, t in (('A', table_a), ('B', table_b)):
-        if t[id_col].duplicated().any():
-            raise RadiomicNetError(f"paired_wilcoxon: table {name} repeats image ids {_id_diff(t[id_col][t[id_col].duplicated()], [])}")
-    ids_a, ids_b = set(table_a[id_col]), set(table_b[id_col])
-    if ids_a != ids_b:
-        raise RadiomicNetError(f"paired_wilcoxon: the tables cover different images: only in A {_id_diff(ids_a, ids_b)}, "
-                               f"only in B {_id_diff(ids_b, ids_a)}")
-    pairs = table_a[[id_col, metric]].merge(table_b[[id_col, metric]], on=id_col, suffixes=('_a', '_b')).dropna()
-    a, b = pairs[f'{metric}_a'].to_numpy(np.float64), pairs[f'{metric}_b'].to_numpy(np.float64)
-    stat, p = (0.0, 1.0) if np.all(a == b) else stats.wilcoxon(a, b)
-    return dict(metric=metric, n=len(a), mean_a=float(a.mean()), mean_b=float(b.mean()), mean_diff=float((a - b).mean()),
-                median_diff=float(np.median(a - b)), statistic=float(stat), p_value=float(p))
-
-# %% ../../nbs/16_evaluation.ipynb #87d54a02
-class CalibrationAccumulator:
-    "Pixel-level top-label calibration histograms, accumulated one batch at a time; `.ece`, `.table()`."
-    def __init__(self, n_bins:int=15, # Equal-width confidence bins over [0, 1]
-                ):
-        self.n_bins = n_bins
-        self.edges = np.linspace(0, 1, n_bins + 1)
-        self.count, self.conf_sum, self.correct = (np.zeros(n_bins) for _ in range(3))
-
-    def update(self, probs, # Predicted foreground probabilities, (H,W), (B,H,W) or (B,1,H,W)
-               masks,       # Ground truth, same shape; foreground where > 0.5
-              ):
-        "Add the pixels of one batch to the histograms; returns self."
-        pred, true = _binarise(probs, masks)
-        p = _as_batch(probs, 'probs').to(torch.float64).flatten()
-        conf = torch.maximum(p, 1 - p)
-        idx = torch.bucketize(conf, torch.as_tensor(self.edges[1:-1], device=conf.device), right=True)
-        for hist, w in ((self.count, None), (self.conf_sum, conf), (self.correct, (pred == true).flatten().double())):
-            hist += torch.bincount(idx, weights=w, minlength=self.n_bins).cpu().numpy()
-        return self
-
-    def table(self)->pd.DataFrame:
-        "One row per bin: its edges, pixel count, mean confidence and accuracy (NaN for an empty bin)."
-        with np.errstate(invalid='ignore', divide='ignore'):
-            return pd.DataFrame(dict(bin_low=self.edges[:-1], bin_high=self.edges[1:], count=self.count.astype(np.int64),
-                                     confidence=self.conf_sum / self.count, accuracy=self.correct / self.count))
-
-    @classmethod
-    def from_tables(cls, tables:list, # `table()`s of accumulators with the same bins, e.g. runs' `calibration.csv` read back
-                   ):
-        "One accumulator holding the pixels of all `tables` (their histograms summed): the calibration of several runs pooled."
-        acc = cls(len(tables[0]))
-        for t in tables:
-            if len(t) != acc.n_bins or not np.allclose(t.bin_low, acc.edges[:-1]):
-                raise RadiomicNetError(f"CalibrationAccumulator.from_tables: a table with {len(t)} bins, not the {acc.n_bins} equal-width bins of the first")
-            n = t["count"].to_numpy(np.float64)
-            acc.count += n; acc.conf_sum += np.nan_to_num(t.confidence.to_numpy() * n); acc.correct += np.nan_to_num(t.accuracy.to_numpy() * n)
-        return acc
-
-    @property
-    def ece(self)->float:
-        "Expected Calibration Error over all pixels seen so far."
-        if self.count.sum() == 0: raise RadiomicNetError("CalibrationAccumulator: no pixels seen yet; call update() first")
-        return float(np.abs(self.correct - self.conf_sum).sum() / self.count.sum())
-
-# %% ../../nbs/16_evaluation.ipynb #f4e424a4
-def expected_calibration_error(probs, # Predicted foreground probabilities, (H,W), (B,H,W) or (B,1,H,W)
-                               masks, # Ground truth, same shape; foreground where > 0.5
-                               n_bins:int=15, # Equal-width confidence bins
-                              )->float:
-    "Pixel-level ECE of one set of predictions (see `CalibrationAccumulator` to accumulate over batches)."
-    return CalibrationAccumulator(n_bins).update(probs, masks).ece
-
-# %% ../../nbs/16_evaluation.ipynb #479f01b9
-def reliability_diagram(acc:CalibrationAccumulator, # Accumulated calibration histograms
-                        title:str|None=None,        # Figure title; default shows the ECE
-                        axes:tuple|None=None,       # (diagram, histogram) axes to draw into; default: a new figure
-                       )->plt.Figure:
-    "Reliability diagram (accuracy vs confidence per bin, gap to the diagonal) over a log-count histogram."
-    t = acc.table()
-    width = t.bin_high - t.bin_low
-    if axes is None: fig, (ax, axn) = plt.subplots(2, 1, figsize=(4.5, 5), dpi=150, sharex=True, height_ratios=(3, 1))
-    else: (ax, axn), fig = axes, axes[0].figure
-    ax.bar(t.bin_low, t.accuracy.fillna(0), width, align='edge', edgecolor='k', lw=0.5, label='accuracy')
-    ax.bar(t.bin_low, (t.confidence - t.accuracy).fillna(0), width, bottom=t.accuracy.fillna(0), align='edge',
-           color='tab:red', alpha=0.3, hatch='//', label='gap to confidence')
-    ax.plot([0, 1], [0, 1], 'k--', lw=1, label='calibrated')
-    ax.set(ylabel='accuracy', xlim=(0, 1), ylim=(0, 1), title=title or f"ECE = {acc.ece:.4f}")
-    ax.legend(loc='upper left', fontsize=8)
-    axn.bar(t.bin_low, t['count'], width, align='edge', color='grey', edgecolor='k', lw=0.5)
-    axn.set(yscale='log', xlabel='confidence max(p, 1-p)', ylabel='pixels')
-    if axes is None: fig.tight_layout()
-    return fig
-
-# %% ../../nbs/16_evaluation.ipynb #ab9a8d2c
-def fit_temperature(logits:torch.Tensor, # Logits of any shape
-                    masks:torch.Tensor,  # Ground truth of the same shape, {0,1}
-                    max_iter:int=100,    # LBFGS iterations
-                   )->float:
-    "The T > 0 minimising the mean pixel NLL of sigmoid(logits / T) against `masks` (LBFGS on log T)."
-    z, y = logits.detach().double().reshape(-1), masks.detach().double().reshape(-1)  # float64: millions of pixels in one mean
-    if z.shape != y.shape: raise RadiomicNetError(f"fit_temperature: {z.numel()} logits but {y.numel()} mask pixels")
-    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([log_t], lr=0.5, max_iter=max_iter, tolerance_grad=1e-10, tolerance_change=1e-12,
-                        line_search_fn="strong_wolfe")
-    def closure():
-        opt.zero_grad()
-        loss = F.binary_cross_entropy_with_logits(z / log_t.exp(), y)
-        loss.backward()
-        return loss
-    opt.step(closure)
-    return float(log_t.detach().exp())
-
-# %% ../../nbs/16_evaluation.ipynb #221569d5
-def _boundary(mask:np.ndarray)->np.ndarray:
-    "Foreground pixels with a background 4-neighbour (outside the image counts as background)."
-    return mask & ~ndimage.binary_erosion(mask)
-
-def hd95(pred, # Predicted mask of one image, (H,W), foreground where > 0.5
-         mask, # Ground-truth mask, (H,W), foreground where > 0.5
-        )->float:
-    "95th-percentile symmetric Hausdorff distance between the mask boundaries, in pixels; NaN if either is empty."
-    pred, mask = (np.asarray(torch.as_tensor(m).cpu()) > 0.5 for m in (pred, mask))
-    if pred.ndim != 2 or pred.shape != mask.shape:
-        raise RadiomicNetError(f"hd95: pred and mask must be two (H,W) masks of one shape, got {pred.shape} and {mask.shape}")
-    if not pred.any() or not mask.any(): return float('nan')
-    edge_p, edge_m = _boundary(pred), _boundary(mask)
-    directed = [ndimage.distance_transform_edt(~to)[frm] for frm, to in ((edge_p, edge_m), (edge_m, edge_p))]
-    return float(max(np.percentile(d, 95) for d in directed))
-
-# %% ../../nbs/16_evaluation.ipynb #3f3c881f
-ERROR_COLOURS = dict(tp=(0., 1., 0.), fp=(1., 0., 0.), fn=(0., 0., 1.))  # green, red, blue
-
-def error_overlay(image,            # (H,W,3) RGB or (H,W) grey, float in [0,1]
-                  pred,             # (H,W) prediction, foreground > 0.5
-                  mask,             # (H,W) ground truth, foreground > 0.5
-                  alpha:float=0.6,  # Tint strength (1: pure colour)
-                 )->np.ndarray:
-    "(H,W,3) image with TP pixels tinted green, FP red, FN blue; true negatives unchanged."
-    out = np.asarray(image, dtype=np.float64)
-    out = np.repeat(out[..., None], 3, axis=-1) if out.ndim == 2 else out.copy()
-    pred, mask = np.asarray(pred) > 0.5, np.asarray(mask) > 0.5
-    for region, kind in ((pred & mask, "tp"), (pred & ~mask, "fp"), (~pred & mask, "fn")):
-        out[region] = (1 - alpha) * out[region] + alpha * np.array(ERROR_COLOURS[kind])
-    return out
-
-# %% ../../nbs/16_evaluation.ipynb #2c3ace99
-def best_median_worst(dsc, # Per-image DSC
-                     )->dict:
-    "Indices of the images with the best, the median and the worst DSC (ties: the first in order; median: the lower middle)."
-    order = np.argsort(-np.asarray(dsc, dtype=np.float64), kind="stable")
-    return dict(best=int(order[0]), median=int(order[(len(order) - 1) // 2]), worst=int(order[-1]))
-
-def error_grid(rows:list,          # One dict per row: name, id, dsc, image (H,W,3) in [0,1], mask and pred (H,W); optional extra [(map, label)]
-               extra_cols:list=(), # Titles of extra columns (each row's `extra` maps, magma on [0,1]) between prediction and overlay
-              )->plt.Figure:
-    "Fig. 3's layout: input, ground truth, prediction, any extra maps, TP/FP/FN overlay; one row per image."
-    cols = ["input", "ground truth", "prediction", *extra_cols, "TP / FP / FN"]
-    fig, axs = plt.subplots(len(rows), len(cols), figsize=(2.1 * len(cols), 2.25 * len(rows)), squeeze=False)
-    for r, row in enumerate(rows):
-        extra = row.get("extra", [])
-        panels = [(row["image"], None), (row["mask"], "gray"), (row["pred"], "gray"), *[(a, "magma") for a, _ in extra],
-                  (error_overlay(row["image"], row["pred"], row["mask"]), None)]
-        for c, (a, cmap) in enumerate(panels):
-            axs[r, c].imshow(a, cmap=cmap, vmin=0, vmax=1, interpolation="nearest"); axs[r, c].set(xticks=[], yticks=[])
-        for c, (_, label) in enumerate(extra): axs[r, 3 + c].set_xlabel(label, fontsize=6)
-        axs[r, 0].set_ylabel(f"{row['name']}: {row['id']}\nDSC {float(row['dsc']):.3f}", fontsize=7)
-    for c, t in enumerate(cols): axs[0, c].set_title(t, fontsize=8)
-    fig.legend(handles=[Patch(color=ERROR_COLOURS[k], label=k.upper()) for k in ERROR_COLOURS], loc="lower center", ncol=3, fontsize=7)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
-    return fig
+__all__ = ['TestSet', 'samples_test_set', 'load_test_set', 'batch_slices', 'predict_logits', 'predict_probs', 'run_config',
+           'predict_split', 'checkpoint_temperature', 'model_temperature', 'native_masks', 'score_native',
+           'write_evaluation', 'evaluate_checkpoint', 'usable_samples', 'native_grid', 'evaluate_folder',
+           'class_subfolders', 'predict_class_probs', 'evaluate_labelled', 'resave_folder']
 
 # %% ../../nbs/16_evaluation.ipynb #87e4c5bc
 @dataclass
@@ -292,6 +64,7 @@ def samples_test_set(samples:list,             # Samples of one data set (`radio
     masks = torch.stack([torch.from_numpy(np.array(m)) for _, m in pairs]).float()[:, None]
     return TestSet([s.id for s in samples], x.image, x.radiomics, masks, samples[0].dataset, split)
 
+# %% ../../nbs/16_evaluation.ipynb #5646fd01
 def load_test_set(dataset:str,             # 'synthetic', 'busi' or 'kvasir-seg'
                   scaler:FeatureScaler|None, # The model's training scaler (None: the model takes no radiomics; zeros)
                   data_dir:str|Path=None,  # Data folder (default: `resolve_data_dir()`)
@@ -314,6 +87,7 @@ def batch_slices(n:int, # Number of items
     "Consecutive slices of at most `bs` items covering `range(n)`."
     return [slice(i, i + bs) for i in range(0, n, bs)]
 
+# %% ../../nbs/16_evaluation.ipynb #19067265
 def predict_logits(net,                    # A `Predictor`, or any registered model (run by the torch backend)
                    images:torch.Tensor,    # (N,3,S,S) in [0,1]
                    radiomics:torch.Tensor, # (N,n) z-scores
@@ -323,6 +97,7 @@ def predict_logits(net,                    # A `Predictor`, or any registered mo
     "The network's logits, `bs` images at a time (`Predictor.outputs`)."
     return as_predictor(net, images.shape[-1], device).outputs(images, radiomics, bs)["logits"]
 
+# %% ../../nbs/16_evaluation.ipynb #4d527525
 def predict_probs(net,                    # A `Predictor`, or any registered model (run by the torch backend)
                   images:torch.Tensor,    # (N,3,S,S) in [0,1]
                   radiomics:torch.Tensor, # (N,n) z-scores
@@ -341,6 +116,7 @@ def run_config(pred:Predictor # A predictor of a checkpoint or model folder
     if not pred.cfg.get("dataset"): raise RadiomicNetError(f"{pred.source}: its config names no data set (write checkpoints with radiomicnet.train.learner.train_run)")
     return pred.cfg
 
+# %% ../../nbs/16_evaluation.ipynb #43087a0d
 def predict_split(checkpoint,           # A checkpoint (e.g. a run's `best.pt`), or a `Predictor`
                   split:str="test",     # 'train', 'valid' or 'test'
                   data_dir:str|Path=None, # Data folder (default: `resolve_data_dir()`)
@@ -357,6 +133,7 @@ def predict_split(checkpoint,           # A checkpoint (e.g. a run's `best.pt`),
     probs = predict_probs(pred, test.images, test.radiomics, bs, device, temperature, tta)
     return test.ids, probs[:, 0].numpy(), test.masks[:, 0].numpy() > 0.5, cfg
 
+# %% ../../nbs/16_evaluation.ipynb #9e41db48
 def checkpoint_temperature(checkpoint:str|Path,   # A run's `best.pt`
                            data_dir:str|Path=None, # Data folder (default: `resolve_data_dir()`)
                            device:str=None,        # cpu | cuda
@@ -375,6 +152,7 @@ def checkpoint_temperature(checkpoint:str|Path,   # A run's `best.pt`
     with atomic_path(path) as tmp: tmp.write_text(json.dumps(record, indent=2))
     return t
 
+# %% ../../nbs/16_evaluation.ipynb #b4c5e0d2
 def model_temperature(pred:Predictor, data_dir=None, device=None)->float:
     "The temperature of a predictor's model: a checkpoint's `checkpoint_temperature`, a model folder's recorded `temperature`."
     return checkpoint_temperature(pred.source, data_dir, device) if Path(pred.source).suffix == ".pt" else float(pred.cfg["temperature"])
@@ -400,6 +178,7 @@ def score_native(ids:list,   # Image ids
         rows.append(segmentation_metrics(p[None], mask[None], ids=[i], with_hd95=True)); calib.update(p, mask)
     return pd.concat(rows, ignore_index=True), calib
 
+# %% ../../nbs/16_evaluation.ipynb #6fbc741b
 def write_evaluation(out_dir:str|Path,  # Folder for the files
                      table:pd.DataFrame, # Per-image table (`segmentation_metrics` with HD95)
                      calib:CalibrationAccumulator, # The pixels' calibration histograms
@@ -464,6 +243,7 @@ def usable_samples(samples:list, # Samples of a `folder` data set
         except DataError as e: refused.append(str(e))
     return good
 
+# %% ../../nbs/16_evaluation.ipynb #77d52498
 def native_grid(samples:list, # The scored samples
                 probs,        # Their probabilities at the network's input size, (N,S,S)
                 dsc,          # Their DSC
@@ -511,13 +291,12 @@ def evaluate_folder(checkpoint,           # A run's `best.pt` (or an exported .o
     return dict(result, refused=refused)
 
 # %% ../../nbs/16_evaluation.ipynb #e2a02744
-from .metrics import DIAGNOSIS_CLASSES, diagnosis_metrics
-
 def class_subfolders(folder:str|Path # A folder given to radiomicnet-evaluate
                     )->dict:         # {class: subfolder} of the `DIAGNOSIS_CLASSES` subfolders holding images/ ({} if none)
     "The class subfolders of a labelled folder."
     return {c: Path(folder)/c for c in DIAGNOSIS_CLASSES if (Path(folder)/c/"images").is_dir()}
 
+# %% ../../nbs/16_evaluation.ipynb #7317df91
 def predict_class_probs(net, test:TestSet, bs:int=8, device=None)->np.ndarray:
     "(N, 3) class probabilities of a diagnosis model (a `Predictor` with the `class_probs` output), `bs` images at a time."
     out = as_predictor(net, test.images.shape[-1], device).outputs(test.images, test.radiomics, bs)

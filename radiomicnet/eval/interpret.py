@@ -19,7 +19,8 @@ from ..core import RadiomicNetError, atomic_path, default_device, portable_path,
 from ..features import FEATURE_NAMES, FeatureScaler
 from ..infer.predictor import Predictor, as_predictor
 from ..train.losses import CompositeLoss
-from .evaluate import segmentation_metrics, TestSet, load_test_set, predict_probs, batch_slices, best_median_worst, error_grid
+from .scores import segmentation_metrics, best_median_worst, error_grid
+from .evaluate import TestSet, load_test_set, predict_probs, batch_slices
 from ..train.learner import variant_config
 
 # %% auto #0
@@ -236,7 +237,7 @@ def training_loss(cfg:dict # A model's `pretrained_cfg` (`Predictor.cfg`)
 def mean_dsc(model:torch.nn.Module, test:TestSet,
              radiomics:torch.Tensor=None, # Features to feed instead of `test.radiomics`
              bs:int=8, device=None)->float:
-    "Mean per-image DSC (threshold 0.5, `radiomicnet.eval.evaluate.segmentation_metrics`) of `model` on `test`."
+    "Mean per-image DSC (threshold 0.5, `radiomicnet.eval.scores.segmentation_metrics`) of `model` on `test`."
     probs = predict_probs(model, test.images, test.radiomics if radiomics is None else radiomics, bs, device)
     return float(segmentation_metrics(probs, test.masks).dsc.mean())
 

@@ -12,7 +12,8 @@ import numpy as np, pandas as pd, torch
 from ..core import RadiomicNetError, PROJECT_DIR, RENAMED_FLAGS, portable_path
 from ..data.datasets import dataset_spec
 from ..eval.metrics import DIAGNOSIS_CLASSES, confusion_counts, diagnosis_metrics, ratio_metrics
-from ..eval.evaluate import predict_split, native_masks, samples_test_set, score_native, summarize
+from ..eval.evaluate import predict_split, native_masks, samples_test_set, score_native
+from ..eval.scores import summarize
 from ..eval.stats import effect_words, verdict
 from .predictor import Predictor
 from .pretrained import load_pretrained, read_config, write_pretrained

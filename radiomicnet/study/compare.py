@@ -17,7 +17,8 @@ from ..model.net import create_model, model_meta
 from ..data.datasets import DATASETS, read_split_file
 from ..data.duplicates import dedup_test_ids, TEST_SETS
 from ..train.learner import protocol_settings
-from ..eval.evaluate import evaluate_checkpoint, bootstrap_ci, CalibrationAccumulator, reliability_diagram
+from ..eval.evaluate import evaluate_checkpoint
+from ..eval.scores import bootstrap_ci, CalibrationAccumulator, reliability_diagram
 from ..eval.stats import compare, per_image_matrix, commits_text, effect_words, interval_text, seeds_text, share_text, p_text, verdict, welch_difference
 from ..model.baselines import PAPER_PARAMS_M
 
@@ -763,7 +764,7 @@ def run_paper(dataset:str="synthetic", # synthetic | busi | kvasir-seg
     return pd.DataFrame(rows)
 
 # %% ../../nbs/28_comparison.ipynb #8d6ce173
-from ..diagnosis.net import build_diagnosis_results  # the diagnosis tables (notebook 20) are rebuilt with the others
+from ..diagnosis.results import build_diagnosis_results  # the diagnosis tables (notebook 22) are rebuilt with the others
 
 # %% ../../nbs/28_comparison.ipynb #f0cd839e
 def select_runs(only:str=None # Comma-separated run names, e.g. "radiomicnet-full,unet-full" (None: the paper's ten)
