@@ -171,6 +171,7 @@ class DiagnosisBatch(ContrastTarget):
         self.learn.yb = (*self.learn.yb, label)
     def after_pred(self): self.learn.pred = (self.pred, get_model(self.model).class_logits)
 
+# %% ../../nbs/20_diagnosis.ipynb #a3a663be
 class DiagnosisLoss(nn.Module):
     "Segmentation loss plus the flat cross-entropy (weight 1), or the three tasks under `UncertaintyWeighting`."
     def __init__(self, model:DiagnosisNet, # Its head kind and task weighting are used
