@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 from fastcore.script import call_parse
 from radiomicnet.core import PROJECT_DIR, atomic_path, git_commit
-from radiomicnet.study.compare import paper_runs, run_name
+from radiomicnet.study.runs import paper_runs, run_name
 
 RESULTS = Path(__file__).resolve().parent/"results"/"defaults.csv"
 TARGETS = dict(main=dict(minutes=5, dsc=0.85), quick=dict(minutes=30, dsc=0.8))

@@ -42,7 +42,7 @@ DATASETS = ("synthetic", "busi", "kvasir-seg")       # radiomicnet.data.datasets
 ARCHIVED = ("busi", "kvasir-seg")                    # radiomicnet.data.datasets.DATASETS: those with a public archive
 DIAGNOSIS_DATASETS = ("busi", "synthetic")           # what radiomicnet.diagnosis.net trains on (synthetic: a smoke test)
 PROTOCOLS = ("cpu", "long", "paper")                 # radiomicnet.train.learner.PROTOCOLS
-PAPER_PROTOCOLS = ("quick", "cpu", "long", "paper")  # radiomicnet.study.compare.BUDGETS
+PAPER_PROTOCOLS = ("quick", "cpu", "long", "paper")  # radiomicnet.study.runs.BUDGETS: quick, then train.PROTOCOLS
 MODELS = ("radiomicnet", "unet", "unetpp", "transunet", "ukan")  # the segmentation networks of radiomicnet.model.net.list_models()
 VARIANTS = ("full", "no_rag", "no_rc", "no_bnd", "rag_spatial", "rag_channel", "rag_shuffled", "rag_mean", "rag_local")  # train.VARIANTS
 SCHEDULES = ("cosine", "one_cycle")                  # radiomicnet.train.learner.SCHEDULES
@@ -156,7 +156,8 @@ def radiomicnet_paper(dataset:Dataset="synthetic",
                       time_budget:float=None,  # Minutes of training of each baseline (default under quick and cpu: RadiomicNet full's median training time)
                      ):
     "Regenerate the paper's tables and figures for one data set: train, evaluate and interpret every method and variant (needs the paper extra)."
-    from radiomicnet.study.compare import run_paper, select_runs
+    from radiomicnet.study.runs import select_runs
+    from radiomicnet.study.tables import run_paper
     runs, seeds, root = select_runs(only), seed_list(seeds), Path(out)
     status = run_paper(dataset, protocol, root, data_root, device, seeds, runs, command=command_line("radiomicnet-paper"), time_budget=time_budget)
     print(status.to_string(index=False))
@@ -169,7 +170,7 @@ def radiomicnet_paper(dataset:Dataset="synthetic",
 def radiomicnet_tables(out:Out="results", # Results root whose tables and figures are rebuilt, OUT/<dataset>/<protocol>/
                       ):
     "Rebuild every table and summary figure under a results root from the run folders, without training anything."
-    from radiomicnet.study.compare import rebuild_tables
+    from radiomicnet.study.tables import rebuild_tables
     rebuild_tables(out, log=lambda folder: print(f"rebuilt {folder}"))
 
 # %% ../nbs/34_cli.ipynb #a7083db5

@@ -4,16 +4,16 @@ from pathlib import Path
 import numpy as np, pandas as pd, pytest
 from scipy import stats
 from radiomicnet.core import RadiomicNetError
-from radiomicnet.study import compare
+from radiomicnet.study import runs as study_runs, tables as study_tables
 from conftest import REPO
 
 @pytest.fixture(scope="module")
 def quick_results(tmp_path_factory):
-    "One real run (RadiomicNet full, 1 epoch, through notebooks 34, 15 and 18) plus one that fails, on synthetic data."
+    "One real run (RadiomicNet full, 1 epoch, through notebooks 12, 16 and 18) plus one that fails, on synthetic data."
     root = tmp_path_factory.mktemp("results")
     mp = pytest.MonkeyPatch()
-    mp.setitem(compare.BUDGETS, "quick", dict(protocol="cpu", img_size=64, epochs=1))
-    status = compare.run_paper("synthetic", "quick", root, runs=[("radiomicnet", "full"), ("unet", "no_such_variant")], measure=False)
+    mp.setitem(study_runs.BUDGETS, "quick", dict(protocol="cpu", img_size=64, epochs=1))
+    status = study_tables.run_paper("synthetic", "quick", root, runs=[("radiomicnet", "full"), ("unet", "no_such_variant")], measure=False)
     mp.undo()
     return root/"synthetic"/"quick", status
 
@@ -42,11 +42,11 @@ def test_tables_show_missing_runs_as_missing(quick_results):
 
 def test_complete_runs_are_reused(quick_results):
     root, _ = quick_results
-    status = compare.run_paper("synthetic", "quick", root.parent.parent, runs=[("radiomicnet", "full")], measure=False)
+    status = study_tables.run_paper("synthetic", "quick", root.parent.parent, runs=[("radiomicnet", "full")], measure=False)
     assert status.reused.tolist() == [True]
 
 def test_bad_budget_seeds_and_unknown_run_are_clear_errors(tmp_path):
-    with pytest.raises(RadiomicNetError, match="unknown budget 'huge'"): compare.run_paper("synthetic", "huge", tmp_path)
+    with pytest.raises(RadiomicNetError, match="unknown budget 'huge'"): study_tables.run_paper("synthetic", "huge", tmp_path)
     out = subprocess.run([shutil.which("radiomicnet-paper"), "--only", "nope-full", "--out", str(tmp_path)], capture_output=True, text=True)
     assert out.returncode == 1 and out.stderr.strip().splitlines()[-1].startswith("error: unknown run(s) ['nope-full']")
     out = subprocess.run([shutil.which("radiomicnet-paper"), "--seeds", "0,one", "--out", str(tmp_path)], capture_output=True, text=True)
@@ -54,7 +54,7 @@ def test_bad_budget_seeds_and_unknown_run_are_clear_errors(tmp_path):
 
 def test_missing_notebooks_are_a_clear_error_before_any_run(tmp_path):
     with pytest.raises(RadiomicNetError, match="notebooks are not there.*pip install -e"):
-        compare.run_paper("synthetic", "quick", tmp_path/"results", nbs_path=tmp_path/"site-packages")
+        study_tables.run_paper("synthetic", "quick", tmp_path/"results", nbs_path=tmp_path/"site-packages")
     assert not (tmp_path/"results").exists()                      # nothing written, no run recorded as failed
 
 # --- the paper's numbers, read from the paper's own text ----------------------------------------------------------
@@ -124,42 +124,42 @@ def test_paper_parser_reads_a_known_row():
     assert re.findall(r"(?:^|\s)(\d\.\d+)±", row) == ["0.731", "0.628"] and re.findall(r"\\pm\s*(\d+\.\d+)", row) == ["0.24", "0.25"]
 
 def test_paper_constants_are_the_papers_tables(paper):
-    "Every number of compare's PAPER_* constants is the one printed in the paper's Tables I-V (parsed from its text above)."
-    assert set(paper["methods"]["busi"]) == set(paper["methods"]["kvasir-seg"]) == set(compare.METHODS)
+    "Every number of the PAPER_* constants (radiomicnet.study.runs) is the one printed in the paper's Tables I-V (parsed from its text above)."
+    assert set(paper["methods"]["busi"]) == set(paper["methods"]["kvasir-seg"]) == set(study_runs.METHODS)
     for dataset, rows in paper["methods"].items():
         for method, row in rows.items():
-            assert compare.PAPER_PARAMS[method] == row["params_M"], method
+            assert study_runs.PAPER_PARAMS[method] == row["params_M"], method
             for k in ("dsc", "iou", "precision", "recall"):
-                ours = compare.PAPER_METHODS.loc[method, f"{dataset}_{k}"]
+                ours = study_runs.PAPER_METHODS.loc[method, f"{dataset}_{k}"]
                 if k in row: assert ours == row[k], (dataset, method, k)
                 else: assert pd.isna(ours), (dataset, method, k)          # the paper gives precision and recall for RadiomicNet only
     assert paper["ablation"]["rag_full"] == paper["ablation"]["full"]   # the paper prints the full model twice
-    assert set(compare.PAPER_ABLATION_BUSI.index) == set(paper["ablation"]) - {"rag_full"}
+    assert set(study_runs.PAPER_ABLATION_BUSI.index) == set(paper["ablation"]) - {"rag_full"}
     for variant, row in paper["ablation"].items():
-        if variant != "rag_full": assert compare.PAPER_ABLATION_BUSI.loc[variant].to_dict() == row, variant
-    assert {v: compare.PAPER_ECE_BUSI.loc[v].to_dict() for v in compare.PAPER_ECE_BUSI.index} == paper["calibration"]
+        if variant != "rag_full": assert study_runs.PAPER_ABLATION_BUSI.loc[variant].to_dict() == row, variant
+    assert {v: study_runs.PAPER_ECE_BUSI.loc[v].to_dict() for v in study_runs.PAPER_ECE_BUSI.index} == paper["calibration"]
     for method, row in paper["efficiency"].items():
-        assert compare.PAPER_PARAMS[method] == row["params_M"] and compare.PAPER_EFFICIENCY.loc[method, "size_MB"] == row["size_MB"], method
-        ms = compare.PAPER_EFFICIENCY.loc[method, "infer_ms"]
+        assert study_runs.PAPER_PARAMS[method] == row["params_M"] and study_runs.PAPER_EFFICIENCY.loc[method, "size_MB"] == row["size_MB"], method
+        ms = study_runs.PAPER_EFFICIENCY.loc[method, "infer_ms"]
         assert ms == row["infer_ms"] if "infer_ms" in row else pd.isna(ms), method
 
 def test_paper_numbers_only_in_paper_columns(tmp_path, paper):
     "The tables carry the paper's numbers (parsed from its text) in paper_* columns only, and only for the data sets the paper reports."
     for dataset in ("busi", "kvasir-seg"):
-        tables = compare.results_tables(tmp_path, dataset)
+        tables = study_tables.results_tables(tmp_path, dataset)
         for table in tables.values():
             assert all(c.startswith("paper_") for c in table.columns if "paper" in c)
         t1 = tables["table1_2_methods"].set_index("method")
         assert t1.dsc_mean.isna().all()                                   # no runs: nothing of ours
         for method, row in paper["methods"][dataset].items():
-            label = compare.METHOD_LABELS[method]
+            label = study_runs.METHOD_LABELS[method]
             for k in ("params_M", "dsc", "iou", "precision", "recall"):
                 got = t1.loc[label, f"paper_{k}"]
                 if k in row: assert got == row[k], (dataset, label, k)
                 else: assert pd.isna(got), (dataset, label, k)
         t3 = tables["table3_ablation"].set_index("variant")
         t4 = tables["table4_calibration"].set_index("variant")
-        for variant, label in compare.ABLATION_LABELS.items():
+        for variant, label in study_runs.ABLATION_LABELS.items():
             for k in ("dsc", "dsc_std", "iou", "iou_std"):
                 got = t3.loc[label, f"paper_{k}"]
                 if dataset == "busi": assert got == paper["ablation"][variant][k], (label, k)
@@ -190,19 +190,19 @@ def test_rows_pool_seeds_and_paired_test_uses_seed_averaged_images(tmp_path):
         _fake_run(tmp_path, f"radiomicnet-full-s{s}", full[s], ece=0.1 + s/100)
         _fake_run(tmp_path, f"radiomicnet-no_rag-s{s}", no_rag[s])
     _fake_run(tmp_path, "radiomicnet-full-extra", full[0])   # not a seed folder: ignored
-    t3 = compare.ablation_table(tmp_path, "busi").set_index("variant")
+    t3 = study_tables.ablation_table(tmp_path, "busi").set_index("variant")
     row = t3.loc["RadiomicNet (full)"]
     means = [f.mean() for f in full]
     assert row.n_seeds == 3 and row.dsc_mean == pytest.approx(np.mean(means)) and row.dsc_std == pytest.approx(np.std(means, ddof=1))
     p = stats.wilcoxon(np.mean(no_rag, axis=0), np.mean(full, axis=0)).pvalue
     assert t3.loc["w/o RAG (MobileNetV2 baseline)", "p_vs_full"] == pytest.approx(p)
-    t4 = compare.calibration_table(tmp_path, "busi").set_index("variant")
+    t4 = study_tables.calibration_table(tmp_path, "busi").set_index("variant")
     assert t4.loc["RadiomicNet (with L_RC)", "ece_mean"] == pytest.approx(0.11) and t4.loc["w/o L_RC", "n_seeds"] == 0
 
 def test_a_folder_mixing_protocols_is_refused(tmp_path):
     _fake_run(tmp_path, "radiomicnet-full-s0", [0.5, 0.6], protocol="cpu")
     _fake_run(tmp_path, "radiomicnet-full-s1", [0.5, 0.6], protocol="paper")
-    with pytest.raises(RadiomicNetError, match="different protocols"): compare.methods_table(tmp_path, "busi")
+    with pytest.raises(RadiomicNetError, match="different protocols"): study_tables.methods_table(tmp_path, "busi")
 
 def test_tables_cli_rebuilds_from_the_run_files(tmp_path):
     budget = tmp_path/"busi"/"cpu"
@@ -232,7 +232,7 @@ def test_methods_table_ci_hd95_wilcoxon_and_budgets(tmp_path):
     for s in range(3): _fake_run(tmp_path, f"radiomicnet-full-s{s}", full[s])
     unet, hd = np.mean(full, axis=0) - rng.uniform(0.0, 0.1, 15), rng.uniform(5, 40, 15)
     _budgeted_run(tmp_path, "unet-full-s0", unet, budget=15.0, epoch_seconds=400, epochs=3, hd95=hd)
-    t = compare.methods_table(tmp_path, "busi").set_index("method")
+    t = study_tables.methods_table(tmp_path, "busi").set_index("method")
     averaged = np.mean(full, axis=0)
     ci = stats.bootstrap((averaged,), np.mean, n_resamples=10_000, method="percentile", rng=np.random.default_rng(0)).confidence_interval
     assert (t.loc["RadiomicNet", "dsc_ci95_low"], t.loc["RadiomicNet", "dsc_ci95_high"]) == pytest.approx((ci.low, ci.high))
@@ -241,23 +241,23 @@ def test_methods_table_ci_hd95_wilcoxon_and_budgets(tmp_path):
     row = t.loc["U-Net"]
     assert (row.time_budget_min, row.epochs, row.train_minutes, row.machine, row.note) == (15.0, 3, 20.0, "CPU (fake, 2 cores)", "")
     assert np.isnan(t.loc["RadiomicNet", "time_budget_min"]) and t.loc["RadiomicNet", "epochs"] == 10
-    assert all(c.startswith("paper_") for c in t.columns if "paper" in c) and t.loc["U-Net", "paper_dsc"] == compare.PAPER_METHODS.loc["unet", "busi_dsc"]
+    assert all(c.startswith("paper_") for c in t.columns if "paper" in c) and t.loc["U-Net", "paper_dsc"] == study_runs.PAPER_METHODS.loc["unet", "busi_dsc"]
 
 def test_a_baseline_without_one_epoch_in_its_budget_is_said_in_words(tmp_path):
     _fake_run(tmp_path, "radiomicnet-full-s0", [0.7, 0.8, 0.9])
     _budgeted_run(tmp_path, "transunet-full-s0", [0.1, 0.2, 0.3], budget=15.0, epoch_seconds=1200, epochs=1)   # 20 min > 15
-    t = compare.methods_table(tmp_path, "busi").set_index("method")
+    t = study_tables.methods_table(tmp_path, "busi").set_index("method")
     row = t.loc["TransUNet"]
     assert row.note == "could not finish one epoch within its time budget (transunet-full-s0: first epoch 20.0 min)"
     numbers = [c for c in t.columns if c.endswith(("_mean", "_std", "_low", "_high")) or c in ("epochs", "train_minutes", "p_vs_radiomicnet")]
     assert row[numbers].isna().all() and row.n_seeds == 0 and row.time_budget_min == 15.0
-    assert row.paper_dsc == compare.PAPER_METHODS.loc["transunet", "busi_dsc"]         # the paper's number stays (checked against its text above)
+    assert row.paper_dsc == study_runs.PAPER_METHODS.loc["transunet", "busi_dsc"]         # the paper's number stays (checked against its text above)
     _budgeted_run(tmp_path, "transunet-full-s1", [0.4, 0.5, 0.6], budget=15.0, epoch_seconds=300, epochs=4)
-    row = compare.methods_table(tmp_path, "busi").set_index("method").loc["TransUNet"]
+    row = study_tables.methods_table(tmp_path, "busi").set_index("method").loc["TransUNet"]
     assert row.n_seeds == 1 and row.dsc_mean == pytest.approx(0.5) and row.epochs == 4
     assert row.note.startswith("could not finish one epoch within its time budget in some seeds (the others are pooled)")
     _budgeted_run(tmp_path, "transunet-full-s2", [0.4, 0.5, 0.6], budget=30.0, epoch_seconds=300, epochs=4)
-    with pytest.raises(RadiomicNetError, match="different time budgets"): compare.methods_table(tmp_path, "busi")
+    with pytest.raises(RadiomicNetError, match="different time budgets"): study_tables.methods_table(tmp_path, "busi")
 
 # --- the committed results -------------------------------------------------------------------------------------
 
@@ -293,7 +293,7 @@ def _columns(path):
 
 def test_every_committed_results_folder_is_checked():
     "What is on disk is exactly the list the tests below cover: neither a folder missing, nor one committed unchecked."
-    assert sorted((d, f.name) for d, f in compare.budget_folders(RESULTS)) == sorted(EXPECTED_RESULTS)
+    assert sorted((d, f.name) for d, f in study_tables.budget_folders(RESULTS)) == sorted(EXPECTED_RESULTS)
 
 @pytest.mark.parametrize("dataset,budget", EXPECTED_RESULTS, ids=_ids(EXPECTED_RESULTS))
 def test_committed_results_have_their_files_and_columns(dataset, budget):
@@ -333,7 +333,7 @@ def test_committed_runs_score_the_whole_test_split(dataset, budget):
         assert not METRICS_KEYS - set(metrics), (run.name, METRICS_KEYS - set(metrics))
         assert (metrics["dataset"], metrics["split"], metrics["n_images"]) == (dataset, "test", len(test_ids)), run.name
         assert metrics["dsc_mean"] == pytest.approx(per_image.dsc.mean(), abs=1e-9) and 0 <= metrics["ece"] <= 1, run.name
-        assert json.loads((run/"summary.json").read_text())["protocol"] == compare.BUDGETS[budget]["protocol"], run.name
+        assert json.loads((run/"summary.json").read_text())["protocol"] == study_runs.BUDGETS[budget]["protocol"], run.name
 
 @pytest.mark.parametrize("dataset,budget", REAL_RESULTS, ids=_ids(REAL_RESULTS))
 def test_committed_tables_report_both_test_sets(dataset, budget):
@@ -352,8 +352,8 @@ def test_committed_tables_come_from_the_run_files(dataset, budget, tmp_path):
     "Every number of the committed Tables I-IV is recomputed here from the runs' metrics.json and per_image.csv."
     folder = RESULTS/dataset/budget
     assert (folder/"runs").is_dir(), f"results/{dataset}/{budget}/runs is not committed"
-    for name in compare.TABLE_FILES:
-        rebuilt = compare.TABLE_FILES[name](folder, dataset)
+    for name in study_tables.TABLE_FILES:
+        rebuilt = study_tables.TABLE_FILES[name](folder, dataset)
         if not (folder/"tables"/f"{name}.csv").exists():
             assert rebuilt.empty, f"{folder.name}: {name}.csv is not committed but its table has rows"
             continue
@@ -361,7 +361,7 @@ def test_committed_tables_come_from_the_run_files(dataset, budget, tmp_path):
         pd.testing.assert_frame_equal(committed, pd.read_csv(pd.io.common.StringIO(rebuilt.to_csv(index=False))), check_dtype=False)
     t1 = pd.read_csv(folder/"tables"/"table1_2_methods.csv").set_index("method")
     assert t1.loc["RadiomicNet", "n_seeds"] >= 1
-    for method, label in compare.METHOD_LABELS.items():
+    for method, label in study_runs.METHOD_LABELS.items():
         files = sorted((folder/"runs").glob(f"{method}-full-s*/metrics.json"))
         values = [json.loads(f.read_text())["dsc_mean"] for f in files]
         assert t1.loc[label, "n_seeds"] == len(values)
@@ -377,15 +377,15 @@ def test_a_renamed_notebook_parameter_stops_the_runner_before_any_run(tmp_path):
     cell["source"] = ["n_" + l if l.startswith("epochs ") else l for l in cell["source"]]
     (nbs/"12_training.ipynb").write_text(json.dumps(nb))
     with pytest.raises(RadiomicNetError) as e:
-        compare.run_paper("synthetic", "quick", tmp_path/"results", runs=[("radiomicnet", "full")], nbs_path=nbs, measure=False)
+        study_tables.run_paper("synthetic", "quick", tmp_path/"results", runs=[("radiomicnet", "full")], nbs_path=nbs, measure=False)
     assert str(e.value).startswith(f"{nbs/'12_training.ipynb'}: the paper runner passes parameter(s) epochs that its parameters cell does not define")
     assert "\n" not in str(e.value) and not (tmp_path/"results").exists()
 
 def test_the_paper_command_exits_non_zero_after_recording_a_failed_run(tmp_path, monkeypatch, capsys):
     "unet-full alone under a matched budget fails (no RadiomicNet run to match): recorded in status.csv, tables built, exit status 1."
-    monkeypatch.setattr(compare, "measure_efficiency", lambda *a, **k: None)  # Table V's timing is not what this test is about
+    monkeypatch.setattr(study_tables, "measure_efficiency", lambda *a, **k: None)  # Table V's timing is not what this test is about
     built = []
-    monkeypatch.setattr(compare, "build_results", lambda root, dataset: built.append(root))
+    monkeypatch.setattr(study_tables, "build_results", lambda root, dataset: built.append(root))
     from radiomicnet.cli import radiomicnet_paper
     with pytest.raises(SystemExit) as e: radiomicnet_paper(dataset="synthetic", only="unet-full", out=str(tmp_path))
     assert e.value.code == 1

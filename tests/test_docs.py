@@ -55,7 +55,7 @@ def fake_results(root:Path, dataset:str="synthetic")->Path:
 
 def fake_budget_results(root:Path)->Path:
     "results/busi/cpu/ and long/ as `radiomicnet-paper` writes them: one run each (made-up metrics) and Tables I-IV built from it."
-    from radiomicnet.study import compare
+    from radiomicnet.study import tables
     for protocol in ("long", "cpu"):
         folder = root/"busi"/protocol
         run = folder/"runs"/"radiomicnet-full-s0"; run.mkdir(parents=True)
@@ -64,7 +64,7 @@ def fake_budget_results(root:Path)->Path:
         (run/"summary.json").write_text(f'{{"protocol": "{protocol}", "epochs_run": 30, "train_seconds_total": 900, "weights": "from scratch", '
                                         f'"device_name": "CPU (demo)", "config": {{"protocol": "{protocol}", "img_size": 128, "schedule": "one_cycle", '
                                         '"lr": 0.002, "epochs": 30, "bs": 8, "seed": 0}}')
-        compare.build_results(folder, "busi")
+        tables.build_results(folder, "busi")
     return folder
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,8 @@ from ..core import RadiomicNetError, mean_std, PROJECT_DIR
 from ..data.datasets import DATASETS, SYNTHETIC, read_split_file
 from ..data.duplicates import dedup_test_ids
 from ..eval.stats import decimals, effect_words, interval_text, number_cell, p_cell, seeds_text, signed
-from ..study.compare import ABLATION_LABELS, PAPER_ABLATION_BUSI, PAPER_ABLATION_DATASETS, PAPER_METHODS, calibration_verdict, gate_verdict, radiomics_verdict, tta_verdict
+from ..study.runs import ABLATION_LABELS, PAPER_ABLATION_BUSI, PAPER_ABLATION_DATASETS, PAPER_METHODS
+from ..study.words import calibration_verdict, gate_verdict, radiomics_verdict, tta_verdict
 
 # %% auto #0
 __all__ = ['NB_CELL_KEYS', 'DATASET_TITLES', 'COLUMN_HEADERS', 'MISSING', 'TTA_COST_CSV', 'RESULTS_MARKER', 'PROTOCOL_ROWS',
