@@ -18,8 +18,8 @@ from .dicom import DICOM_SUFFIXES, is_dicom, read_dicom
 from ..core import DataError
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'SYNTHETIC_VERSION', 'read_image', 'read_mask', 'FileSample', 'synthetic_pair', 'show_overlay',
-           'SyntheticSample', 'synthetic_samples']
+__all__ = ['IMAGE_EXTS', 'SYNTHETIC_VERSION', 'read_image', 'read_mask', 'image_to_rgb_uint8', 'resize_rgb', 'FileSample',
+           'synthetic_pair', 'show_overlay', 'SyntheticSample', 'synthetic_samples']
 
 # %% ../../nbs/08_images.ipynb #67156363
 _SIXTEEN_BIT = {"I", "I;16", "I;16B", "I;16L", "I;16N"}
@@ -72,6 +72,33 @@ def read_mask(paths:list,      # Mask file(s) of one image; several are merged b
             raise DataError(f"{p}: mask is {m.shape[1]}x{m.shape[0]} pixels but its image {image or ''} is {mask.shape[1]}x{mask.shape[0]}")
         mask |= m >= threshold
     return mask
+
+# %% ../../nbs/08_images.ipynb #219d5812
+def image_to_rgb_uint8(image:np.ndarray # (H, W), (H, W, C) or (C, H, W), C in {1, 3, 4}; bool, uint8, uint16, int 0..255 or float in [0, 1]
+                      )->np.ndarray: # (H, W, 3) uint8 RGB
+    "Any 2-D/3-D image array as (H, W, 3) uint8 RGB, with the conventions of `radiomicnet.data.images.read_image`."
+    a = np.asarray(image)
+    if a.ndim == 3 and a.shape[-1] not in (1, 3, 4) and a.shape[0] in (1, 3, 4): a = np.moveaxis(a, 0, -1)
+    if a.ndim == 2: a = a[..., None]
+    if a.ndim != 3 or a.shape[-1] not in (1, 3, 4) or 0 in a.shape:
+        raise ValueError(f"expected an image of shape (H, W), (H, W, C) or (C, H, W) with C in 1, 3, 4; got {np.asarray(image).shape}")
+    if a.dtype == bool: a = a.astype(np.uint8) * 255
+    elif a.dtype == np.uint16: a = np.rint(a / 257)
+    elif np.issubdtype(a.dtype, np.floating):
+        if not (np.isfinite(a).all() and a.min() >= 0 and a.max() <= 1):
+            raise ValueError(f"float image values must lie in [0, 1] (got {np.nanmin(a):.3g}..{np.nanmax(a):.3g}); pass uint8 or rescale")
+        a = np.rint(a * 255)
+    elif not (np.issubdtype(a.dtype, np.integer) and a.min() >= 0 and a.max() <= 255):
+        raise ValueError(f"{a.dtype} image values must lie in 0..255 (got {a.min()}..{a.max()})")
+    rgb = np.repeat(a, 3, axis=-1) if a.shape[-1] == 1 else a[..., :3]
+    return np.ascontiguousarray(rgb, dtype=np.uint8)
+
+def resize_rgb(rgb:np.ndarray, # (H, W, 3) uint8 RGB
+               size:int,       # Side of the square network input
+              )->np.ndarray:   # (size, size, 3) uint8
+    "An RGB image at the network's input size: PIL bilinear, the one resize of training, evaluation and prediction."
+    if rgb.shape[:2] == (size, size): return np.array(rgb)
+    return np.asarray(Image.fromarray(rgb).resize((size, size), Image.Resampling.BILINEAR))
 
 # %% ../../nbs/08_images.ipynb #6b68dc8e
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", *DICOM_SUFFIXES)  # what a folder of images is read for (one-frame DICOM too)

@@ -25,8 +25,7 @@ from fastai.vision.augment import aug_transforms
 from plum import dispatch
 from ..core import RadiomicNetError, atomic_path
 from ..features import FEATURE_NAMES, FEATURE_VERSION, FeatureScaler, radiomics_features_torch
-from ..model.net import resize_rgb
-from .images import show_overlay
+from .images import resize_rgb, show_overlay
 from .datasets import SPLITS, load_split
 
 # %% auto #0

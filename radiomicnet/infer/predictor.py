@@ -15,7 +15,8 @@ from torch import nn
 from fastcore.basics import patch
 from ..core import CheckpointError, DataError, RadiomicNetError, atomic_path, default_device, import_extra
 from ..features import FeatureScaler, _torch_threads, radiomics_features_torch
-from ..model.net import file_sha256, image_to_rgb_uint8, load_checkpoint, pretrained_cfg, resize_rgb
+from ..data.images import image_to_rgb_uint8, resize_rgb
+from ..model.net import file_sha256, load_checkpoint, pretrained_cfg
 from ..eval.metrics import DIAGNOSIS_CLASSES
 from ..data.datasets import load_split
 from ..data.loaders import default_cache_dir

@@ -30,7 +30,7 @@ __all__ = ['IMAGENET_WEIGHTS', 'LAZY_MODELS', 'SEGMENTATION_CLASSES', 'CHECKPOIN
            'mobilenet_v2_features', 'MobileNetV2Encoder', 'DecoderBlock', 'RadiomicNetDecoder', 'SegmentationHead',
            'check_image_batch', 'RadiomicNet', 'parameter_breakdown', 'radiomicnet_splitter', 'register_model',
            'model_meta', 'list_models', 'create_model', 'file_sha256', 'split_sha256', 'pretrained_cfg',
-           'save_checkpoint', 'load_checkpoint', 'image_to_rgb_uint8', 'resize_rgb']
+           'save_checkpoint', 'load_checkpoint']
 
 # %% ../../nbs/03_model.ipynb #f748b131
 IMAGENET_WEIGHTS = (MobileNet_V2_Weights.IMAGENET1K_V1, MobileNet_V2_Weights.IMAGENET1K_V2)
@@ -387,30 +387,3 @@ def load_checkpoint(path:str|Path # A file written by `save_checkpoint`
     except Exception as e: raise CheckpointError(f"{path}: bad feature scaler state ({type(e).__name__}: {e})") from None
     ckpt["pretrained_cfg"] = {**pretrained_cfg(ckpt["model_name"], ckpt["model_kwargs"], scaler, ckpt["extra"]), **(ckpt.get("pretrained_cfg") or {})}
     return model.eval(), scaler, ckpt
-
-# %% ../../nbs/03_model.ipynb #219d5812
-def image_to_rgb_uint8(image:np.ndarray # (H, W), (H, W, C) or (C, H, W), C in {1, 3, 4}; bool, uint8, uint16, int 0..255 or float in [0, 1]
-                      )->np.ndarray: # (H, W, 3) uint8 RGB
-    "Any 2-D/3-D image array as (H, W, 3) uint8 RGB, with the conventions of `radiomicnet.data.images.read_image`."
-    a = np.asarray(image)
-    if a.ndim == 3 and a.shape[-1] not in (1, 3, 4) and a.shape[0] in (1, 3, 4): a = np.moveaxis(a, 0, -1)
-    if a.ndim == 2: a = a[..., None]
-    if a.ndim != 3 or a.shape[-1] not in (1, 3, 4) or 0 in a.shape:
-        raise ValueError(f"expected an image of shape (H, W), (H, W, C) or (C, H, W) with C in 1, 3, 4; got {np.asarray(image).shape}")
-    if a.dtype == bool: a = a.astype(np.uint8) * 255
-    elif a.dtype == np.uint16: a = np.rint(a / 257)
-    elif np.issubdtype(a.dtype, np.floating):
-        if not (np.isfinite(a).all() and a.min() >= 0 and a.max() <= 1):
-            raise ValueError(f"float image values must lie in [0, 1] (got {np.nanmin(a):.3g}..{np.nanmax(a):.3g}); pass uint8 or rescale")
-        a = np.rint(a * 255)
-    elif not (np.issubdtype(a.dtype, np.integer) and a.min() >= 0 and a.max() <= 255):
-        raise ValueError(f"{a.dtype} image values must lie in 0..255 (got {a.min()}..{a.max()})")
-    rgb = np.repeat(a, 3, axis=-1) if a.shape[-1] == 1 else a[..., :3]
-    return np.ascontiguousarray(rgb, dtype=np.uint8)
-
-def resize_rgb(rgb:np.ndarray, # (H, W, 3) uint8 RGB
-               size:int,       # Side of the square network input
-              )->np.ndarray:   # (size, size, 3) uint8
-    "An RGB image at the network's input size: PIL bilinear, the one resize of training, evaluation and prediction."
-    if rgb.shape[:2] == (size, size): return np.array(rgb)
-    return np.asarray(Image.fromarray(rgb).resize((size, size), Image.Resampling.BILINEAR))
