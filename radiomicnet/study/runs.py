@@ -16,7 +16,6 @@ from ..data.datasets import DATASETS, read_split_file
 from ..data.duplicates import dedup_test_ids, TEST_SETS
 from ..train.learner import PROTOCOLS, protocol_settings
 from ..eval.evaluate import evaluate_checkpoint
-from ..model.baselines import PAPER_PARAMS_M
 
 # %% auto #0
 __all__ = ['METHODS', 'METHOD_LABELS', 'ABLATIONS', 'ABLATION_LABELS', 'CONTROLS', 'CONTROL_LABELS', 'PAPER_PARAMS',
@@ -29,7 +28,7 @@ __all__ = ['METHODS', 'METHOD_LABELS', 'ABLATIONS', 'ABLATION_LABELS', 'CONTROLS
 
 # %% ../../nbs/28_runs.ipynb #ac29aafa
 METHODS = ("unet", "unetpp", "transunet", "ukan", "radiomicnet")
-METHOD_LABELS = dict(unet="U-Net", unetpp="UNet++", transunet="TransUNet", ukan="U-KAN", radiomicnet="RadiomicNet")
+METHOD_LABELS = {m: model_meta(m)["cfg"]["label"] for m in METHODS}  # the model registry's labels (notebooks 03, 04)
 ABLATIONS = ("no_rag", "no_rc", "no_bnd", "rag_spatial", "rag_channel", "full")
 ABLATION_LABELS = dict(no_rag="w/o RAG (MobileNetV2 baseline)", no_rc="w/o L_RC", no_bnd="w/o L_bnd",
                        rag_spatial="RAG: spatial only", rag_channel="RAG: channel only", full="RadiomicNet (full)")
@@ -37,7 +36,7 @@ CONTROLS = ("rag_mean", "rag_shuffled", "rag_local")  # not the paper's: what do
 CONTROL_LABELS = dict(rag_mean="RAG fed the training mean", rag_shuffled="RAG fed another image's radiomics",
                       rag_local="RAG + local radiomics maps")
 
-PAPER_PARAMS = {**PAPER_PARAMS_M, "radiomicnet": 3.27}
+PAPER_PARAMS = {m: model_meta(m)["cfg"]["paper_params_m"] for m in METHODS}  # the paper's counts, as the registry carries them
 PAPER_METHODS = pd.DataFrame([
     # method, BUSI dsc, iou, precision, recall, Kvasir dsc, iou, precision, recall
     ("unet", .726, .618, None, None, .818, .721, None, None),
