@@ -46,7 +46,7 @@ def check_upload(path:str|Path,       # An uploaded file
     kinds = ", ".join(e.lstrip(".") for e in (*IMAGE_EXTS, *VIDEO_EXTS, ".dcm"))
     raise DataError(f"{path.name}: not an image, video or DICOM file (expected {kinds})")
 
-# %% ../nbs/26_app.ipynb #39f8b609
+# %% ../nbs/26_app.ipynb #ce26a335
 class LockedBackend:
     "A predictor's backend whose calls run one at a time (the torch backend leaves each pass's attention on the model)."
     def __init__(self, backend): self.backend, self.lock = backend, threading.RLock()
@@ -54,6 +54,7 @@ class LockedBackend:
     def __call__(self, image, radiomics):
         with self.lock: return self.backend(image, radiomics)
 
+# %% ../nbs/26_app.ipynb #a226fad6
 class ModelCache:
     "Predictors by model and backend, each loaded once per process, with its backend behind a `LockedBackend`."
     def __init__(self): self.models, self.lock = {}, threading.Lock()
@@ -86,7 +87,7 @@ def level_attention(net,            # A torch `Predictor` (the gates are read in
     maps = [(attention_map(l, 0, rgb.shape[:2]), f"level {l.level} (stride {l.stride})") for l in out.levels if l.a_s is not None]
     return maps, "" if maps else f"this model's gates have no spatial attention (rag_mode {out.levels[0].mode!r})"
 
-# %% ../nbs/26_app.ipynb #395b791f
+# %% ../nbs/26_app.ipynb #7f61c835
 def colour_map(values:np.ndarray, # (H,W) values in [0, 1]
                cmap:str="magma",  # A matplotlib colour map
               )->np.ndarray:      # (H,W,3) uint8 RGB
@@ -94,12 +95,14 @@ def colour_map(values:np.ndarray, # (H,W) values in [0, 1]
     from matplotlib import colormaps
     return (colormaps[cmap](np.clip(values, 0, 1))[..., :3] * 255).round().astype(np.uint8)
 
+# %% ../nbs/26_app.ipynb #b7e006ba
 def save_png(rgb:np.ndarray, path:str|Path)->str:
     "An (H,W,3) uint8 array as a PNG, written atomically; its path as text (what gradio's components take)."
     from PIL import Image
     with atomic_path(path) as tmp: Image.fromarray(rgb).save(tmp, format="PNG")
     return str(path)
 
+# %% ../nbs/26_app.ipynb #0d7898ce
 def first_frame(path:str|Path, # An upload
                 kind:str,      # Its kind (`check_upload`)
                )->np.ndarray:  # (H,W,3) uint8 RGB
@@ -133,7 +136,7 @@ def segment_uploads(paths:list,              # The uploaded files
         problems.append(msg)
     return accepted, report, lesions, problems
 
-# %% ../nbs/26_app.ipynb #dbca11f3
+# %% ../nbs/26_app.ipynb #cc15ce54
 def still_views(report, out:Path)->tuple:
     "([(overlay PNG, caption)], [(probability map PNG, caption)]) of the still images in `report`, drawn into out/view."
     from radiomicnet.infer.predict import read_prob_png
@@ -146,6 +149,7 @@ def still_views(report, out:Path)->tuple:
         probs.append((save_png(prob, Path(out)/"view"/r.prob_file), name))
     return overlays, probs
 
+# %% ../nbs/26_app.ipynb #3265342e
 def attention_views(net, accepted:list, report, out:Path)->tuple:
     "The first segmented input's attention per decoder level as PNGs with captions (`level_attention`), and a note saying whose, or why none."
     done = set(report["image"]) if "image" in report else set()
@@ -158,7 +162,7 @@ def attention_views(net, accepted:list, report, out:Path)->tuple:
                 note or f"Attention of {where}, from the deepest level to the finest, on one scale from 0 (dark) to 1 (bright).")
     return [], ""
 
-# %% ../nbs/26_app.ipynb #484cb312
+# %% ../nbs/26_app.ipynb #34b1e021
 LESION_VIEW = ["image", "lesion", "unit", "area", "perimeter", "equivalent_diameter", "major_axis", "minor_axis", "circularity", "mean_probability"]
 
 def lesion_view(lesions)->object:
@@ -167,10 +171,12 @@ def lesion_view(lesions)->object:
     table = pd.DataFrame(lesions, columns=LESION_VIEW) if len(lesions) else pd.DataFrame(columns=LESION_VIEW)
     return table.assign(image=table.image.map(lambda p: Path(p).name)).round(3)
 
+# %% ../nbs/26_app.ipynb #98cffbc8
 def spacing_words(source, spacing:float|None=None)->str:
     "Where a report row's pixel spacing came from, in words: typed into the page, else `report.csv`'s `spacing_source`."
     return "typed into the page" if spacing is not None else source if isinstance(source, str) and source else "source not recorded"
 
+# %% ../nbs/26_app.ipynb #1275c38b
 def units_note(report, lesions, spacing:float|None=None)->str:
     "One line per image with lesions: in mm and mm² (the spacing and its source) or in pixels, and why."
     sources = dict(zip(report["image"], report["spacing_source"])) if "spacing_source" in report else {}
@@ -182,7 +188,7 @@ def units_note(report, lesions, spacing:float|None=None)->str:
                      f"- {name}: lengths and areas in pixels (the file carries no pixel spacing; type one in to measure in mm)")
     return "\n".join(lines)
 
-# %% ../nbs/26_app.ipynb #35a9d6bd
+# %% ../nbs/26_app.ipynb #14820d54
 @dataclass
 class AppResult:
     "What the page shows after one request."
@@ -197,13 +203,14 @@ class AppResult:
     diagnosis: dict|None = None                    # {class: probability} of the first image (diagnosis models)
     downloads: list = field(default_factory=list)  # Every file the prediction wrote
 
+# %% ../nbs/26_app.ipynb #c4833832
 def diagnosis_label(report)->dict|None:
     "{class: probability} of the first image with class probabilities in `report`, else None."
     cols = [c for c in report.columns if c.startswith("p_")]
     rows = report[cols].dropna() if cols else []
     return {c.removeprefix("p_"): float(rows.iloc[0][c]) for c in cols} if len(rows) else None
 
-# %% ../nbs/26_app.ipynb #aba98457
+# %% ../nbs/26_app.ipynb #55461d9c
 def status_markdown(report, problems:list, model:str, backend:str, seconds:float, spacing:float|None=None)->str:
     "What was segmented, with which model and how long it took; each video's frames and their unit; one line per problem."
     import pandas as pd
@@ -214,6 +221,7 @@ def status_markdown(report, problems:list, model:str, backend:str, seconds:float
                      f"{int(r.frames_with_lesion)} with a lesion (frames.csv: areas in {unit})")
     return "\n".join(lines + [f"- ⚠ {p}" for p in problems])
 
+# %% ../nbs/26_app.ipynb #ea97c2f0
 def segment_request(paths:list, model:str, fast:bool, spacing:float|None, # What the page holds
                     out:str|Path, cache:ModelCache, max_mb:float=MAX_MB,   # The request's folder, the models, the upload limit
                    )->AppResult:
@@ -233,7 +241,7 @@ def segment_request(paths:list, model:str, fast:bool, spacing:float|None, # What
                      overlays, probs, videos[0] if videos else None, attention, note, lesion_view(lesions),
                      units_note(report, lesions, spacing), diagnosis_label(report), downloads)
 
-# %% ../nbs/26_app.ipynb #bfb41984
+# %% ../nbs/26_app.ipynb #41a497d4
 def respond(files, name, folder, fast, spacing, *, gr, cache:ModelCache, work:Path, max_mb:float)->tuple:
     "The page's handler: `segment_request` in a fresh folder under `work`, as the values of the page's outputs."
     out = Path(work)/uuid.uuid4().hex
@@ -246,6 +254,7 @@ def respond(files, name, folder, fast, spacing, *, gr, cache:ModelCache, work:Pa
             r.units, lesion_view([]) if r.lesions is None else r.lesions, gr.update(value=r.diagnosis, visible=r.diagnosis is not None),
             r.downloads, str(out))
 
+# %% ../nbs/26_app.ipynb #6b181567
 def discard(folder:str|None):
     "Remove a request's folder once the page has its files (gradio serves its own copies)."
     if folder: shutil.rmtree(folder, ignore_errors=True)
@@ -291,18 +300,20 @@ def build_app(model:str="busi",      # The model chosen when the page opens: a s
         gr.on([files.upload, run.click], handler, [files, name, folder, fast_box, spacing], outputs, api_name="segment").then(discard, request, None)
     return demo
 
-# %% ../nbs/26_app.ipynb #7935d467
+# %% ../nbs/26_app.ipynb #2474b63c
 QUEUE_SIZE = 32  # requests that may wait; more are refused with gradio's "queue is full"
 
 def cpu_cores()->int:
     "CPU cores this process may use: its affinity, else `os.cpu_count()`."
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
+# %% ../nbs/26_app.ipynb #32c700cb
 def concurrency_limit(cores:int|None=None # CPU cores (default: `cpu_cores()`)
                      )->int:
     "Requests run at once: half the cores, at least one."
     return max(1, (cores or cpu_cores()) // 2)
 
+# %% ../nbs/26_app.ipynb #5f9df696
 def offline_theme(gr):
     "gradio's default theme with the system's fonts: the page fetches no web fonts."
     return gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])

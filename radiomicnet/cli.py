@@ -21,11 +21,12 @@ __all__ = ['DEVICES', 'DATASETS', 'ARCHIVED', 'DIAGNOSIS_DATASETS', 'PROTOCOLS',
            'radiomicnet_export', 'radiomicnet_models', 'radiomicnet_diagnose', 'radiomicnet_package',
            'radiomicnet_docs', 'radiomicnet_app']
 
-# %% ../nbs/34_cli.ipynb #83630ede
+# %% ../nbs/34_cli.ipynb #955b64b4
 class Devices(tuple):
     "`cpu`, `cuda` and `cuda:N` for argparse's `choices`: any GPU index is in it, the help lists the three forms."
     def __contains__(self, value): return str(value) in ("cpu", "cuda") or re.fullmatch(r"cuda:\d+", str(value)) is not None
 
+# %% ../nbs/34_cli.ipynb #de9abc77
 class ListOf(tuple):
     "Values for argparse's `choices` that may also be given as a comma-separated list of them, or as `all`."
     def __contains__(self, value): return all(tuple.__contains__(self, v.strip()) for v in str(value).split(","))
@@ -72,7 +73,7 @@ def seed_list(seeds:str|int|list # '0', '0,1,2', an int or a list of them
     try: return [int(s) for s in (seeds if isinstance(seeds, (list, tuple)) else str(seeds).split(","))]
     except ValueError: raise RadiomicNetError(f"--seeds {seeds!r}: give comma-separated integers, e.g. 0,1,2") from None
 
-# %% ../nbs/34_cli.ipynb #cd47ab55
+# %% ../nbs/34_cli.ipynb #a60a78cf
 def _script_top_level(frame)->bool:
     "Whether `frame` is the top level of a file run as a program, as a console-script wrapper is (fastcore's `call_parse` asks the same)."
     if frame is None or frame.f_locals is not frame.f_globals: return False
@@ -88,6 +89,7 @@ def parse_command(func,           # A command of this module
     var = next((k for k, p in inspect.signature(func).parameters.items() if p.kind is p.VAR_POSITIONAL), None)
     return (kwargs.pop(var) if var else []), kwargs
 
+# %% ../nbs/34_cli.ipynb #d6caf6bb
 def command(func):
     "A console script of `func`, whose parameters are its flags: run as a program it parses the command line, from Python it is a plain call."
     run = cli_errors(func)
@@ -99,10 +101,12 @@ def command(func):
         run(*args, **kwargs)  # a console script's status is 0, or what the command passes to sys.exit
     return _command
 
+# %% ../nbs/34_cli.ipynb #0482174d
 def help_text(cmd)->str:
     "What `cmd --help` prints."
     return anno_parser(cmd.__wrapped__, prog=cmd.__name__.replace("_", "-")).format_help()
 
+# %% ../nbs/34_cli.ipynb #aba2e89d
 def command_line(script:str)->str:
     "This process's command line as `script` would be typed, for the run folders to record."
     return shlex.join([script, *sys.argv[1:]])
@@ -144,7 +148,7 @@ def radiomicnet_run(dataset:Dataset="synthetic",
         print(json.dumps(summary, indent=2))
         print(f"run folder: {folder}")
 
-# %% ../nbs/34_cli.ipynb #3e2a4240
+# %% ../nbs/34_cli.ipynb #27390b84
 @command
 def radiomicnet_paper(dataset:Dataset="synthetic",
                       protocol:Annotated[str, dict(choices=PAPER_PROTOCOLS)]="quick", # quick (minutes on a CPU: checks that everything runs and learns), or a protocol of radiomicnet-run
@@ -166,6 +170,7 @@ def radiomicnet_paper(dataset:Dataset="synthetic",
         print(f"error: {len(failed)} of {len(status)} runs failed: {', '.join(failed.run)} (errors in {root/dataset/protocol/'status.csv'})", file=sys.stderr)
         sys.exit(1)
 
+# %% ../nbs/34_cli.ipynb #636ec0d7
 @command
 def radiomicnet_tables(out:Out="results", # Results root whose tables and figures are rebuilt, OUT/<dataset>/<protocol>/
                       ):

@@ -16,13 +16,15 @@ __all__ = ['RENAMED_FLAGS', 'DATA_ENV', 'PROJECT_DIR', 'DIAGNOSIS_CLASSES', 'MAC
            'resolve_data_dir', 'git_commit', 'portable_path', 'portable_text', 'default_device', 'device_name',
            'mean_std']
 
-# %% ../nbs/00_core.ipynb #e90d8855
+# %% ../nbs/00_core.ipynb #6c26da1d
 class RadiomicNetError(Exception):
     "Base class of every error radiomicnet raises on purpose; its message names the file and the fix."
 
+# %% ../nbs/00_core.ipynb #9888582d
 class DataError(RadiomicNetError):
     "An image, mask, folder or split file that cannot be used as it is."
 
+# %% ../nbs/00_core.ipynb #3ebc4bad
 class CheckpointError(RadiomicNetError):
     "A checkpoint that is missing, corrupt or was written for another model."
 
@@ -37,10 +39,11 @@ def cli_errors(func):
             sys.exit(1)
     return _inner
 
-# %% ../nbs/00_core.ipynb #55f63d49
+# %% ../nbs/00_core.ipynb #a3e6e149
 class MissingExtra(RadiomicNetError):
     "An optional dependency that is not installed; the message names the extra of `[project.optional-dependencies]` that brings it."
 
+# %% ../nbs/00_core.ipynb #30ee3bf3
 def import_extra(module:str,    # The module to import, e.g. 'onnxruntime', or one of ours that needs it, e.g. 'radiomicnet.docs.site'
                  extra:str,     # The extra of `[project.optional-dependencies]` that installs what it needs
                  what:str=None, # What needs it, for the message (default: the running command's name)
@@ -124,7 +127,7 @@ def git_commit(exclude:tuple=("results", "bench/results"), # Tracked folders who
     changed = git("status", "--porcelain", "--untracked-files=no", "--", ":(top)", *[f":(top,exclude){e}" for e in exclude]).stdout.strip()
     return head.stdout.strip() + ("+dirty" if changed else "")
 
-# %% ../nbs/00_core.ipynb #acf9fed2
+# %% ../nbs/00_core.ipynb #d370c9c2
 MACHINE_PATH = re.compile(r"(?<![\w.~$/])/[^\s\"'`,;:|()<>/][^\s\"'`,;:|<>]*")  # an absolute POSIX path inside a text
 
 def portable_path(path:str|Path,    # A file or folder, absolute or relative
@@ -139,17 +142,19 @@ def portable_path(path:str|Path,    # A file or folder, absolute or relative
     if "results" in p.parts: return Path(*p.parts[len(p.parts) - 1 - p.parts[::-1].index("results"):]).as_posix()
     return p.name
 
+# %% ../nbs/00_core.ipynb #9a4484f9
 def portable_text(text:str, root:str|Path=None)->str:
     "`text` with every absolute path in it replaced by its `portable_path`."
     return MACHINE_PATH.sub(lambda m: portable_path(m.group(), root), text)
 
-# %% ../nbs/00_core.ipynb #d52945d9
+# %% ../nbs/00_core.ipynb #712e2386
 def default_device(device:str|torch.device|None=None # 'cpu', 'cuda', 'cuda:1', a torch.device, or None
                   )->torch.device:
     "`device` as a `torch.device`; None means CUDA when available, else the CPU."
     import torch   # here, not at the top: `--help` and the light commands never pay torch's import
     return torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
+# %% ../nbs/00_core.ipynb #c80ba1ec
 def device_name(device:str|torch.device|None=None)->str:
     "The device in words, for result files: the GPU's name, or the CPU's architecture and torch's thread count."
     import torch

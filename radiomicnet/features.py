@@ -285,7 +285,7 @@ def _moments(counts:torch.Tensor)->tuple:
     mean = (p * v).sum(-1, keepdim=True)
     return (mean[:, 0], *[(p * (v - mean)**k).sum(-1) for k in (2, 3, 4)])
 
-# %% ../nbs/01_features.ipynb #0e48fb0b
+# %% ../nbs/01_features.ipynb #e0b7422e
 def lbp_features_torch(gray:torch.Tensor, # (B,H,W) uint8 grey images
                        buffers:dict|None=None, # Work buffers to reuse, see `lbp_codes_torch`
                       )->torch.Tensor:
@@ -296,6 +296,7 @@ def lbp_features_torch(gray:torch.Tensor, # (B,H,W) uint8 grey images
     entropy = -torch.where(h > 0, h * torch.log2(h), 0.0).sum(-1)
     return torch.stack([mean, var.sqrt(), entropy, (h**2).sum(-1)], -1)
 
+# %% ../nbs/01_features.ipynb #a2a13f1e
 def intensity_features_torch(gray:torch.Tensor, # (B,H,W) uint8 grey images
                             )->torch.Tensor:
     "$f_{10}..f_{13}$ of a batch (B,4) float64: mean, std, skewness, Fisher kurtosis; 0 skew/kurtosis when constant."
@@ -424,7 +425,7 @@ class FeatureScaler:
         if self.mean is None: raise RadiomicNetError("FeatureScaler is not fitted: call fit(training features) first")
         return self
 
-# %% ../nbs/01_features.ipynb #42d1c594
+# %% ../nbs/01_features.ipynb #78ec7230
 @patch
 def state_dict(self:FeatureScaler)->dict:
     "The fitted scaler as plain Python lists/floats (safe for `torch.load(weights_only=True)`)."
@@ -432,6 +433,7 @@ def state_dict(self:FeatureScaler)->dict:
     return dict(feature_names=list(FEATURE_NAMES), feature_version=FEATURE_VERSION, mean=self.mean.tolist(),
                 std=self.std.tolist(), contrast_min=self.contrast_min, contrast_max=self.contrast_max)
 
+# %% ../nbs/01_features.ipynb #d41f5b5f
 @patch(cls_method=True)
 def from_state_dict(cls:FeatureScaler, d:dict # A `FeatureScaler.state_dict()`
                    )->FeatureScaler:

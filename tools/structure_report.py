@@ -2,8 +2,8 @@
 """The package's shape, checked: every module's line count and its one concern (the first line of its docstring), the
 longest export cell of every notebook, and every import that points backwards along the notebook order.
 
-Limits (issue 34): no module over ~450 lines, no export cell over ~40 lines, no import of a module whose notebook comes
-later. Imports inside a function (lazy: the CLI, the model registry) are listed apart, since they run only when called.
+Limits (issue 34): no module over ~450 lines, no export cell over ~40 lines nor with more than one public definition
+(fastai's rhythm: one definition, then its test), no import of a module whose notebook comes later. Imports inside a function (lazy: the CLI, the model registry) are listed apart, since they run only when called.
 Exits with status 1 when a limit is broken, so that it can gate a change.
 
     python tools/structure_report.py
@@ -53,6 +53,17 @@ def longest_export_cell(nb:Path)->int:
     srcs = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
     return max((len(s.splitlines()) for s in srcs if s.lstrip().startswith(("#| export", "#|export"))), default=0)
 
+def crowded_export_cells(nb:Path)->int:
+    "Export cells of the notebook that define more than one public function or class (private `_helpers` may sit with theirs)."
+    n = 0
+    for c in json.loads(nb.read_text())["cells"]:
+        s = "".join(c["source"])
+        if c["cell_type"] != "code" or not s.lstrip().startswith(("#| export", "#|export")): continue
+        try: body = ast.parse(s).body
+        except SyntaxError: continue
+        n += sum(isinstance(d, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and not d.name.startswith("_") for d in body) > 1
+    return n
+
 def main()->int:
     order = {p.name: i for i, p in enumerate(sorted(NBS.glob("*.ipynb")))}
     modules = {".".join(("radiomicnet",) + p.relative_to(PKG).with_suffix("").parts): p for p in sorted(PKG.rglob("*.py"))
@@ -63,10 +74,10 @@ def main()->int:
     for m, p in modules.items():
         n = len(p.read_text().splitlines()); broken += n > MAX_MODULE_LINES
         print(f"{m:32} {n:5}{' !' if n > MAX_MODULE_LINES else '  '} {concern(p)[:110]}")
-    print(f"\n{'notebook':28} {'longest export cell':>20}")
+    print(f"\n{'notebook':28} {'longest export cell':>20} {'cells with 2+ public definitions':>33}")
     for nb in sorted(NBS.glob("*.ipynb")):
-        n = longest_export_cell(nb); broken += n > MAX_CELL_LINES
-        print(f"{nb.name:28} {n:20}{' !' if n > MAX_CELL_LINES else ''}")
+        n, crowded = longest_export_cell(nb), crowded_export_cells(nb); broken += (n > MAX_CELL_LINES) + crowded
+        print(f"{nb.name:28} {n:20}{' !' if n > MAX_CELL_LINES else '  '} {crowded:32}{' !' if crowded else ''}")
     print("\nimports pointing backwards along the notebook order (a module importing one whose notebook comes later):")
     found = False
     for m, p in modules.items():
@@ -77,7 +88,7 @@ def main()->int:
                     found = True; broken += kind == "top level"
                     print(f"  {m} ({where[m]}) -> {t} ({where[t]}): {kind}")
     if not found: print("  none")
-    print(f"\n{broken} limit(s) broken (modules <= {MAX_MODULE_LINES} lines, export cells <= {MAX_CELL_LINES} lines, no top-level backward import)")
+    print(f"\n{broken} limit(s) broken (modules <= {MAX_MODULE_LINES} lines, export cells <= {MAX_CELL_LINES} lines with one public definition each, no top-level backward import)")
     return 1 if broken else 0
 
 if __name__ == "__main__": sys.exit(main())

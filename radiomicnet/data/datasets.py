@@ -241,11 +241,12 @@ def make_split_table(dataset:str,            # 'busi' or 'kvasir-seg'
     table.insert(1, "split", assign_splits(table["class"].tolist(), table.pixel_hash.tolist(), targets, seed))
     return table
 
-# %% ../../nbs/09_datasets.ipynb #b0fe7d9b
+# %% ../../nbs/09_datasets.ipynb #6ac065ee
 def split_csv(table:pd.DataFrame)->str:
     "The text of a split file (what is committed)."
     return table.to_csv(index=False, lineterminator="\n")
 
+# %% ../../nbs/09_datasets.ipynb #8ecd824a
 def write_split_file(dataset:str, data_dir:str|Path=None, dest:str|Path=None, seed:int=SPLIT_SEED)->Path:
     "Draw and write `radiomicnet/splits/<dataset>.csv` (or `dest`) atomically; run once, then commit."
     dest = Path(dest or SPLITS_DIR/DATASETS[dataset].split_file)

@@ -34,13 +34,14 @@ def thumbnail(image:np.ndarray|str|Path, # (H,W,3) or (H,W) uint8 array, or an i
     a = read_image(image) if isinstance(image, (str, Path)) else np.asarray(image)
     return np.asarray(Image.fromarray(a).convert("L").resize((THUMB_SIZE, THUMB_SIZE), Image.Resampling.LANCZOS))
 
-# %% ../../nbs/11_duplicates.ipynb #90c12067
+# %% ../../nbs/11_duplicates.ipynb #3c877557
 def phash_bits(thumbs:np.ndarray, # (N,32,32) uint8 greyscale copies (`thumbnail`)
               )->np.ndarray:
     "(N,64) bool: the perceptual hash of each copy (`imagehash.phash`: the 8x8 lowest DCT frequencies above their median)."
     if not len(thumbs): return np.zeros((0, 64), bool)
     return np.stack([imagehash.phash(Image.fromarray(t)).hash.ravel() for t in thumbs])
 
+# %% ../../nbs/11_duplicates.ipynb #d5b67480
 def hash_distances(bits:np.ndarray, # (N,B) bool hashes
                   )->np.ndarray:
     "(N,N) int64 Hamming distances of every pair of hashes: two matrix products count the bits set in one and not the other."
@@ -57,13 +58,14 @@ def correlations(thumbs:np.ndarray, # (N,32,32) greyscale copies
     x = np.divide(x, norm, out=np.zeros_like(x), where=norm > 0)
     return np.clip(x @ x.T, -1, 1)
 
-# %% ../../nbs/11_duplicates.ipynb #ec2c06b5
+# %% ../../nbs/11_duplicates.ipynb #31b32ea7
 class DupRule(NamedTuple):
     "Near-duplicates: (hash distance <= max_dist and correlation >= min_corr) or correlation >= sure_corr."
     max_dist: int     # Largest Hamming distance of the 64-bit hashes ...
     min_corr: float   # ... together with at least this correlation of the 32x32 copies
     sure_corr: float  # A correlation this high pairs two images whatever their hashes
 
+# %% ../../nbs/11_duplicates.ipynb #0085d54f
 DUP_RULES = {"busi": DupRule(12, 0.80, 0.94), "kvasir-seg": DupRule(6, 0.93, 0.96)}  # chosen by eye, see the text
 DEFAULT_RULE = DUP_RULES["busi"]  # Any other data set (synthetic, a folder of your own)
 
@@ -71,6 +73,7 @@ def dup_rule(dataset:str)->DupRule:
     "The rule for `dataset` (`DEFAULT_RULE` for data sets without one of their own)."
     return DUP_RULES.get(dataset, DEFAULT_RULE)
 
+# %% ../../nbs/11_duplicates.ipynb #84ca3951
 def is_near_duplicate(dist,                       # Hash distance(s)
                       corr,                       # Correlation(s), same shape
                       rule:DupRule=DEFAULT_RULE,
@@ -79,7 +82,7 @@ def is_near_duplicate(dist,                       # Hash distance(s)
     dist, corr = np.asarray(dist), np.asarray(corr)
     return ((dist <= rule.max_dist) & (corr >= rule.min_corr)) | (corr >= rule.sure_corr)
 
-# %% ../../nbs/11_duplicates.ipynb #4fc8f0bc
+# %% ../../nbs/11_duplicates.ipynb #485e84cb
 CORR_DECIMALS = 4  # Correlations are rounded before the rule sees them: the committed files and the rule agree to the digit
 
 @dataclass
@@ -94,10 +97,12 @@ class PairScores:
         return pd.DataFrame({"id": [s.id for s in self.samples], "split": [s.split for s in self.samples],
                              "class": [s.label for s in self.samples]})
 
+# %% ../../nbs/11_duplicates.ipynb #e9d023cd
 def sample_image(s)->np.ndarray:
     "A sample's image alone: its `image` file when it has one (the masks are not read), else `load()[0]`."
     return read_image(s.image) if isinstance(getattr(s, "image", None), (str, Path)) else s.load()[0]
 
+# %% ../../nbs/11_duplicates.ipynb #077ff590
 def pair_scores(samples:list, # Objects with `id`, `split`, `label`, and an `image` file or `load()` -> (image, mask)
                )->PairScores:
     "Read every sample's image once and score every pair."
@@ -105,13 +110,14 @@ def pair_scores(samples:list, # Objects with `id`, `split`, `label`, and an `ima
     thumbs = np.stack(thumbs) if thumbs else np.zeros((0, THUMB_SIZE, THUMB_SIZE), np.uint8)
     return PairScores(list(samples), hash_distances(phash_bits(thumbs)), np.round(correlations(thumbs), CORR_DECIMALS))
 
+# %% ../../nbs/11_duplicates.ipynb #16d7583d
 def dataset_scores(dataset:str,            # 'busi', 'kvasir-seg' or 'synthetic'
                    data_dir:str|Path=None, # Data folder (default: `resolve_data_dir()`)
                   )->PairScores:
     "`pair_scores` of every image in the split file of `dataset` (BUSI with its normal class), in split-file order."
     return pair_scores(load_split(dataset, data_dir=data_dir, include_normal=True))
 
-# %% ../../nbs/11_duplicates.ipynb #7c952fdd
+# %% ../../nbs/11_duplicates.ipynb #50dee5b2
 NEAR_DUP_COLUMNS = ["id_a", "id_b", "hash_dist", "corr", "split_a", "split_b", "class_a", "class_b"]
 
 def near_duplicates(scores:PairScores,        # From `pair_scores` / `dataset_scores`
@@ -125,6 +131,7 @@ def near_duplicates(scores:PairScores,        # From `pair_scores` / `dataset_sc
                              split_a=t.split.values[i], split_b=t.split.values[j],
                              class_a=t["class"].values[i], class_b=t["class"].values[j]), columns=NEAR_DUP_COLUMNS)
 
+# %% ../../nbs/11_duplicates.ipynb #76ce1091
 def find_near_duplicates(dataset:str,            # 'busi', 'kvasir-seg' or 'synthetic'
                          data_dir:str|Path=None, # Data folder (default: `resolve_data_dir()`)
                          rule:DupRule=None,      # Default: `dup_rule(dataset)`
@@ -151,7 +158,7 @@ def borderline_pairs(scores:PairScores, rule:DupRule, k:int=2)->pd.DataFrame:
             rows += [dict(side=side, why=why, a=i[x], b=j[x], id_a=ids[i[x]], id_b=ids[j[x]], hash_dist=d[x], corr=c[x]) for x in r[:n]]
     return pd.DataFrame(rows, columns=["side", "why", "a", "b", "id_a", "id_b", "hash_dist", "corr"])
 
-# %% ../../nbs/11_duplicates.ipynb #453587fe
+# %% ../../nbs/11_duplicates.ipynb #e2a7e985
 def plot_borderline(scores:PairScores, rule:DupRule, k:int=2, title:str=None, panel:float=2.2, per_row:int=2)->plt.Figure:
     "Figure of `borderline_pairs`, `per_row` pairs a row: first the pairs the rule keeps (green), then those it turns away (red)."
     pairs = borderline_pairs(scores, rule, k)
@@ -175,6 +182,7 @@ def plot_borderline(scores:PairScores, rule:DupRule, k:int=2, title:str=None, pa
     fig.suptitle(title or f"Pairs nearest the rule (d <= {rule.max_dist} and r >= {rule.min_corr:.2f}) or r >= {rule.sure_corr:.2f}", fontsize=9)
     return fig
 
+# %% ../../nbs/11_duplicates.ipynb #bb078041
 def save_borderline(dataset:str, data_dir:str|Path=None, dest:str|Path=None, scores:PairScores=None, dpi:int=72)->Path:
     "Write the borderline figure of `dataset` (in a 256-colour palette) to `dest` (default `results/<dataset>/near-duplicates/borderline.png`)."
     scores = scores or dataset_scores(dataset, data_dir)
@@ -185,21 +193,24 @@ def save_borderline(dataset:str, data_dir:str|Path=None, dest:str|Path=None, sco
     with atomic_path(dest) as tmp: Image.open(buf).convert("RGB").quantize(256).save(tmp, format="PNG", optimize=True)  # a 256-colour palette: a third of the size
     return dest
 
-# %% ../../nbs/11_duplicates.ipynb #869c8607
+# %% ../../nbs/11_duplicates.ipynb #cf883686
 def near_duplicates_path(dataset:str, splits_dir:str|Path=None)->Path:
     "Where the committed pairs of `dataset` live: `<splits_dir>/<dataset>-near-duplicates.csv`."
     return Path(splits_dir or SPLITS_DIR)/f"{dataset}-near-duplicates.csv"
 
+# %% ../../nbs/11_duplicates.ipynb #bbbc21cb
 def near_duplicates_csv(pairs:pd.DataFrame)->str:
     "The text of a near-duplicates file (what is committed)."
     return pairs[NEAR_DUP_COLUMNS].to_csv(index=False, lineterminator="\n", float_format=f"%.{CORR_DECIMALS}f")
 
+# %% ../../nbs/11_duplicates.ipynb #380aae0a
 def write_near_duplicates(dataset:str, data_dir:str|Path=None, dest:str|Path=None)->Path:
     "Detect the pairs of `dataset` and write them to `radiomicnet/splits/<dataset>-near-duplicates.csv` (or `dest`) atomically."
     dest = Path(dest or near_duplicates_path(dataset))
     with atomic_path(dest) as tmp: tmp.write_text(near_duplicates_csv(find_near_duplicates(dataset, data_dir)))
     return dest
 
+# %% ../../nbs/11_duplicates.ipynb #488bf5cb
 def read_near_duplicates(dataset:str, splits_dir:str|Path=None)->pd.DataFrame:
     "The committed near-duplicate pairs of `dataset`; an empty table with the same columns when it has no file (e.g. 'synthetic')."
     path = near_duplicates_path(dataset, splits_dir)

@@ -73,7 +73,7 @@ def read_mask(paths:list,      # Mask file(s) of one image; several are merged b
         mask |= m >= threshold
     return mask
 
-# %% ../../nbs/08_images.ipynb #219d5812
+# %% ../../nbs/08_images.ipynb #efcd1621
 def image_to_rgb_uint8(image:np.ndarray # (H, W), (H, W, C) or (C, H, W), C in {1, 3, 4}; bool, uint8, uint16, int 0..255 or float in [0, 1]
                       )->np.ndarray: # (H, W, 3) uint8 RGB
     "Any 2-D/3-D image array as (H, W, 3) uint8 RGB, with the conventions of `radiomicnet.data.images.read_image`."
@@ -93,6 +93,7 @@ def image_to_rgb_uint8(image:np.ndarray # (H, W), (H, W, C) or (C, H, W), C in {
     rgb = np.repeat(a, 3, axis=-1) if a.shape[-1] == 1 else a[..., :3]
     return np.ascontiguousarray(rgb, dtype=np.uint8)
 
+# %% ../../nbs/08_images.ipynb #1eb407d3
 def resize_rgb(rgb:np.ndarray, # (H, W, 3) uint8 RGB
                size:int,       # Side of the square network input
               )->np.ndarray:   # (size, size, 3) uint8

@@ -42,7 +42,7 @@ def default_cache_dir(cache_dir:str|Path=None)->Path:
     if os.environ.get(CACHE_ENV): return Path(os.environ[CACHE_ENV]).expanduser()
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home()/".cache").expanduser()/"radiomicnet"
 
-# %% ../../nbs/10_loaders.ipynb #42cb31c1
+# %% ../../nbs/10_loaders.ipynb #12d44173
 # Every epoch visits every image: keep them all (4096 pairs at 256 px is about 1 GB; BUSI + Kvasir-SEG need 1,647).
 @lru_cache(maxsize=4096)
 def resized_pair(sample,       # A `FileSample` or `SyntheticSample`
@@ -57,7 +57,10 @@ def resized_pair(sample,       # A `FileSample` or `SyntheticSample`
     image.setflags(write=False); mask.setflags(write=False)
     return image, mask
 
+# %% ../../nbs/10_loaders.ipynb #1eeeeffd
 def resized_image(sample, img_size:int)->np.ndarray: return resized_pair(sample, img_size)[0]
+
+# %% ../../nbs/10_loaders.ipynb #9bb157fa
 def resized_mask(sample, img_size:int)->np.ndarray:  return resized_pair(sample, img_size)[1]
 
 # %% ../../nbs/10_loaders.ipynb #29451195
@@ -102,7 +105,7 @@ def cached_radiomics(samples:list,           # Samples of one data set
         _write_cache(path, table)
     return np.stack([table[k] for k in keys])
 
-# %% ../../nbs/10_loaders.ipynb #77c464c9
+# %% ../../nbs/10_loaders.ipynb #e14b64bd
 def seg_aug_transforms(max_rotate:float=15.,  # Largest rotation, degrees
                        min_scale:float=0.8,   # Smallest crop, as a fraction of the image area
                        max_lighting:float=0.2,# fastai brightness/contrast strength
@@ -112,17 +115,19 @@ def seg_aug_transforms(max_rotate:float=15.,  # Largest rotation, degrees
     return aug_transforms(do_flip=True, flip_vert=flip_vert, max_rotate=max_rotate, min_zoom=1.,
                           max_zoom=1/math.sqrt(min_scale), max_lighting=max_lighting, max_warp=0., pad_mode="zeros")
 
+# %% ../../nbs/10_loaders.ipynb #ddf1a59b
 class SegmentationBatch(Transform):
     "Last batch step: the mask (B,H,W) becomes float (B,1,H,W), the shape of the logits; fastai's types are kept."
     order = 90
     def encodes(self, x:TensorMask)->TensorMask: return x[:, None].float()
 
-# %% ../../nbs/10_loaders.ipynb #447b17d7
+# %% ../../nbs/10_loaders.ipynb #11f06d96
 class TensorRadiomics(TensorBase):
     "The 13 radiomics z-scores of an image (or a batch of them); `show` titles a plot with the GLCM contrast."
     def show(self, ctx=None, feature:str="glcm_contrast", **kwargs):
         return show_title(f"{feature.removeprefix('glcm_')} z={float(self[FEATURE_NAMES.index(feature)]):+.2f}", ctx=ctx, **kwargs)
 
+# %% ../../nbs/10_loaders.ipynb #0c64a6ab
 class RadiomicsLookup:
     "Item getter: a sample's radiomics z-scores as a float32 `TensorRadiomics` (13,), looked up by id."
     def __init__(self, table:dict): self.table = {k: np.asarray(v, dtype=np.float32) for k, v in table.items()}
@@ -207,7 +212,7 @@ def show_seg_batch(batch,              # A batch `(image, radiomics, mask)`, or 
     fig.tight_layout()
     return fig
 
-# %% ../../nbs/10_loaders.ipynb #0855dada
+# %% ../../nbs/10_loaders.ipynb #38e6ae55
 @dispatch
 def show_batch(x:tuple, y:TensorMask, samples, ctxs=None, max_n:int=8, nrows=None, ncols=None, figsize=None, **kwargs):
     "fastai's `show_batch` for (image, radiomics) -> mask: each image with its mask, titled by its contrast z-score."
@@ -215,6 +220,7 @@ def show_batch(x:tuple, y:TensorMask, samples, ctxs=None, max_n:int=8, nrows=Non
     for i in range(3): ctxs = [s[i].show(ctx=c, **kwargs) for s, c, _ in zip(samples, ctxs, range(max_n))]
     return ctxs
 
+# %% ../../nbs/10_loaders.ipynb #59420af5
 @dispatch
 def show_results(x:tuple, y:TensorMask, samples, outs, ctxs=None, max_n:int=6, nrows=None, ncols=1, figsize=None, **kwargs):
     "fastai's `show_results` for (image, radiomics) -> mask: target (image, mask, contrast) beside the image with the prediction."

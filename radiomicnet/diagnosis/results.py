@@ -239,7 +239,7 @@ def univariate_table(folder:str|Path, # A diagnosis results folder with classica
             rows.append(row | dict(commits=commits))
     return pd.DataFrame(rows).sort_values(["masks", "separation"], ascending=[True, False], ignore_index=True) if rows else pd.DataFrame()
 
-# %% ../../nbs/22_diagnosis_results.ipynb #92145b84
+# %% ../../nbs/22_diagnosis_results.ipynb #856d1bea
 def roc_figure(folder:str|Path,
                sets:dict=None, # {test set: ids}: the legend adds the AUC on 'test_dedup' when it is there
               )->plt.Figure|None:
@@ -260,6 +260,7 @@ def roc_figure(folder:str|Path,
     fig.tight_layout()
     return fig
 
+# %% ../../nbs/22_diagnosis_results.ipynb #8fbee9e4
 def reliability_figure(folder:str|Path)->plt.Figure|None:
     "Top-label reliability diagram (15 bins) of every method; None without predictions."
     means = {m: seed_mean(ts) for m, ts in load_predictions(folder).items()}

@@ -27,13 +27,14 @@ __all__ = ['NB_CELL_KEYS', 'DATASET_TITLES', 'COLUMN_HEADERS', 'MISSING', 'TTA_C
            'discussion_markdown', 'long_words', 'site_url', 'results_page_name', 'results_links', 'results_markdown',
            'gates_headline', 'fill_markers', 'headline_markdown', 'render_readme']
 
-# %% ../../nbs/31_readme.ipynb #8d897638
+# %% ../../nbs/31_readme.ipynb #01b67248
 NB_CELL_KEYS = {"cell_type", "id", "metadata", "source", "attachments", "outputs", "execution_count"}
 
 class RecordProcs(FilterDefaults):
     "nbdev's doc processors less the two that add and run `show_doc` cells: an executed notebook is shown as it ran."
     def base_procs(self): return [p for p in super().base_procs() if p not in (add_show_docs, exec_show_docs)]
 
+# %% ../../nbs/31_readme.ipynb #71ea61bf
 def process_notebook(path:str|Path, # A notebook in `nbs/` or an executed one under `results/`
                      show_docs:bool=True, # Add and run `show_doc` cells (False: run nothing, for executed notebooks)
                     )->tuple[nbformat.NotebookNode, dict]:
@@ -147,7 +148,7 @@ def _sizes(folder:Path)->str:
 def _ms(row, k="dsc")->str: return mean_std(row[f"{k}_mean"], row[f"{k}_std"])
 def _ms_dedup(row)->str: return mean_std(row.dsc_dedup_mean, row.dsc_dedup_std)
 
-# %% ../../nbs/31_readme.ipynb #d6f98f87
+# %% ../../nbs/31_readme.ipynb #8f4784e5
 def row_comparison(row,          # A table row with `versus_cells` columns against `ref`
                    ref_row,      # The row it is compared with (for its seeds)
                    ref:str,      # The reference's name in the columns, e.g. 'full'
@@ -160,6 +161,7 @@ def row_comparison(row,          # A table row with `versus_cells` columns again
     return dict(delta=d, ci_low=lo, ci_high=hi, seeds_a=sa, seeds_b=sb, n_images=row.n_test_dedup,
                 p_wilcoxon=row[f"p_vs_{ref}"], p_seeds=row[f"p_seeds_vs_{ref}"])
 
+# %% ../../nbs/31_readme.ipynb #0cb31656
 def gates_words(full, norag)->str:
     "Does the RAG help? full against no_rag on test_dedup, from Table III's two rows, with its interval ('' without no_rag)."
     if not norag.n_seeds: return ""
@@ -226,7 +228,7 @@ def tta_cost_words(path:str|Path=TTA_COST_CSV # What `bench/tta_cost.py` wrote
             f"{r.ms_per_image_plain:.1f} ms per image without and {r.ms_per_image_tta:.1f} ms with horizontal-flip TTA, "
             f"{r.tta_over_plain:.2f}× the time ({r.size_px} px, batch {r.batch_size}, {r.images} images).")
 
-# %% ../../nbs/31_readme.ipynb #d8825055
+# %% ../../nbs/31_readme.ipynb #0ffece36
 def radiomics_words(folder:Path # A budget folder
                    )->str:
     "`radiomics_verdict` of the folder's comparisons, then `gate_verdict` of its gate diagnostics ('' without either's runs)."
@@ -234,6 +236,7 @@ def radiomics_words(folder:Path # A budget folder
     parts = [radiomics_verdict(pd.read_csv(c)) if c.exists() else "", gate_verdict(pd.read_csv(g)) if g.exists() else ""]
     return " ".join(p for p in parts if p)
 
+# %% ../../nbs/31_readme.ipynb #d8d5dcde
 def discussion_markdown(folder:Path, # A budget folder, `results/<dataset>/<budget>`
                         dataset:str, # busi | kvasir-seg
                         tta_cost:str|Path=TTA_COST_CSV, # `bench/tta_cost.py`'s results, for the cost of TTA
@@ -305,15 +308,17 @@ def _results_row(dataset:str, protocol:str, full, norag)->str:
             f"{interval_text(c['delta'], c['ci_low'], c['ci_high']).removeprefix('Δ = ') if c else MISSING} | {_ms(full)} | "
             f"{PAPER_METHODS.loc['radiomicnet', f'{dataset}_dsc']:.3f} | {paper_norag} |")
 
-# %% ../../nbs/31_readme.ipynb #b7ce4889
+# %% ../../nbs/31_readme.ipynb #7ddba76e
 def site_url(page:str # A page of the site, e.g. 'use.html'
             )->str:
     "The published address of a page of the site (`doc_host` and `doc_baseurl` in pyproject.toml); the site makes such links relative."
     cfg = get_config()
     return f"{cfg.doc_host}{cfg.doc_baseurl}".rstrip("/") + "/" + page
 
+# %% ../../nbs/31_readme.ipynb #7f2a9fdb
 def results_page_name(dataset:str)->str: return f"results-{dataset}.html"
 
+# %% ../../nbs/31_readme.ipynb #3ca91275
 def results_links(results:str|Path, # Results root
                   diagnosis:bool=True, # Link the Diagnosis page too
                  )->str:

@@ -30,18 +30,19 @@ __all__ = ['MATHJAX_CDN', 'MATHJAX_FILES', 'PAGE_TEMPLATE', 'SITE_CSS', 'RESULT_
            'markdown_html', 'csv_table_html', 'figure_html', 'budget_dirs', 'run_summaries', 'protocol_caption',
            'results_body', 'diagnosis_folders', 'diagnosis_body', 'build_site', 'lean_png', 'lean_notebook']
 
-# %% ../../nbs/32_site.ipynb #0a7b052c
+# %% ../../nbs/32_site.ipynb #60d8c7eb
 def sidebar_sections(nbs_path:str|Path=PROJECT_DIR/"nbs" # Folder holding `sidebar.yml`
                     )->list[tuple[str, list[str]]]:
     "(section title, notebook files) in the order of `sidebar.yml`; top-level pages get the title ''."
     contents = yaml.safe_load((Path(nbs_path)/"sidebar.yml").read_text())["website"]["sidebar"]["contents"]
     return [("", [c]) if isinstance(c, str) else (c["section"], list(c["contents"])) for c in contents]
 
+# %% ../../nbs/32_site.ipynb #b083086f
 def page_name(nb_file:str)->str:
     "HTML file name of a notebook page: numeric prefix dropped, as nbdev names it (`01_features.ipynb` -> `features.html`)."
     return re.sub(r"^\d+[a-zA-Z0-9]*_", "", Path(nb_file).stem.lower()) + ".html"
 
-# %% ../../nbs/32_site.ipynb #c65f13be
+# %% ../../nbs/32_site.ipynb #4103952e
 MATHJAX_CDN = "https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js"
 MATHJAX_FILES = ("tex-mml-chtml.js", "input/tex/extensions", "output/chtml/fonts/woff-v2")
 
@@ -52,6 +53,7 @@ def mathjax_dir()->Path|None:
     es5 = Path(list(spec.submodule_search_locations)[0])/"static"/"mathjax"/"es5"
     return es5 if (es5/MATHJAX_FILES[0]).exists() else None
 
+# %% ../../nbs/32_site.ipynb #68056341
 def mathjax_script(out:Path # Site folder; MathJax goes to `out/mathjax/`
                   )->str:
     "Copy MathJax into the site if it is installed; return the `<script>` tag that loads it (else the CDN's)."
@@ -144,7 +146,7 @@ class SiteWriter:
         body = body.replace(f'href="{self.published}', 'href="')
         return self.page(name, title or front.get("title", name), body, front.get("description", ""), active)
 
-# %% ../../nbs/32_site.ipynb #3bf17585
+# %% ../../nbs/32_site.ipynb #7790c6fb
 RESULT_KINDS = {"tables": "*.csv", "figures": "*.png", "notebooks": "*.ipynb"}
 
 def result_datasets(results:str|Path # Results root, one folder per dataset
@@ -155,13 +157,17 @@ def result_datasets(results:str|Path # Results root, one folder per dataset
     names = [p.name for p in results.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))]
     return sorted(names, key=lambda n: (order.index(n) if n in order else len(order), n))
 
+# %% ../../nbs/32_site.ipynb #ed292004
 def result_files(folder:Path, kind:str)->list[Path]:
     "The files of one `kind` ('tables', 'figures' or 'notebooks') of a results folder, sorted by name."
     return sorted((Path(folder)/kind).glob(RESULT_KINDS[kind]))
 
+# %% ../../nbs/32_site.ipynb #23a5d9c9
 def results_notebook_name(dataset:str, nb:Path, budget:str=None)->str:
     "The page of an executed notebook: `results-<dataset>[-<budget>]-<notebook>.html`."
     return f"results-{dataset}{'' if budget is None else '-' + budget}-{Path(nb).stem.lower()}.html"
+
+# %% ../../nbs/32_site.ipynb #32eda4db
 def file_heading(path:Path)->str:
     "A heading from a file name: `per_image-metrics.csv` -> 'Per image metrics'."
     words = re.sub(r"[_\-]+", " ", Path(path).stem).strip()
@@ -202,7 +208,7 @@ def csv_table_html(path:str|Path, # A results table
     if len(df) > max_rows: table += f'<p class="note">The first {max_rows} of {len(df)} rows; the CSV file has them all.</p>'
     return table
 
-# %% ../../nbs/32_site.ipynb #5ee54e54
+# %% ../../nbs/32_site.ipynb #b38046be
 BUDGET_TITLES = {"long": f"Protocol long: the cpu protocol at {PROTOCOLS['long']['img_size']} px for {PROTOCOLS['long']['epochs']} epochs, from scratch on a 2-core CPU",
                  "paper": "Protocol paper", "sweep": "How the cpu and long protocols were chosen",
                  "quick": "Budget quick: a check that everything runs", "near-duplicates": "Near-duplicates: the pairs around the detector's thresholds (notebook 11)",
@@ -215,6 +221,7 @@ def figure_html(href:str, # Path of the PNG inside the site
     alt = html.escape(f"Figure {file_heading(Path(name)).lower()} ({name})", quote=True)
     return f'<figure><img src="{quote(href)}" alt="{alt}"><figcaption>{html.escape(name)}</figcaption></figure>'
 
+# %% ../../nbs/32_site.ipynb #973483ff
 def budget_dirs(dataset_dir:Path)->list[Path]:
     "The sections of a dataset's results: the folder itself when it holds tables/ (one-level layout), else its budget folders."
     d = Path(dataset_dir)
@@ -223,6 +230,7 @@ def budget_dirs(dataset_dir:Path)->list[Path]:
     subs = [p for p in d.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))] if d.is_dir() else []
     return sorted(subs, key=lambda p: (order.index(p.name) if p.name in order else len(order), p.name))
 
+# %% ../../nbs/32_site.ipynb #4e4f6685
 def run_summaries(folder:Path)->list[dict]:
     "The `summary.json` of every run folder under a budget folder."
     return [json.loads(f.read_text()) for f in sorted(Path(folder).glob("runs/*/summary.json"))]
@@ -315,7 +323,7 @@ def results_body(dataset_dir:Path, # `results/<dataset>`
         parts += _figure_parts(folder, base, prefix, flat, assets) + _notebook_parts(d.name, folder, prefix, flat)
     return "\n".join(parts) or "<p>No tables, figures or executed notebooks in this folder yet.</p>", assets
 
-# %% ../../nbs/32_site.ipynb #e1f7fb43
+# %% ../../nbs/32_site.ipynb #d3d8d8b1
 DIAGNOSIS_CAPTION = ("Test split of the committed BUSI split with its normal images (780 = 647 + 133 normal), and test_dedup, its images with no "
                      "near-duplicate in train or valid (notebook 11). Deep arms: seeds combined per image (mean probability) for AUC and its 95% "
                      "bootstrap CI, beside the mean and SD of the single-seed AUCs. Each family's method is selected on validation, never on test. "
@@ -326,6 +334,7 @@ def diagnosis_folders(results:str|Path # Results root
     "The `results/<dataset>/<budget>/diagnosis` folders, sorted."
     return sorted(p for p in Path(results).glob("*/*/diagnosis") if p.is_dir())
 
+# %% ../../nbs/32_site.ipynb #ea8cd9da
 def diagnosis_body(results:str|Path, max_rows:int=100)->tuple[str, list]:
     "HTML body of the Diagnosis page and the (source file, path in the site) pairs it links to."
     parts, assets = [], []

@@ -47,7 +47,7 @@ def load_interpretation(checkpoint:str|Path,    # A checkpoint written by `radio
     cfg = pred.cfg
     return pred, load_test_set(dataset or cfg.get("dataset") or "synthetic", pred.scaler, data_dir, pred.img_size, split, subset, cfg.get("seed") or 0, cache_dir)
 
-# %% ../../nbs/18_interpretability.ipynb #ea6167a9
+# %% ../../nbs/18_interpretability.ipynb #51abe05d
 @dataclass
 class GateLevel:
     "What one decoder level's Radiomics Attention Gate did over the test images."
@@ -59,6 +59,7 @@ class GateLevel:
     a_c: torch.Tensor|None       # (N,C) channel attention ('full', 'channel')
     a_s: torch.Tensor|None       # (N,1,h,w) spatial attention ('full', 'spatial')
 
+# %% ../../nbs/18_interpretability.ipynb #fc3ead51
 @dataclass
 class ModelOutputs:
     "Probabilities and per-level gate records of one model on one `TestSet`."
@@ -66,11 +67,12 @@ class ModelOutputs:
     levels: list                 # One `GateLevel` per gate, `model.gates` order; [] for a model without gates
     source: str                  # What was run (checkpoint path or model class), named in error messages
 
-# %% ../../nbs/18_interpretability.ipynb #92fdbf4d
+# %% ../../nbs/18_interpretability.ipynb #1b507a48
 def model_gates(model:torch.nn.Module)->list:
     "The model's Radiomics Attention Gates in `model.gates` order; [] for a model without them (a baseline)."
     return list(getattr(model, "gates", None) or [])
 
+# %% ../../nbs/18_interpretability.ipynb #93d5a914
 def _gate_state(gate, inputs, output)->dict:
     "Hook: the gated skip's (C,h,w) and the gate's g, a_c, a_s after this pass, on the CPU."
     cpu = lambda t: None if t is None else torch.as_tensor(t).float().cpu()
@@ -98,11 +100,12 @@ def run_model(model,                 # A torch `Predictor`, or any registered mo
     levels = [_gate_level(i, gate, states[gate], test.images.shape[-2]) for i, gate in enumerate(gates)]
     return ModelOutputs(probs, levels, str(source or pred.source))
 
-# %% ../../nbs/18_interpretability.ipynb #80240305
+# %% ../../nbs/18_interpretability.ipynb #9c35f9ad
 def has_gate_values(outputs:ModelOutputs)->bool:
     "Whether any level has a gate value g or a channel attention a_c."
     return any(l.g is not None or l.a_c is not None for l in outputs.levels)
 
+# %% ../../nbs/18_interpretability.ipynb #907e8955
 def missing_gate_values(outputs:ModelOutputs)->str|None:
     "Why the model has neither gate values nor channel attention, naming it; None when it has them."
     if has_gate_values(outputs): return None
@@ -110,6 +113,7 @@ def missing_gate_values(outputs:ModelOutputs)->str|None:
            f"its gates run in rag_mode {outputs.levels[0].mode!r}, which has neither a gate value g nor a channel attention a_c")
     return f"{outputs.source}: {why}; gate statistics need a RadiomicNet with rag_mode 'full' or 'channel'"
 
+# %% ../../nbs/18_interpretability.ipynb #471a02de
 def _check_gate_values(outputs:ModelOutputs):
     if missing_gate_values(outputs): raise RadiomicNetError(missing_gate_values(outputs))
 
@@ -125,7 +129,7 @@ def gate_table(outputs:ModelOutputs)->pd.DataFrame:
                          a_c_min=a.min().item(), a_c_max=a.max().item(), n_images=len(outputs.probs)))
     return pd.DataFrame(rows).set_index("level")
 
-# %% ../../nbs/18_interpretability.ipynb #67ba5b22
+# %% ../../nbs/18_interpretability.ipynb #e87ed5ea
 def channel_attention_table(outputs:ModelOutputs)->pd.DataFrame:
     "One row per (level, channel): mean and std (ddof=1) of a_c over the images."
     _check_gate_values(outputs)
@@ -133,6 +137,7 @@ def channel_attention_table(outputs:ModelOutputs)->pd.DataFrame:
                          for l in outputs.levels if l.a_c is not None
                          for c, (m, s) in enumerate(zip(l.a_c.double().mean(0).tolist(), l.a_c.double().std(0).tolist()))])
 
+# %% ../../nbs/18_interpretability.ipynb #e44c5139
 def plot_gates(table:pd.DataFrame,    # `gate_table` output
                channels:pd.DataFrame, # `channel_attention_table` output
               )->plt.Figure:
@@ -172,7 +177,7 @@ def gate_variance(outputs:ModelOutputs # `run_model` output of a model with gate
                          a_c_image_dependent=c[0] + c[2], a_s_between_images=s, a_s_within_image=1 - s))
     return pd.DataFrame(rows).set_index("level")
 
-# %% ../../nbs/18_interpretability.ipynb #bbbd1c10
+# %% ../../nbs/18_interpretability.ipynb #be7e39d6
 def gate_feature_correlation(outputs:ModelOutputs, # `run_model` output of a model with channel attention
                              radiomics:torch.Tensor, # (N, 13) the images' own z-scores (`TestSet.radiomics`)
                             )->pd.DataFrame:
@@ -186,6 +191,7 @@ def gate_feature_correlation(outputs:ModelOutputs, # `run_model` output of a mod
                         for f in radiomics.double().numpy().T]
     return pd.DataFrame.from_dict(rho, orient="index", columns=list(FEATURE_NAMES)).rename_axis("level")
 
+# %% ../../nbs/18_interpretability.ipynb #8f1775fa
 def plot_gate_correlation(rho:pd.DataFrame, # `gate_feature_correlation` output
                           title:str="",     # Figure title
                          )->plt.Figure:
@@ -233,7 +239,7 @@ def training_loss(cfg:dict # A model's `pretrained_cfg` (`Predictor.cfg`)
     "The composite loss of the model's training run (its variant's weights; the paper's when the run is unknown)."
     return CompositeLoss(**variant_config((cfg.get("train_config") or {}).get("variant", "full"), cfg["model_name"])["loss"])
 
-# %% ../../nbs/18_interpretability.ipynb #c6ec3adf
+# %% ../../nbs/18_interpretability.ipynb #149bc195
 def mean_dsc(model:torch.nn.Module, test:TestSet,
              radiomics:torch.Tensor=None, # Features to feed instead of `test.radiomics`
              bs:int=8, device=None)->float:
@@ -241,6 +247,7 @@ def mean_dsc(model:torch.nn.Module, test:TestSet,
     probs = predict_probs(model, test.images, test.radiomics if radiomics is None else radiomics, bs, device)
     return float(segmentation_metrics(probs, test.masks).dsc.mean())
 
+# %% ../../nbs/18_interpretability.ipynb #b2e39ab0
 def permutation_importance(model:torch.nn.Module, # Any registered model
                            test:TestSet,          # Images to shuffle the features across
                            n_repeats:int=3,       # Shuffles per feature
@@ -258,7 +265,7 @@ def permutation_importance(model:torch.nn.Module, # Any registered model
             drops[j, k] = base - mean_dsc(model, test, r, bs, device)
     return pd.DataFrame(dict(dsc_drop=drops.mean(1), dsc_drop_std=drops.std(1), base_dsc=base), index=pd.Index(FEATURE_NAMES, name="feature"))
 
-# %% ../../nbs/18_interpretability.ipynb #9a8d1b70
+# %% ../../nbs/18_interpretability.ipynb #8bfc219f
 def importance_table(grad:pd.DataFrame, # `gradient_importance` output
                      perm:pd.DataFrame, # `permutation_importance` output
                     )->pd.DataFrame:
@@ -268,6 +275,7 @@ def importance_table(grad:pd.DataFrame, # `gradient_importance` output
     t["rank_permutation"] = t.dsc_drop.rank(ascending=False, method="min").astype(int)
     return t.sort_values("percent", ascending=False)
 
+# %% ../../nbs/18_interpretability.ipynb #1aa8d00b
 def rank_agreement(table:pd.DataFrame # `importance_table` output
                   )->dict:
     "Spearman rank correlation (rho, p) between gradient shares and permutation DSC drops; NaN when either is constant."
@@ -276,6 +284,7 @@ def rank_agreement(table:pd.DataFrame # `importance_table` output
     res = stats.spearmanr(a, b)
     return dict(spearman_rho=float(res.statistic), spearman_p=float(res.pvalue))
 
+# %% ../../nbs/18_interpretability.ipynb #e266ec7a
 def feature_importance(model:torch.nn.Module, test:TestSet,
                        loss_func=None, scaler:FeatureScaler|None=None, # As in `gradient_importance`
                        n_repeats:int=3, seed:int=0,                    # As in `permutation_importance`
@@ -286,6 +295,7 @@ def feature_importance(model:torch.nn.Module, test:TestSet,
                              permutation_importance(model, test, n_repeats, seed, bs, device))
     return table, rank_agreement(table)
 
+# %% ../../nbs/18_interpretability.ipynb #84d1638a
 def agreement_sentence(table:pd.DataFrame, # `importance_table` output
                        agreement:dict,     # `rank_agreement` output
                       )->str:
@@ -317,7 +327,7 @@ def plot_importance(table:pd.DataFrame, # `importance_table` output
     fig.tight_layout()
     return fig
 
-# %% ../../nbs/18_interpretability.ipynb #172f97df
+# %% ../../nbs/18_interpretability.ipynb #82d8bc78
 def attention_level(outputs:ModelOutputs,  # `run_model` output
                     level:int|None=-1,     # Index in `model.gates`; -1: the shallowest; None: no attention column
                    )->GateLevel|None:
@@ -327,6 +337,7 @@ def attention_level(outputs:ModelOutputs,  # `run_model` output
         raise RadiomicNetError(f"{outputs.source}: no decoder level {level}; levels are 0..{len(outputs.levels) - 1} (0 = deepest)")
     return outputs.levels[level]
 
+# %% ../../nbs/18_interpretability.ipynb #536bcd3a
 def attention_map(level:GateLevel, i:int, size:tuple)->np.ndarray:
     "Image `i`'s spatial attention at `level`, upsampled bilinearly to `size` (H,W)."
     return F.interpolate(level.a_s[i:i+1], size=size, mode="bilinear", align_corners=False)[0, 0].numpy()
@@ -346,12 +357,13 @@ def qualitative_grid(test:TestSet,          # The images
                          extra=[(att, f"range {att.min():.2f}–{att.max():.2f}")] if lvl else []))
     return error_grid(rows, [f"RAG attention α_s\n(level {lvl.level}, stride {lvl.stride})"] if lvl else [])
 
-# %% ../../nbs/18_interpretability.ipynb #09534df1
+# %% ../../nbs/18_interpretability.ipynb #0a0121b8
 def save_table(table:pd.DataFrame, path:str|Path)->Path:
     "Write `table` as CSV, atomically."
     with atomic_path(path) as tmp: table.to_csv(tmp)
     return Path(path)
 
+# %% ../../nbs/18_interpretability.ipynb #b2f35f5f
 def save_figure(fig:plt.Figure, path:str|Path, dpi:int=150)->Path:
     "Write `fig` as PNG at `dpi`, atomically, and close it."
     with atomic_path(path) as tmp: fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight")
@@ -360,7 +372,7 @@ def save_figure(fig:plt.Figure, path:str|Path, dpi:int=150)->Path:
 
 def _json_safe(d:dict)->dict: return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in d.items()}
 
-# %% ../../nbs/18_interpretability.ipynb #95462e41
+# %% ../../nbs/18_interpretability.ipynb #64a13ce7
 def write_gate_diagnostics(outputs:ModelOutputs, # `run_model` output of a model with gates
                            test:TestSet,         # The images it ran on
                            out:Path,             # Folder for gate_variance.csv, gate_correlation.csv and .png
@@ -371,6 +383,7 @@ def write_gate_diagnostics(outputs:ModelOutputs, # `run_model` output of a model
     save_table(rho, out/"gate_correlation.csv")
     save_figure(plot_gate_correlation(rho, f"{Path(outputs.source).parent.name}: mean α_c against the image's own features"), out/"gate_correlation.png")
 
+# %% ../../nbs/18_interpretability.ipynb #69fda9ef
 def gate_diagnostics(checkpoint:str|Path, # A trained checkpoint of a RadiomicNet with channel attention
                      out_dir:str|Path,    # Folder for the files (a run's `interpret/`)
                      bs:int=8, device=None, cache_dir:str|Path=None,

@@ -71,7 +71,7 @@ def sensitivity_at_specificity(y_true,   # Binary labels (1 = positive)
     fpr, tpr, _ = roc_curve(np.asarray(y_true), np.asarray(score), drop_intermediate=False)
     return float(tpr[fpr <= 1 - specificity + 1e-12].max())
 
-# %% ../../nbs/06_metrics.ipynb #cb005e61
+# %% ../../nbs/06_metrics.ipynb #b60f5dbd
 def rank_auc(y, # (..., N) 0/1 labels, both classes present along the last axis
              s, # (..., N) scores
             )->np.ndarray:
@@ -80,6 +80,7 @@ def rank_auc(y, # (..., N) 0/1 labels, both classes present along the last axis
     n_pos = y.sum(-1)
     return ((r * y).sum(-1) - n_pos * (n_pos + 1) / 2) / (n_pos * (y.shape[-1] - n_pos))
 
+# %% ../../nbs/06_metrics.ipynb #5f4c5253
 def bootstrap_aucs(y_true,              # Binary labels (N,)
                    scores,              # Scores (N,) or (N, M): one column per model
                    n_resamples:int=2000, # Bootstrap resamples of the images
@@ -91,13 +92,14 @@ def bootstrap_aucs(y_true,              # Binary labels (N,)
     idx = idx[(y[idx].sum(1) > 0) & (y[idx].sum(1) < len(y))]
     return np.stack([rank_auc(y[idx], s[idx, m]) for m in range(s.shape[1])], -1).reshape(len(idx), s.shape[1])
 
-# %% ../../nbs/06_metrics.ipynb #9c872642
+# %% ../../nbs/06_metrics.ipynb #8012ec6d
 def auc_ci(y_true, score, level:float=0.95, **kwargs)->tuple:
     "(AUC, low, high): scikit-learn's AUC and its percentile-bootstrap CI."
     boot = bootstrap_aucs(y_true, score, **kwargs).reshape(-1)
     ci = np.quantile(boot, [(1-level)/2, (1+level)/2]) if len(boot) else (np.nan, np.nan)  # no resample held both classes
     return (float(roc_auc_score(y_true, score)), *map(float, ci))
 
+# %% ../../nbs/06_metrics.ipynb #d987a7d6
 def paired_bootstrap_auc(y_true, score_a, score_b, **kwargs)->tuple:
     "(AUC_A - AUC_B, two-sided p) of a paired bootstrap test on the same images."
     diff = float(roc_auc_score(y_true, score_a) - roc_auc_score(y_true, score_b))
@@ -117,7 +119,7 @@ def classification_ece(probs,          # (N, K) class probabilities
     table = dict(conf=np.bincount(b, conf, n_bins)[n > 0] / n[n > 0], acc=np.bincount(b, right, n_bins)[n > 0] / n[n > 0], n=n[n > 0])
     return float(np.sum(table["n"] / len(labels) * np.abs(table["acc"] - table["conf"]))), table
 
-# %% ../../nbs/06_metrics.ipynb #6e03618f
+# %% ../../nbs/06_metrics.ipynb #c886ec1a
 def binary_tasks(probs, labels)->dict:
     "{task: (binary labels, scores)}: normal vs abnormal on all images, benign vs malignant on the abnormal ones."
     p, y = np.asarray(probs, dtype=np.float64), np.asarray(labels)
@@ -125,6 +127,7 @@ def binary_tasks(probs, labels)->dict:
     return {"normal_vs_abnormal": (abn.astype(int), 1 - p[:, 0]),
             "benign_vs_malignant": ((y[abn] == 2).astype(int), p[abn, 2] / np.maximum(p[abn, 1] + p[abn, 2], 1e-12))}
 
+# %% ../../nbs/06_metrics.ipynb #e13ff844
 def binary_metrics(y, score, threshold:float=0.5, **kwargs)->dict:
     "AUC with 95% CI, accuracy, balanced accuracy, sensitivity at 90% specificity and n of one binary task."
     if len(np.unique(y)) < 2: return dict(auc=np.nan, auc_low=np.nan, auc_high=np.nan, accuracy=np.nan, balanced_accuracy=np.nan, sens_at_90spec=np.nan, n=len(y))

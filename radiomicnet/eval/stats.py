@@ -59,7 +59,7 @@ def bootstrap_difference(a:np.ndarray,  # Method A, seeds × images (`per_image_
     tail = (1 - level)/2
     return float(a.mean() - b.mean()), float(np.quantile(d, tail)), float(np.quantile(d, 1 - tail))
 
-# %% ../../nbs/17_statistics.ipynb #61b372c1
+# %% ../../nbs/17_statistics.ipynb #6f2f334c
 def wilcoxon_p(a:np.ndarray, # Method A, seeds × images
                b:np.ndarray, # Method B, seeds × the same images
               )->float:
@@ -67,6 +67,7 @@ def wilcoxon_p(a:np.ndarray, # Method A, seeds × images
     x, y = np.atleast_2d(a).mean(0), np.atleast_2d(b).mean(0)
     return 1.0 if np.all(x == y) else float(sps.wilcoxon(x, y).pvalue)
 
+# %% ../../nbs/17_statistics.ipynb #091c8a9f
 def seed_means_p(a:np.ndarray, # Method A, seeds × images
                  b:np.ndarray, # Method B, seeds × images
                  min_seeds:int=3,
@@ -78,6 +79,7 @@ def seed_means_p(a:np.ndarray, # Method A, seeds × images
     if paired_seeds: return float(sps.ttest_rel(a.mean(1), b.mean(1)).pvalue)
     return float(sps.ttest_ind(a.mean(1), b.mean(1), equal_var=False).pvalue)
 
+# %% ../../nbs/17_statistics.ipynb #06bfb724
 def welch_difference(x, y, level:float=LEVEL)->tuple:
     "(Δ, low, high): difference of the means of two small samples (e.g. per-seed ECEs) with Welch's t-interval; NaN bounds with fewer than 2 values a side."
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
@@ -105,7 +107,7 @@ def compare(a:np.ndarray, # Method A, seeds × images (`per_image_matrix`)
     return dict(n_images=a.shape[1], seeds_a=len(a), seeds_b=len(b), mean_a=float(a.mean()), mean_b=float(b.mean()),
                 delta=delta, ci_low=low, ci_high=high, p_wilcoxon=wilcoxon_p(a, b), p_seeds=seed_means_p(a, b, paired_seeds=paired_seeds))
 
-# %% ../../nbs/17_statistics.ipynb #569b4ca6
+# %% ../../nbs/17_statistics.ipynb #60a91a94
 MINUS = "\u2212"  # typographic minus, as in print
 
 def decimals(low:float, high:float, lo:int=2, hi:int=4)->int:
@@ -114,17 +116,19 @@ def decimals(low:float, high:float, lo:int=2, hi:int=4)->int:
     if not half > 0 or not np.isfinite(half): return 3
     return int(np.clip(1 - math.floor(math.log10(half)), lo, hi))
 
+# %% ../../nbs/17_statistics.ipynb #676e7bc4
 def signed(x:float, d:int=3)->str:
     "'+0.012' / '−0.012' (typographic minus), '0' for a value that rounds to zero at `d` decimals."
     s = f"{x:+.{d}f}"
     return "0" if float(s) == 0 else s.replace("-", MINUS)
 
+# %% ../../nbs/17_statistics.ipynb #ff69743e
 def interval_text(delta:float, low:float, high:float, level:float=LEVEL, symbol:str="Δ")->str:
     "'Δ = +0.002 (95% CI −0.011 to +0.014)' at the precision the interval supports."
     d = decimals(low, high)
     return f"{symbol} = {signed(delta, d)} ({level:.0%} CI {signed(low, d)} to {signed(high, d)})"
 
-# %% ../../nbs/17_statistics.ipynb #1a211e2a
+# %% ../../nbs/17_statistics.ipynb #ad08a7ce
 def p_cell(p:float,                  # A p-value (NaN: not computed)
            resolution:float=None,    # Smallest p its test can give, e.g. 1/2000 for 2000 bootstrap resamples
           )->str:
@@ -133,17 +137,20 @@ def p_cell(p:float,                  # A p-value (NaN: not computed)
     if resolution and p < resolution: return f"< {resolution:g}"
     return "< 0.001" if p < 0.001 else f"{p:.3f}" if p < 0.1 else f"{p:.2f}"
 
+# %% ../../nbs/17_statistics.ipynb #28739746
 def p_text(p:float, resolution:float=None)->str:
     "'p = 0.013', 'p < 0.001', 'p < 0.0005' (as `p_cell`, for sentences)."
     cell = p_cell(p, resolution)
     return "p not computed" if cell == "–" else f"p {cell}" if cell.startswith("<") else f"p = {cell}"
 
+# %% ../../nbs/17_statistics.ipynb #aedf6046
 def share_text(x:float)->str:
     "A share as a percentage: '37%', '2.5%', '< 0.1%' for a small positive one, '0%' only for zero up to float noise."
     if abs(x) < 1e-12: return "0%"
     if x < 1e-3: return "< 0.1%"
     return f"{x:.1%}" if x < .1 else f"{x:.0%}"
 
+# %% ../../nbs/17_statistics.ipynb #a571eef4
 def number_cell(x:float, resolution:float=1e-3, d:int=3)->str:
     "A table value: '0' for float noise, '< 0.001' for a positive value below `resolution`, else `d` decimals ('–' for NaN)."
     if x is None or not np.isfinite(x): return "–"
@@ -151,13 +158,15 @@ def number_cell(x:float, resolution:float=1e-3, d:int=3)->str:
     if 0 < abs(x) < resolution: return ("< " if x > 0 else "> −") + f"{resolution:g}"
     return f"{x:.{d}f}".replace("-", MINUS)
 
-# %% ../../nbs/17_statistics.ipynb #701899af
+# %% ../../nbs/17_statistics.ipynb #93babb23
 def seeds_text(n:int)->str: return f"{int(n)} seed{'' if int(n) == 1 else 's'}"
 
+# %% ../../nbs/17_statistics.ipynb #359cbc71
 def verdict(c:dict)->str:
     "'higher', 'lower' or 'no detectable difference' for a `compare` row: the CI of Δ decides."
     return "higher" if c["ci_low"] > 0 else "lower" if c["ci_high"] < 0 else "no detectable difference"
 
+# %% ../../nbs/17_statistics.ipynb #6a1fbfb0
 def effect_words(c:dict,   # A `compare` row (or a table row with its columns)
                  a:str,    # Name of A, e.g. '`full`'
                  b:str,    # Name of B
@@ -171,11 +180,12 @@ def effect_words(c:dict,   # A `compare` row (or a table row with its columns)
     head = f"no detectable difference in {what} between {a} and {b}" if v.startswith("no") else f"{a} scores {v} {what} than {b}"
     return f"{head}: {iv.replace(')', '')}; {counts}{ps})"
 
-# %% ../../nbs/17_statistics.ipynb #9fcc5142
+# %% ../../nbs/17_statistics.ipynb #19e8b04e
 def commits_text(commits)->str:
     "The distinct commits of some runs, sorted, comma-separated ('' without any)."
     return ", ".join(sorted({str(c) for c in commits if c == c and str(c)}))
 
+# %% ../../nbs/17_statistics.ipynb #05e1d741
 def mixed_commits_note(rows:pd.DataFrame, col:str="commits")->str:
     "A caption sentence when the runs of a table come from more than one commit ('' otherwise)."
     found = sorted({c.strip() for cell in rows[col].dropna() for c in str(cell).split(",") if c.strip()})

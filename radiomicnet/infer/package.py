@@ -24,7 +24,7 @@ __all__ = ['DATASET_FACTS', 'PACKAGED_KEYS', 'segmentation_scores', 'diagnosis_s
            'segmentation_metrics_of', 'diagnosis_metrics_of', 'gates_ablation', 'portable_command', 'model_card',
            'package_model', 'packaged_config', 'refresh_card']
 
-# %% ../../nbs/25_package.ipynb #4586e8d2
+# %% ../../nbs/25_package.ipynb #87b13ca4
 def segmentation_scores(pred:Predictor,        # The model
                         data_dir:str|Path=None, # Data folder (default: `resolve_data_dir()`)
                        )->tuple:                # (per-image table as `per_image.csv`, `CalibrationAccumulator`)
@@ -32,6 +32,7 @@ def segmentation_scores(pred:Predictor,        # The model
     ids, probs, _, cfg = predict_split(pred, "test", data_dir)
     return score_native(ids, probs, native_masks(cfg, "test", data_dir))
 
+# %% ../../nbs/25_package.ipynb #48517b6b
 def diagnosis_scores(pred:Predictor,        # A diagnosis model
                      data_dir:str|Path=None, # Data folder (default: `resolve_data_dir()`)
                     )->pd.DataFrame:        # id, label, p_normal, p_benign, p_malignant, dsc: as `test_predictions.csv`
@@ -95,7 +96,7 @@ def diagnosis_metrics_of(run:Path, dedup:list|None)->dict:
     if dedup is not None: out.update({f"{k}_dedup": v for k, v in of(table[table.id.astype(str).isin(set(map(str, dedup)))]).items()})
     return out
 
-# %% ../../nbs/25_package.ipynb #c7d52b99
+# %% ../../nbs/25_package.ipynb #b2d332ae
 def gates_ablation(dataset:str, protocol:str, # The model's data set and protocol
                    results:Path=None,          # The results root (default: the project's results/)
                   )->dict|None:
@@ -111,6 +112,7 @@ def gates_ablation(dataset:str, protocol:str, # The model's data set and protoco
                                 seeds_a=int(full.n_seeds), seeds_b=int(none.n_seeds), n_images=int(none.n_test_dedup),
                                 p_wilcoxon=float(none.p_vs_full), p_seeds=float(none.p_seeds_vs_full)))
 
+# %% ../../nbs/25_package.ipynb #14e103ba
 def portable_command(command:str,   # A recorded command line
                      out:str=None,   # Where the reproduction writes
                     )->str:

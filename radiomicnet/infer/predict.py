@@ -40,17 +40,19 @@ def read_input_image(path:str|Path, # An image file: PNG, JPEG, BMP or TIFF; gre
     except DataError as e: raise DataError(f"{path}: {e}") from None
     return rgb
 
-# %% ../../nbs/23_predict.ipynb #8f0c1d3a
+# %% ../../nbs/23_predict.ipynb #aaf9d6cd
 def write_mask_png(mask:np.ndarray, path:str|Path)->Path:
     "A boolean (H,W) mask as an 8-bit PNG, 255 for foreground, written atomically."
     with atomic_path(path) as tmp: Image.fromarray(np.asarray(mask, bool).astype(np.uint8) * 255).save(tmp, format="PNG")
     return Path(path)
 
+# %% ../../nbs/23_predict.ipynb #25aab822
 def write_prob_png(prob:np.ndarray, path:str|Path)->Path:
     "Probabilities (H,W) in [0,1] as a 16-bit greyscale PNG, value round(65535 p), written atomically."
     with atomic_path(path) as tmp: Image.fromarray(np.rint(np.clip(prob, 0, 1) * 65535).astype(np.uint16)).save(tmp, format="PNG")
     return Path(path)
 
+# %% ../../nbs/23_predict.ipynb #f17cdd51
 def read_prob_png(path:str|Path)->np.ndarray:
     "A probability map written by `write_prob_png`, as float64 in [0,1]."
     with Image.open(path) as im: return np.asarray(im, dtype=np.float64) / 65535
@@ -75,7 +77,7 @@ def overlay_figure(rgb:np.ndarray,               # (H,W,3) uint8 image
     fig.tight_layout()
     return fig
 
-# %% ../../nbs/23_predict.ipynb #05f20f2b
+# %% ../../nbs/23_predict.ipynb #85d61338
 def diagnosis_probs(pred:Prediction, # One image's prediction
                     classes:list,    # The model's diagnosis classes (`Predictor.cfg["diagnosis_classes"]`)
                    )->dict:          # {p_normal, p_benign, p_malignant}, or {} for a model that does not diagnose
@@ -83,6 +85,7 @@ def diagnosis_probs(pred:Prediction, # One image's prediction
     if pred.class_probs is None: return {}
     return dict(zip([f"p_{c}" for c in classes], pred.class_probs.tolist()))
 
+# %% ../../nbs/23_predict.ipynb #de58d276
 def diagnosis_caption(probs:dict)->str:
     "' — <top class> (p = ...)' for an overlay title; '' without probabilities."
     if not probs: return ""
@@ -117,7 +120,7 @@ def predict_file(net:Predictor,            # The model, in any backend
                **{f"g_level{i}": math.nan if g is None else g for i, g in enumerate(net.gates)}, **diagnosis)
     return row, lesions
 
-# %% ../../nbs/23_predict.ipynb #106b089e
+# %% ../../nbs/23_predict.ipynb #3c3bf805
 VIDEO_EXTS = (".mp4", ".avi", ".mov")  # read with PyAV (notebook 24)
 
 def collect_inputs(inputs, # Image and video files, and folders
@@ -135,6 +138,7 @@ def collect_inputs(inputs, # Image and video files, and folders
         else: problems.append(f"{p}: no {'/'.join(e.lstrip('.') for e in IMAGE_EXTS + VIDEO_EXTS)} files in this folder")
     return files, problems
 
+# %% ../../nbs/23_predict.ipynb #3bc079e1
 def output_stems(files:list,   # Image files, e.g. from `collect_inputs`
                  roots:list=(), # The folders given: a file found in one is named by its path relative to it
                 )->list:
@@ -151,7 +155,7 @@ def output_stems(files:list,   # Image files, e.g. from `collect_inputs`
         used.add(stem); stems.append(stem)
     return stems
 
-# %% ../../nbs/23_predict.ipynb #73676f69
+# %% ../../nbs/23_predict.ipynb #587a122c
 def parity_images(data_dir:str|Path=None, # Folder holding BUSI/ and Kvasir-SEG/ (default: `resolve_data_dir()`)
                   n:int=2,                # Images per data set (the first of its test split)
                  )->tuple: # ({name: (H,W,3) uint8}, one line per data set that was not found)
@@ -163,6 +167,7 @@ def parity_images(data_dir:str|Path=None, # Folder holding BUSI/ and Kvasir-SEG/
     if not images: images = {f"synthetic/{i}": np.array(synthetic_pair(i, 160)[0]) for i in range(n)}
     return images, missing
 
+# %% ../../nbs/23_predict.ipynb #e9fb9617
 def onnx_parity(torch_net:Predictor, # The checkpoint's model on the torch backend
                 onnx_net:Predictor,  # Its export
                 images:dict,         # {name: (H,W,3) uint8 RGB}

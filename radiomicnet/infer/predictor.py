@@ -52,7 +52,7 @@ class NetworkInput:
     def __getitem__(self, idx:slice)->NetworkInput:
         return NetworkInput(self.pixels[idx], self.features[idx], self.radiomics[idx], self.sizes[idx])
 
-# %% ../../nbs/13_predictor.ipynb #5d9aa5b9
+# %% ../../nbs/13_predictor.ipynb #723f455b
 def network_pixels(images,      # An image array (see `image_to_rgb_uint8`) or a list of them, any sizes
                    img_size:int, # The model's square input side
                   )->tuple:      # ((B,3,S,S) uint8 tensor, [(H,W) of each image])
@@ -62,6 +62,7 @@ def network_pixels(images,      # An image array (see `image_to_rgb_uint8`) or a
     if not rgbs: raise DataError("preprocess: no images given")
     return torch.from_numpy(np.stack([resize_rgb(rgb, img_size) for rgb in rgbs])).permute(0, 3, 1, 2).contiguous(), [rgb.shape[:2] for rgb in rgbs]
 
+# %% ../../nbs/13_predictor.ipynb #2b0178db
 def preprocess(images,                      # An image array (see `image_to_rgb_uint8`) or a list of them, any sizes; or a (B,3,S,S) uint8 tensor at the input size
                img_size:int,                # The model's square input side (`pretrained_cfg["img_size"]`)
                scaler:FeatureScaler|None=None, # The model's training scaler; None: zero z-scores
@@ -76,11 +77,12 @@ def preprocess(images,                      # An image array (see `image_to_rgb_
     z = torch.zeros(raw.shape, dtype=torch.float32) if scaler is None else torch.as_tensor(scaler.transform(raw)).float()
     return NetworkInput(pixels, raw, z, sizes)
 
-# %% ../../nbs/13_predictor.ipynb #e22932c6
+# %% ../../nbs/13_predictor.ipynb #41e4fceb
 def gate_values(model:nn.Module)->list:
     "g = sigmoid(gamma_raw) of every gate, in `model.gates` order (level 0 deepest); None for a gate without g; [] without gates."
     return [None if g.gamma_raw is None else float(torch.sigmoid(g.gamma_raw.detach())) for g in list(getattr(model, "gates", None) or [])]
 
+# %% ../../nbs/13_predictor.ipynb #16a3f08c
 class NetworkOutputs(nn.Module):
     "The network with every output a caller reads: (image, radiomics) -> logits, then attention and class_probs when the model has them."
     def __init__(self, model:nn.Module):
@@ -128,12 +130,13 @@ def trace_to_onnx(module:nn.Module, # Takes (image, radiomics)
                           dynamic_axes={k: {0: "batch"} for k in ["image", "radiomics", *output_names]}, dynamo=False)
     return Path(path)
 
-# %% ../../nbs/13_predictor.ipynb #b6995bb1
+# %% ../../nbs/13_predictor.ipynb #16cacf4d
 def deploy_module(name:str # 'onnx', 'onnxruntime' or one of their modules
                  ):
     "A module of the `deploy` extra, imported when first needed; without it, a one-line error naming the extra."
     return import_extra(name, "deploy", "ONNX (radiomicnet-export, --fast, .onnx files)")
 
+# %% ../../nbs/13_predictor.ipynb #65baa0ef
 def export_network(model:nn.Module, # A registered model taking (image, radiomics)
                    cfg:dict,        # Its `pretrained_cfg` (input size, feature names, ...), stored in the file
                    path:str|Path,   # The .onnx file to write
@@ -176,7 +179,7 @@ def quantize_int8(fp32_path:str|Path, # ONNX model to quantise
     onnx.save(out, str(out_path))
     return Path(out_path)
 
-# %% ../../nbs/13_predictor.ipynb #32b96f61
+# %% ../../nbs/13_predictor.ipynb #6299f8fd
 def onnx_cfg(path:str|Path # An ONNX file written by `export_network` (or quantised from one)
             )->dict:
     "The `pretrained_cfg` stored in an exported ONNX file; a one-line `CheckpointError` for any other file."
@@ -187,6 +190,7 @@ def onnx_cfg(path:str|Path # An ONNX file written by `export_network` (or quanti
     except Exception as e:
         raise CheckpointError(f"{path}: not an ONNX file written by radiomicnet-export ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
 
+# %% ../../nbs/13_predictor.ipynb #733ef633
 class OnnxBackend:
     "An exported network run by ONNX Runtime on the CPU; `name` is 'onnx' (fp32) or 'int8'."
     def __init__(self, path:str|Path,    # An ONNX file written by `export_network` or `quantize_int8`
@@ -209,7 +213,7 @@ INT8_MASK_TOLERANCE = 0.01  # the int8 tolerance: largest share of an image's pi
 MASK_TOLERANCE = dict(torch=0.0, onnx=1e-3, int8=INT8_MASK_TOLERANCE)  # per backend, against the torch backend on the CPU
 BACKENDS = tuple(MASK_TOLERANCE)
 
-# %% ../../nbs/13_predictor.ipynb #76ab50a1
+# %% ../../nbs/13_predictor.ipynb #d61e8cf9
 INT8_CALIBRATION = 32  # training images the int8 network is calibrated on
 
 def calibration_input(cfg:dict,              # The model's `pretrained_cfg` (data set, seed, input size, scaler)
@@ -223,6 +227,7 @@ def calibration_input(cfg:dict,              # The model's `pretrained_cfg` (dat
     scaler = None if cfg.get("scaler") is None else FeatureScaler.from_state_dict(cfg["scaler"])
     return preprocess([s.load()[0] for s in picked], cfg["img_size"], scaler)
 
+# %% ../../nbs/13_predictor.ipynb #c71ab180
 def build_int8(model:nn.Module, cfg:dict, # The model and its `pretrained_cfg`
                path:str|Path,              # The cache file: used when it exists, else written (atomically)
                data_dir:str|Path=None,     # Data folder of the training images (first call only)
@@ -238,11 +243,12 @@ def build_int8(model:nn.Module, cfg:dict, # The model and its `pretrained_cfg`
     with tempfile.TemporaryDirectory() as d, atomic_path(path) as tmp: quantize_int8(export_network(model, cfg, Path(d)/"fp32.onnx"), tmp, calibration)
     return path
 
+# %% ../../nbs/13_predictor.ipynb #89ca00a0
 def int8_cache_path(checkpoint:str|Path)->Path:
     "Where the int8 network of a checkpoint is cached: beside it, named by the first 16 hex digits of its SHA-256."
     return Path(checkpoint).with_name(f"{Path(checkpoint).stem}.int8-{file_sha256(checkpoint)[:16]}.onnx")
 
-# %% ../../nbs/13_predictor.ipynb #16367be2
+# %% ../../nbs/13_predictor.ipynb #17110a84
 def upsample_probs(probs:np.ndarray, # (S,S) probabilities (or attention) at the network's input size, or a stack (B,S,S) of them
                    shape:tuple,      # (H,W) of the original image(s)
                   )->np.ndarray:     # (H,W), or (B,H,W) for a stack
@@ -251,6 +257,7 @@ def upsample_probs(probs:np.ndarray, # (S,S) probabilities (or attention) at the
     up = F.interpolate(t.reshape(-1, 1, *t.shape[-2:]), size=tuple(shape[:2]), mode="bilinear", align_corners=False).clamp(0, 1)
     return up.reshape(*t.shape[:-2], *shape[:2]).numpy()
 
+# %% ../../nbs/13_predictor.ipynb #b090cba9
 @dataclass
 class Prediction:
     "What the network says about one image, at the image's own size."
@@ -286,7 +293,7 @@ class Predictor:
 
     def __repr__(self): return f"Predictor({self.cfg.get('model_name')}, {self.img_size} px, backend {self.backend_name}, from {self.source or 'memory'})"
 
-# %% ../../nbs/13_predictor.ipynb #6a0aabcf
+# %% ../../nbs/13_predictor.ipynb #dc5bbdc7
 @patch
 def outputs(self:Predictor, image:torch.Tensor, # (N,3,S,S) in [0,1]
              radiomics:torch.Tensor,             # (N,n) z-scores
@@ -296,6 +303,7 @@ def outputs(self:Predictor, image:torch.Tensor, # (N,3,S,S) in [0,1]
     parts = [self.backend(image[i:i + bs], radiomics[i:i + bs]) for i in range(0, len(image), bs)]
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
+# %% ../../nbs/13_predictor.ipynb #0dd3a40c
 @patch
 def probs(self:Predictor, image:torch.Tensor, # (N,3,S,S) in [0,1] (`NetworkInput.image`)
           radiomics:torch.Tensor,             # (N,n) z-scores (`NetworkInput.radiomics`)
@@ -315,7 +323,7 @@ def probs(self:Predictor, image:torch.Tensor, # (N,3,S,S) in [0,1] (`NetworkInpu
         if "class_probs" in out: out["class_probs"] = (out["class_probs"] + flip["class_probs"]) / 2
     return out
 
-# %% ../../nbs/13_predictor.ipynb #bb0cd9fb
+# %% ../../nbs/13_predictor.ipynb #e77e72b7
 @patch
 def predict_batch(self:Predictor, images,  # Image arrays of any sizes (see `preprocess`)
                    tta:bool=False,          # Horizontal-flip test-time augmentation
@@ -328,11 +336,13 @@ def predict_batch(self:Predictor, images,  # Image arrays of any sizes (see `pre
     return [Prediction(upsample_probs(out["prob"][i, 0].numpy(), size), None if att is None else upsample_probs(att[i, 0].numpy(), size),
                        inputs.features[i].numpy(), None if cls is None else cls[i].numpy()) for i, size in enumerate(inputs.sizes)]
 
+# %% ../../nbs/13_predictor.ipynb #942f696c
 @patch
 def predict_proba(self:Predictor, image, tta:bool=False)->np.ndarray:
     "(H,W) float32 foreground probability of one image at its own size."
     return self.predict_batch([image], tta)[0].prob
 
+# %% ../../nbs/13_predictor.ipynb #72101fb2
 @patch
 def predict(self:Predictor, image, tta:bool=False)->np.ndarray:
     "(H,W) bool mask of one image: probability above the model's threshold."

@@ -21,7 +21,7 @@ __all__ = ['MODELS_DIR', 'MODELS_ENV', 'WEIGHTS_NAME', 'CONFIG_NAME', 'CARD_NAME
            'pretrained_folder', 'check_files', 'read_config', 'load_pretrained', 'write_pretrained', 'load_predictor',
            'pretrained_table']
 
-# %% ../../nbs/14_pretrained.ipynb #dd3b42e8
+# %% ../../nbs/14_pretrained.ipynb #b42fe3e4
 MODELS_DIR = PROJECT_DIR/"models"  # the shipped models
 MODELS_ENV = "RADIOMICNET_MODELS"  # more model folders, searched first
 WEIGHTS_NAME, CONFIG_NAME, CARD_NAME = "model.safetensors", "config.json", "README.md"
@@ -30,10 +30,12 @@ def models_dirs()->list:
     "The folders holding named models: `$RADIOMICNET_MODELS` when set, then the project's `models/`."
     return [Path(d) for d in (os.environ.get(MODELS_ENV), MODELS_DIR) if d]
 
+# %% ../../nbs/14_pretrained.ipynb #e33c4bdd
 def list_pretrained()->list:
     "Names of the models that `from_pretrained` finds by name."
     return sorted({p.parent.name for d in models_dirs() if d.is_dir() for p in d.glob(f"*/{CONFIG_NAME}")})
 
+# %% ../../nbs/14_pretrained.ipynb #aa5bbda9
 def pretrained_folder(name_or_folder:str|Path # A shipped model's name, or a folder in the model layout
                      )->Path:
     "The model folder of a name or a path, or a one-line error listing the names."
@@ -43,7 +45,7 @@ def pretrained_folder(name_or_folder:str|Path # A shipped model's name, or a fol
         if (d/str(name_or_folder)/CONFIG_NAME).is_file(): return d/str(name_or_folder)
     raise CheckpointError(f"{name_or_folder}: no such model (a folder with {CONFIG_NAME}, or one of: {', '.join(list_pretrained()) or 'none shipped'})")
 
-# %% ../../nbs/14_pretrained.ipynb #0757514b
+# %% ../../nbs/14_pretrained.ipynb #3ece323b
 def check_files(folder:Path, # A model folder
                 cfg:dict,    # Its config.json, read
                ):
@@ -55,6 +57,7 @@ def check_files(folder:Path, # A model folder
         if got != want: raise CheckpointError(f"{path}: SHA-256 {got[:12]}... is not the {want[:12]}... recorded in {CONFIG_NAME}: "
                                               "the file was changed or damaged; restore it (git checkout) or re-package the model")
 
+# %% ../../nbs/14_pretrained.ipynb #186d3dc2
 def read_config(folder:Path)->dict:
     "A model folder's config.json, or a one-line error."
     try: return json.loads((Path(folder)/CONFIG_NAME).read_text())
@@ -96,7 +99,7 @@ def write_pretrained(model:nn.Module, # The model
         tmp.write_text(json.dumps(dict(cfg, weights_dtype="float16" if half else "float32", files=files), indent=2) + "\n")
     return folder
 
-# %% ../../nbs/14_pretrained.ipynb #672f5e76
+# %% ../../nbs/14_pretrained.ipynb #43287e65
 def _pretrained_cache(folder:Path, cfg:dict)->Path:
     "Where the int8 network of a model folder is cached: the cache folder's int8/, named by the folder and its weights' hash."
     sha = (cfg.get("files") or {}).get(WEIGHTS_NAME) or file_sha256(folder/WEIGHTS_NAME)   # a folder written by other tools records none
@@ -118,6 +121,7 @@ def from_pretrained(cls:Predictor, name_or_folder:str|Path, # A shipped model's 
     if backend == "int8": return cls(OnnxBackend(build_int8(model, cfg, _pretrained_cache(folder, cfg), data_dir, folder, log)), cfg, folder, t)
     return cls(TorchBackend(model, device), cfg, folder, t)
 
+# %% ../../nbs/14_pretrained.ipynb #109cdeb6
 @patch
 def save_pretrained(self:Predictor, folder:str|Path, half:bool=True, card:str|None=None)->Path:
     "Write this (torch) predictor's model as a model folder (see `write_pretrained`)."

@@ -25,11 +25,12 @@ __all__ = ['ENCODER_OPTIONS', 'VIDEO_STAGES', 'pyav', 'VideoReader', 'VideoWrite
            'draw_overlay', 'frame_row', 'StageClock', 'Stage', 'put', 'get', 'segment_frames', 'frames_table',
            'video_row', 'predict_video', 'dicom_spacing', 'predict_dicom', 'predict_files']
 
-# %% ../../nbs/24_video.ipynb #ef22e8b2
+# %% ../../nbs/24_video.ipynb #ae28250a
 def pyav():
     "PyAV, which reads and writes video: the `deploy` extra; without it, a one-line error naming the extra."
     return import_extra("av", "deploy", "Video (MP4, AVI, MOV)")
 
+# %% ../../nbs/24_video.ipynb #59be5ef7
 class VideoReader:
     "A video file's frames decoded by PyAV one at a time: (index, time in s, (H,W,3) uint8 RGB); a decoding problem ends them and is kept in `stopped`."
     def __init__(self, path:str|Path, # An MP4, AVI or MOV file
@@ -91,13 +92,14 @@ class VideoWriter:
             self.container.close()
             self._atomic.__exit__(*((None,) * 3 if ok else (RadiomicNetError, RadiomicNetError("dropped"), None)))
 
-# %% ../../nbs/24_video.ipynb #0997817e
+# %% ../../nbs/24_video.ipynb #8500ee04
 def mask_box(mask:np.ndarray # (H,W) bool
             )->tuple|None:   # (row slice, column slice) of the smallest box holding every True pixel; None for an empty mask
     "The mask's bounding box, so that per-frame work touches the lesion's pixels, not the whole frame."
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
     return None if not len(rows) else (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
 
+# %% ../../nbs/24_video.ipynb #b2132a2e
 def outline(mask:np.ndarray # (h,w) bool, a crop of a frame's mask
            , edges:tuple=(True,) * 4, # Whether the crop's top, bottom, left, right sides are the frame's own edges
            )->np.ndarray:   # (h,w) bool
@@ -108,11 +110,12 @@ def outline(mask:np.ndarray # (h,w) bool, a crop of a frame's mask
     inner = m[1:-1, 1:-1] & m[:-2, 1:-1] & m[2:, 1:-1] & m[1:-1, :-2] & m[1:-1, 2:]
     return mask & ~inner
 
-# %% ../../nbs/24_video.ipynb #3b1107c3
+# %% ../../nbs/24_video.ipynb #f83290f7
 def tint_table(alpha:float=0.3, colour=(0, 255, 0))->np.ndarray:
     "(3,256) uint8: channel value v tinted, `((1 - alpha) * v + alpha * colour)` truncated, as a lookup table (one table read per pixel instead of float arithmetic)."
     return ((1 - alpha) * np.arange(256)[None] + alpha * np.array(colour)[:, None]).astype(np.uint8)
 
+# %% ../../nbs/24_video.ipynb #46b8e7ee
 def draw_overlay(rgb:np.ndarray,  # (H,W,3) uint8 frame
                  mask:np.ndarray, # (H,W) bool predicted mask
                  alpha:float=0.3, # Opacity of the green tint on the lesion
@@ -158,7 +161,7 @@ class StageClock:
         "{'ms_<stage>': milliseconds per frame} over `n` frames."
         return {f"ms_{k}": round(1000 * v / max(n, 1), 3) for k, v in self.seconds.items()}
 
-# %% ../../nbs/24_video.ipynb #c6af475e
+# %% ../../nbs/24_video.ipynb #472aac22
 class Stage(threading.Thread):
     "One stage of a pipeline in a thread of its own: what it raises is kept in `error` and sets `stop`, so the other stages end too."
     def __init__(self, fn, *args, stop:threading.Event):
@@ -167,12 +170,14 @@ class Stage(threading.Thread):
         try: self.fn(*self.args)
         except BaseException as e: self.error = e; self.stop.set()
 
+# %% ../../nbs/24_video.ipynb #ba4408c5
 def put(q:queue.Queue, item, stop:threading.Event):
     "Put `item` on the bounded queue, waiting while it is full, unless the pipeline stops."
     while not stop.is_set():
         try: return q.put(item, timeout=0.05)
         except queue.Full: pass
 
+# %% ../../nbs/24_video.ipynb #f4861c67
 def get(q:queue.Queue, stop:threading.Event):
     "The next item of the queue; None once the pipeline stops and the queue is empty."
     while True:

@@ -52,7 +52,7 @@ class ImageOnlyModel(nn.Module):
         "Parameters of the architecture as published by its authors, counted on the `meta` device."
         with torch.device("meta"): return parameter_breakdown(cls(**cls.original_kwargs))["total"]
 
-# %% ../../nbs/04_baselines.ipynb #9008cc19
+# %% ../../nbs/04_baselines.ipynb #b728b7e8
 def conv_bn_relu(c_in:int, # Input channels
                  c_out:int, # Output channels
                  batch_norm:bool=True, # BatchNorm after the convolution
@@ -63,6 +63,7 @@ def conv_bn_relu(c_in:int, # Input channels
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=bias),
                          *([nn.BatchNorm2d(c_out)] if batch_norm else []), nn.ReLU(inplace=True))
 
+# %% ../../nbs/04_baselines.ipynb #a2fe2822
 def conv_block(c_in:int, # Input channels
                c_out:int, # Output channels
                c_mid:int|None=None, # Channels between the two convolutions; default `c_out`
@@ -165,7 +166,7 @@ def transunet_original_params(n_classes:int=1, # Output classes of the segmentat
         n += conv(c_in + c_skip, c_out, 3) + conv(c_out, c_out, 3) + 2 * norm(c_out)
     return n + conv(decoder_channels[-1], n_classes, 3, bias=True)  # segmentation head
 
-# %% ../../nbs/04_baselines.ipynb #a3d1d7a4
+# %% ../../nbs/04_baselines.ipynb #0e9a1b82
 def local_pretrained_path(cfg:dict # A timm `pretrained_cfg` (keys `hf_hub_id`, `url`)
                          )->Path|None:
     "The file of timm checkpoint `cfg` if it is already in the Hugging Face or torch hub cache, else `None` (never downloads)."
@@ -176,6 +177,7 @@ def local_pretrained_path(cfg:dict # A timm `pretrained_cfg` (keys `hf_hub_id`, 
     hub_file = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(cfg.get("url") or "").path).name
     return hub_file if cfg.get("url") and hub_file.is_file() else None
 
+# %% ../../nbs/04_baselines.ipynb #3f821ebd
 @functools.cache
 def warn_encoder_from_scratch(model_name:str, # The model whose encoder has no weights
                               looked_for:str, # Where weights were looked for
@@ -303,11 +305,12 @@ class KANLinear(nn.Module):
         spline_weight = (self.spline_weight * self.spline_scaler.unsqueeze(-1)).flatten(1)
         return F.linear(F.silu(x), self.base_weight) + F.linear(self.b_splines(x).flatten(-2), spline_weight)
 
-# %% ../../nbs/04_baselines.ipynb #54bfd901
+# %% ../../nbs/04_baselines.ipynb #4b2e40f2
 def to_tokens(x:torch.Tensor)->torch.Tensor:
     "(B, C, H, W) map -> (B, H·W, C) tokens."
     return x.flatten(2).transpose(1, 2)
 
+# %% ../../nbs/04_baselines.ipynb #fb82e5b9
 def to_map(tokens:torch.Tensor, h:int, w:int)->torch.Tensor:
     "(B, H·W, C) tokens -> (B, C, H, W) map."
     return tokens.transpose(1, 2).reshape(tokens.shape[0], -1, h, w)

@@ -32,7 +32,7 @@ __all__ = ['IMAGENET_WEIGHTS', 'LAZY_MODELS', 'SEGMENTATION_CLASSES', 'CHECKPOIN
            'model_meta', 'list_models', 'create_model', 'file_sha256', 'split_sha256', 'pretrained_cfg',
            'save_checkpoint', 'load_checkpoint']
 
-# %% ../../nbs/03_model.ipynb #f748b131
+# %% ../../nbs/03_model.ipynb #95b0402b
 IMAGENET_WEIGHTS = (MobileNet_V2_Weights.IMAGENET1K_V1, MobileNet_V2_Weights.IMAGENET1K_V2)
 
 def hub_file(weights:MobileNet_V2_Weights # A torchvision weights enum member
@@ -40,10 +40,12 @@ def hub_file(weights:MobileNet_V2_Weights # A torchvision weights enum member
     "Where torchvision's weights API keeps (or would download) the file of `weights`."
     return Path(torch.hub.get_dir())/"checkpoints"/Path(urlparse(weights.url).path).name
 
+# %% ../../nbs/03_model.ipynb #504ab32b
 def cached_imagenet_weights()->MobileNet_V2_Weights|None:
     "The first of `IMAGENET_WEIGHTS` whose file is already in the torch hub cache, else `None` (never downloads)."
     return next((w for w in IMAGENET_WEIGHTS if hub_file(w).is_file()), None)
 
+# %% ../../nbs/03_model.ipynb #799214a3
 @functools.cache
 def warn_training_from_scratch():
     "Warn, once per process, that no ImageNet weights were found and the encoder starts from random weights."
@@ -51,7 +53,7 @@ def warn_training_from_scratch():
                   f"in {hub_file(IMAGENET_WEIGHTS[0]).parent}, or pass weights_path=...): the encoder trains FROM SCRATCH",
                   UserWarning, stacklevel=3)
 
-# %% ../../nbs/03_model.ipynb #86e1c9e4
+# %% ../../nbs/03_model.ipynb #3ee33741
 def load_features_state(features:nn.Sequential, # MobileNetV2 `features` to fill
                         state:dict, # A torchvision MobileNetV2 state dict (keys `features.*`, `classifier.*`)
                         source:str|Path, # File the state came from, for error messages
@@ -62,6 +64,7 @@ def load_features_state(features:nn.Sequential, # MobileNetV2 `features` to fill
     try: features.load_state_dict(own)
     except RuntimeError as e: raise CheckpointError(f"{source}: not a torchvision MobileNetV2 state dict ({str(e).splitlines()[0]} ...)") from None
 
+# %% ../../nbs/03_model.ipynb #aebb2910
 def read_torch_file(path:str|Path # A file written by `torch.save`
                    ):
     "`torch.load(path, weights_only=True)` on the CPU, with a `CheckpointError` naming the file when it cannot be read."
@@ -207,18 +210,19 @@ class RadiomicNet(nn.Module):
         r_hat = None if self.radiomics_stream is None else self.radiomics_stream(self.radiomics_control(radiomics.to(image.dtype)))
         return self.head(self.decoder(self.encoder(image), r_hat, self.local_map(image)))
 
-# %% ../../nbs/03_model.ipynb #21859b44
+# %% ../../nbs/03_model.ipynb #4f6fa026
 @patch(as_prop=True)
 def pretrained_loaded(self:RadiomicNet)->bool:
     "Whether the encoder's weights came from a file (ImageNet cache or `weights_path`) rather than random init."
     return self.encoder.weights_source != "random"
 
+# %% ../../nbs/03_model.ipynb #64494d7e
 @patch(as_prop=True)
 def gates(self:RadiomicNet)->list[RadiomicsAttentionGate]:
     "The four Radiomics Attention Gates, in decoder order (deepest level, stride 16, first)."
     return [block.rag for block in self.decoder.blocks]
 
-# %% ../../nbs/03_model.ipynb #5a8e5817
+# %% ../../nbs/03_model.ipynb #acbdcc49
 @patch
 @torch.no_grad()
 def local_map(self:RadiomicNet, image:torch.Tensor # (B, 3, H, W) RGB in [0, 1]
@@ -228,6 +232,7 @@ def local_map(self:RadiomicNet, image:torch.Tensor # (B, 3, H, W) RGB in [0, 1]
     raw = local_radiomics_map(image, self.local_window, self.local_stride)
     return ((raw - self.local_mean.double()[:, None, None]) / self.local_std.double()[:, None, None]).to(image.dtype)
 
+# %% ../../nbs/03_model.ipynb #f6acd9af
 @patch
 def fit_local_scaler(self:RadiomicNet, images:torch.Tensor # (N, 3, H, W) training images (uint8), at the network's input size
                     )->FeatureScaler: # The scaler fitted on all their windows
@@ -254,7 +259,7 @@ def radiomicnet_splitter(model:nn.Module # A model with an `.encoder`
     ids = {id(p) for p in encoder}
     return [encoder, [p for p in model.parameters() if id(p) not in ids]]
 
-# %% ../../nbs/03_model.ipynb #654ed842
+# %% ../../nbs/03_model.ipynb #c7a35f15
 _MODELS: dict = {}
 _MODEL_META: dict = {}
 # Models defined in later chapters, imported the first time one of them is asked for (the package's import stays light,
@@ -283,6 +288,7 @@ def register_model(name_or_factory=None, # A factory to register under its own n
     if callable(name_or_factory): return register(name_or_factory, name_or_factory.__name__)
     return lambda factory: register(factory, name_or_factory or factory.__name__)
 
+# %% ../../nbs/03_model.ipynb #60b0ba88
 def model_meta(name:str # A registered model name
               )->dict:
     "What the registry knows of a model besides how to build it: `takes_radiomics`, `splitter`, `pretrained_encoder`, `cfg` (as timm's `default_cfgs`, fastai's `model_meta`)."
@@ -294,11 +300,12 @@ def model_meta(name:str # A registered model name
 register_model("radiomicnet", takes_radiomics=True, splitter=radiomicnet_splitter, pretrained_encoder=True,
                cfg=dict(label="RadiomicNet", paper_params_m=3.27, reference="arXiv 2607.02185"))(RadiomicNet);
 
-# %% ../../nbs/03_model.ipynb #41e345d7
+# %% ../../nbs/03_model.ipynb #37745f58
 def list_models()->list[str]:
     "Names of all registered models, and of those a later chapter registers when first asked for (`LAZY_MODELS`)."
     return sorted(set(_MODELS) | set(LAZY_MODELS))
 
+# %% ../../nbs/03_model.ipynb #f8132e60
 def create_model(name:str, # A registered model name, see `list_models()`
                  **kwargs, # Arguments for the model's constructor
                 )->nn.Module:
@@ -307,7 +314,7 @@ def create_model(name:str, # A registered model name, see `list_models()`
     if name not in _MODELS: raise RadiomicNetError(f"unknown model {name!r}; known models: {', '.join(sorted(_MODELS))}")
     return _MODELS[name](**kwargs)
 
-# %% ../../nbs/03_model.ipynb #a0309ab0
+# %% ../../nbs/03_model.ipynb #a5e7eacf
 def file_sha256(path:str|Path # Any file
                )->str:
     "The SHA-256 of the file's bytes, as 64 hex digits."
@@ -316,6 +323,7 @@ def file_sha256(path:str|Path # Any file
         for block in iter(lambda: f.read(1 << 20), b""): digest.update(block)
     return digest.hexdigest()
 
+# %% ../../nbs/03_model.ipynb #4b078dd4
 def split_sha256(dataset:str|None # A data set name; only 'busi' and 'kvasir-seg' have a committed split file
                 )->str|None:
     "SHA-256 of the committed split file of `dataset` (package data `radiomicnet/splits/<dataset>.csv`); None without one."

@@ -67,7 +67,7 @@ class RadiomicsAttentionGate(nn.Module):
         if self.mode == "channel": return features * a_c
         return features
 
-# %% ../../nbs/02_rag.ipynb #6d0cf6ee
+# %% ../../nbs/02_rag.ipynb #546c927b
 @patch
 def _spatial_input(self:RadiomicsAttentionGate, features, local_map):
     "The skip features, with the local map resized to their grid (bilinear) as extra channels when the gate has them."
@@ -79,6 +79,7 @@ def uses_radiomics(self:RadiomicsAttentionGate)->bool:
     "Whether this gate's output depends on r̂ (modes with channel attention)."
     return self.channel_mlp is not None
 
+# %% ../../nbs/02_rag.ipynb #41999c94
 @patch
 def extra_repr(self:RadiomicsAttentionGate): return f"mode={self.mode!r}" + (f", local_features={self.local_features}" if self.local_features else "")
 

@@ -24,13 +24,14 @@ def bench_table(name:str,        # 'inference', 'features' or 'train' (the file 
     files = sorted(Path(folder or BENCH_RESULTS).glob(f"{name}*.csv"))
     return pd.concat([pd.read_csv(f).assign(file=f.name) for f in files], ignore_index=True) if files else None
 
-# %% ../../nbs/33_speed.ipynb #53cc7d95
+# %% ../../nbs/33_speed.ipynb #6204318a
 def latest_run(table:pd.DataFrame # Rows of a bench CSV with `run_id` and `device`
               )->pd.DataFrame:
     "The rows of each device's most recent run."
     last = table.groupby("device").run_id.transform("max")
     return table[table.run_id == last]
 
+# %% ../../nbs/33_speed.ipynb #c49f0b6d
 def plot_latency(table:pd.DataFrame # Rows of one run of bench/inference.py
                 )->plt.Figure:
     "Latency of a batch against the batch size, one line per model (log-log)."

@@ -26,9 +26,10 @@ __all__ = ['NO_COMPARISON', 'CALIBRATION_ROWS', 'CALIBRATION_REFS', 'RADIOMICS_R
            'comparisons_table', 'validation_curves', 'calibration_figure', 'per_image_frame', 'per_image_figure',
            'results_tables', 'build_results', 'run_paper', 'budget_folders', 'rebuild_tables']
 
-# %% ../../nbs/29_tables.ipynb #7533fcc2
+# %% ../../nbs/29_tables.ipynb #1465b20a
 def run_commits(runs:list[dict])->str: return commits_text(r["summary"].get("git_commit", "") for r in runs)
 
+# %% ../../nbs/29_tables.ipynb #7b8b4111
 def test_set_cells(runs:list[dict], dataset:str, metric:str="dsc")->dict:
     "A row's `<metric>_dedup_mean`/`_std` over seeds on test_dedup, the size of both test sets and the commits of its runs."
     ids = test_ids(runs, dataset)

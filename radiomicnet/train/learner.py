@@ -67,7 +67,7 @@ class MeanDice(Metric):
     @property
     def name(self): return "dice"
 
-# %% ../../nbs/12_training.ipynb #25e0b730
+# %% ../../nbs/12_training.ipynb #7451f255
 def join_process_group(device:torch.device # Device asked for: 'cuda' becomes this rank's GPU ($LOCAL_RANK)
                       )->torch.device:
     "Join the process group of a `torchrun`/`accelerate launch` start (NCCL on CUDA, gloo on the CPU); a single process is left alone."
@@ -77,10 +77,12 @@ def join_process_group(device:torch.device # Device asked for: 'cuda' becomes th
     if not torch.distributed.is_initialized(): torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return device
 
+# %% ../../nbs/12_training.ipynb #59352f33
 def collective_device()->torch.device:
     "Where tensors of a collective call live: this rank's GPU under NCCL, else the CPU."
     return torch.device("cuda", torch.cuda.current_device()) if torch.distributed.get_backend() == "nccl" else torch.device("cpu")
 
+# %% ../../nbs/12_training.ipynb #c3cb1817
 def _broadcast(self, t, rank):
     "fastai's `DistributedDL._broadcast` of an index list from `rank`, on `collective_device()` (fastai's assumes CUDA)."
     t = torch.tensor(t, dtype=torch.long, device=collective_device())
@@ -94,11 +96,12 @@ def fastai_distributed():
     distributed.DistributedDL._broadcast = _broadcast
     return distributed
 
-# %% ../../nbs/12_training.ipynb #3c242671
+# %% ../../nbs/12_training.ipynb #f3700310
 def distributed() -> bool:
     "Whether this process is one of several in an initialised process group."
     return num_distrib() > 1 and torch.distributed.is_initialized()
 
+# %% ../../nbs/12_training.ipynb #cdbec4f1
 def rank0_value(x:float # This rank's number
                )->float: # Rank 0's number, on every rank
     "Rank 0's `x` on every rank (`x` itself in a single process), for quantities all ranks must use alike."
@@ -107,11 +110,13 @@ def rank0_value(x:float # This rank's number
     torch.distributed.broadcast(t, 0)
     return float(t.item())
 
+# %% ../../nbs/12_training.ipynb #3c6240cc
 def rank0_decides(flag:bool # This rank's answer
                  )->bool:   # Rank 0's answer, on every rank
     "Rank 0's `flag` on every rank (the flag itself in a single process), for decisions all ranks take together."
     return bool(rank0_value(int(flag))) if distributed() else flag
 
+# %% ../../nbs/12_training.ipynb #adfc0e12
 def rank0_first_call(func, *args, **kwargs):
     "`func(*args, **kwargs)` on rank 0 first, then on the other ranks (e.g. to fill a cache once)."
     if rank_distrib(): distrib_barrier()
@@ -119,6 +124,7 @@ def rank0_first_call(func, *args, **kwargs):
     if not rank_distrib(): distrib_barrier()
     return result
 
+# %% ../../nbs/12_training.ipynb #d14d9796
 def distributed_context(learn:Learner,      # The Learner to train
                         device:torch.device,# Its device: SyncBatchNorm and NCCL on CUDA, gloo on the CPU
                        ):
@@ -136,7 +142,7 @@ class ContrastTarget(Callback):
         target = self.scaler.contrast_target_from_scaled(self.xb[1]).to(self.xb[1].dtype)
         self.learn.yb = (self.yb[0], target)
 
-# %% ../../nbs/12_training.ipynb #fabb87f2
+# %% ../../nbs/12_training.ipynb #3bddc24f
 SCHEDULES = ("cosine", "one_cycle")
 
 def lr_schedule(lrs:np.ndarray, # Peak learning rate per parameter group
@@ -148,6 +154,7 @@ def lr_schedule(lrs:np.ndarray, # Peak learning rate per parameter group
     w = min(warmup, epochs/2)/epochs
     return combine_scheds([w, 1-w], [SchedLin(lrs*0.01, lrs), SchedCos(lrs, lrs*0.0)])
 
+# %% ../../nbs/12_training.ipynb #c51ff6e4
 def schedule_callback(schedule:str,   # 'cosine' (the paper's) or 'one_cycle' (fastai's `fit_one_cycle`)
                       lrs:np.ndarray, # Peak learning rate per parameter group
                       epochs:int,     # Maximum number of epochs
@@ -197,7 +204,7 @@ class RunCheckpoint(TrackerCallback):
         distrib_barrier()  # other ranks wait for rank 0's last write
         if (self.out_dir/"best.pt").exists(): self.model.load_state_dict(load_checkpoint(self.out_dir/"best.pt")[0].state_dict())
 
-# %% ../../nbs/12_training.ipynb #4f1bd119
+# %% ../../nbs/12_training.ipynb #42078147
 class HistoryCSV(Callback):
     "Write `history.csv` (epoch, losses, metrics, learning rates, seconds) atomically after every epoch."
     order = TrackerCallback.order - 5  # after the Recorder, before `RunCheckpoint` marks the epoch as done
@@ -216,6 +223,7 @@ class HistoryCSV(Callback):
         with atomic_path(self.path) as tmp: pd.DataFrame(self.rows).to_csv(tmp, index=False)
         self.t0 = time.time()
 
+# %% ../../nbs/12_training.ipynb #6ee7384e
 def plot_history(history:pd.DataFrame)->plt.Figure:
     "Loss and validation Dice per epoch."
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
@@ -225,7 +233,7 @@ def plot_history(history:pd.DataFrame)->plt.Figure:
     fig.tight_layout()
     return fig
 
-# %% ../../nbs/12_training.ipynb #9b9a2eed
+# %% ../../nbs/12_training.ipynb #ca2191ca
 class TimeBudget(Callback):
     "Stop at the first epoch end once `minutes` of training are used; `used` seconds (before a resume) count."
     order = RunCheckpoint.order + 1
@@ -239,6 +247,7 @@ class TimeBudget(Callback):
         if rank0_decides(self.minutes is not None and self.seconds >= 60*self.minutes):
             self.learn.stop_reason = "time budget"; raise CancelFitException()
 
+# %% ../../nbs/12_training.ipynb #5b28b3a9
 class BudgetScheduler(ParamScheduler):
     "fastai's `ParamScheduler`, its progress the larger of the iterations done and the share of a `TimeBudget` used."
     def __init__(self, scheds:dict,     # The schedules, as for `ParamScheduler` (e.g. `schedule_callback(...).scheds`)
@@ -249,7 +258,7 @@ class BudgetScheduler(ParamScheduler):
         if self.budget.minutes: pct = max(pct, min(1., rank0_value(self.budget.seconds/(60*self.budget.minutes))))
         self._update_val(pct)
 
-# %% ../../nbs/12_training.ipynb #66d73419
+# %% ../../nbs/12_training.ipynb #b736d033
 def training_split_inputs(model, # A model from `create_model`
                           dls,   # Its DataLoaders (`radiomicnet.data.loaders.get_dls`)
                          ):
@@ -262,6 +271,7 @@ def training_split_inputs(model, # A model from `create_model`
         model.fit_local_scaler(torch.stack(images))
     return model
 
+# %% ../../nbs/12_training.ipynb #8d33ddaa
 def build_learner(dls,                     # DataLoaders of `radiomicnet.data.loaders.get_dls` (with `.scaler`)
                   model_name="radiomicnet", # A registered model
                   variant="full",           # One of `VARIANTS`
