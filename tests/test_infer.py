@@ -1,7 +1,7 @@
 """The inference engine (nbs/13_predictor.ipynb, model folders nbs/14_pretrained.ipynb): the same images through the three backends and through every caller
 (radiomicnet-predict, radiomicnet-evaluate, the interpretation, the diagnosis code), the masks agreeing within each
 backend's stated tolerance; model folders (hashes, fp16, huggingface_hub's helpers); the shipped models."""
-import json, os, shutil, subprocess
+import json, os, shutil, subprocess, sys
 from pathlib import Path
 import numpy as np, pytest, torch
 from PIL import Image
@@ -207,3 +207,12 @@ def test_predict_by_name_right_after_install(tmp_path):
                          capture_output=True, text=True, env=env)
     assert out.returncode == 0 and "1 succeeded, 0 failed" in out.stdout, out.stderr
     assert Image.open(tmp_path/"predictions"/"scan_mask.png").size == (130, 100)
+
+def test_infer_package_gives_the_predictor_with_its_model_folders():
+    "`from radiomicnet.infer import Predictor` (what the model cards show) has `from_pretrained`; importing the subpackage alone loads no torch."
+    code = ("import sys, radiomicnet.infer as i; light = 'torch' not in sys.modules; from radiomicnet.infer import Predictor; "
+            "print(light, hasattr(Predictor, 'from_pretrained'), hasattr(Predictor, 'save_pretrained'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "True", "True"], out
+    with pytest.raises(AttributeError, match="has no attribute 'Nothing'"):
+        import radiomicnet.infer as i; i.Nothing

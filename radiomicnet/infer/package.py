@@ -233,7 +233,7 @@ radiomicnet-predict --model {name} my_images/ --out predictions
 ```
 
 ```python
-from radiomicnet.infer.pretrained import Predictor
+from radiomicnet.infer import Predictor
 predictor = Predictor.from_pretrained("{name}")        # or a folder in this layout
 mask = predictor.predict(image)                       # (H, W) bool, any image array
 ```
