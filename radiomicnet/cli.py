@@ -360,7 +360,7 @@ def radiomicnet_docs(out:Out="_site",        # Output folder of the site
     print(f"wrote {len(pages)} pages to {out}")
 
 # %% ../nbs/34_cli.ipynb #3af4949c
-APP_MAX_MB = 100  # radiomicnet.app.MAX_MB: the largest upload by default, written here so that --help imports neither gradio nor torch
+APP_MAX_MB = 100  # radiomicnet.app.MAX_MB: the largest upload by default, written here so that --help imports nothing beyond the standard library and fastcore (the app module brings numpy)
 
 @command
 def radiomicnet_app(model:Model="busi",     # A shipped model by name (radiomicnet-models lists them) or a model folder, chosen when the page opens

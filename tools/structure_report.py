@@ -47,18 +47,19 @@ def imports(path:Path)->tuple:
     for d in (top, lazy): d.discard("radiomicnet")
     return top, lazy
 
-def longest_export_cell(nb:Path)->int:
-    "Lines of the notebook's longest `#| export` cell (0 without one)."
-    cells = json.loads(nb.read_text())["cells"]
-    srcs = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
-    return max((len(s.splitlines()) for s in srcs if s.lstrip().startswith(("#| export", "#|export"))), default=0)
+def export_sources(nb:Path)->list[str]:
+    "The sources of the notebook's `#| export` cells."
+    srcs = ["".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"]
+    return [s for s in srcs if s.lstrip().startswith(("#| export", "#|export"))]
 
-def crowded_export_cells(nb:Path)->int:
-    "Export cells of the notebook that define more than one public function or class (private `_helpers` may sit with theirs)."
+def longest_export_cell(srcs:list[str])->int:
+    "Lines of the longest of a notebook's export cells (0 without one)."
+    return max((len(s.splitlines()) for s in srcs), default=0)
+
+def crowded_export_cells(srcs:list[str])->int:
+    "How many of a notebook's export cells define more than one public function or class (private `_helpers` may sit with theirs)."
     n = 0
-    for c in json.loads(nb.read_text())["cells"]:
-        s = "".join(c["source"])
-        if c["cell_type"] != "code" or not s.lstrip().startswith(("#| export", "#|export")): continue
+    for s in srcs:
         try: body = ast.parse(s).body
         except SyntaxError: continue
         n += sum(isinstance(d, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and not d.name.startswith("_") for d in body) > 1
@@ -76,7 +77,8 @@ def main()->int:
         print(f"{m:32} {n:5}{' !' if n > MAX_MODULE_LINES else '  '} {concern(p)[:110]}")
     print(f"\n{'notebook':28} {'longest export cell':>20} {'cells with 2+ public definitions':>33}")
     for nb in sorted(NBS.glob("*.ipynb")):
-        n, crowded = longest_export_cell(nb), crowded_export_cells(nb); broken += (n > MAX_CELL_LINES) + crowded
+        srcs = export_sources(nb)
+        n, crowded = longest_export_cell(srcs), crowded_export_cells(srcs); broken += (n > MAX_CELL_LINES) + crowded
         print(f"{nb.name:28} {n:20}{' !' if n > MAX_CELL_LINES else '  '} {crowded:32}{' !' if crowded else ''}")
     print("\nimports pointing backwards along the notebook order (a module importing one whose notebook comes later):")
     found = False

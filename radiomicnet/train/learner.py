@@ -415,7 +415,7 @@ def train_run(dataset="synthetic",  # synthetic | busi | kvasir-seg
     t_start, out_dir = time.time(), Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     settings, config = _run_settings(protocol, dataset, bs, seed, variant, model_name, subset, fp16, img_size=img_size, epochs=epochs, pretrained=pretrained,
                                      patience=patience, lr=lr, encoder_lr=encoder_lr, schedule=schedule, time_budget=time_budget)
-    if (done := out_dir/"summary.json").exists() and json.loads(done.read_text()).get("config") == config: return json.loads(done.read_text())
+    if (done := out_dir/"summary.json").exists() and (old := json.loads(done.read_text())).get("config") == config: return old
     torch.manual_seed(seed); np.random.seed(seed)
     device = join_process_group(default_device(device))
     if fp16 and device.type != "cuda": raise RadiomicNetError(f"--fp16 needs a CUDA device (got {device})")
